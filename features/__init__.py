@@ -1,0 +1,1 @@
+"""Standardisation of identity, payment and logistics attributes: pure DataFrame transforms."""

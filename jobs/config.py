@@ -1,0 +1,190 @@
+"""Load a YAML file under conf/ into typed, frozen, validated config.
+
+Every problem (unknown key, wrong type, value out of range) is collected and reported at once
+in one `ConfigError`.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import yaml
+
+from features.config import StandardiseConfig
+from jobs.quality import QualityConfig
+from resolution.config import ResolutionConfig
+from resolution.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "conf" / "default.yaml"
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """Session settings. `master` null: spark-submit's master, else `local[*]`.
+
+    `options` are passed to the session builder after the project's own settings, so they
+    can override them (YAML booleans become `true` / `false`).
+    """
+
+    master: str | None = None
+    app_name: str = "seller-entity-resolution"
+    shuffle_partitions: int = 8
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    checkpoint_dir: str | None = None
+
+    def problems(self) -> list[str]:
+        if self.shuffle_partitions < 1:
+            return [f"spark.shuffle_partitions: must be >= 1, got {self.shuffle_partitions}"]
+        return []
+
+
+@dataclass(frozen=True)
+class HashingConfig:
+    """Where the HMAC key for identity, card and bank numbers comes from.
+
+    The key is read from the environment variable `key_env`, else from `key_file`; without
+    either, `allow_demo_key` lets a local run use a fixed, public demo key (with a warning).
+    """
+
+    key_env: str = "SELLER_ER_HASH_KEY"
+    key_file: str | None = None
+    allow_demo_key: bool = True
+
+    def problems(self) -> list[str]:
+        return [] if self.key_env else ["hashing.key_env: must not be empty"]
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """MLflow tracking: a sqlite store under `dir` (default `OUT_DIR/_mlflow`)."""
+
+    dir: str | None = None
+    experiment: str = "seller-entity-resolution"
+
+    def problems(self) -> list[str]:
+        return [] if self.experiment else ["tracking.experiment: must not be empty"]
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """The whole job's configuration, one section per YAML top-level key."""
+
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    hashing: HashingConfig = field(default_factory=HashingConfig)
+    standardise: StandardiseConfig = field(default_factory=StandardiseConfig)
+    resolution: ResolutionConfig = field(default_factory=ResolutionConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def problems(self) -> list[str]:
+        return (
+            self.spark.problems()
+            + self.hashing.problems()
+            + self.standardise.problems()
+            + self.resolution.problems()
+            + self.tracking.problems()
+        )
+
+
+def _describe(expected: Any) -> str:
+    return getattr(expected, "__name__", str(expected))
+
+
+def _convert(value: Any, expected: Any, where: str, errors: list[str]) -> Any:
+    """Convert a YAML value to the annotated type, recording a problem instead of raising."""
+    origin = typing.get_origin(expected)
+    args = typing.get_args(expected)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [arg for arg in args if arg is not type(None)]
+        return _convert(value, inner, where, errors)
+    if dataclasses.is_dataclass(expected):
+        return _build(expected, value, where, errors)
+    if origin is tuple:
+        if not isinstance(value, list):
+            errors.append(f"{where}: expected a list, got {value!r}")
+            return ()
+        return tuple(_convert(item, args[0], f"{where}[{i}]", errors) for i, item in enumerate(value))
+    if origin in (collections.abc.Mapping, dict) or expected is Mapping:
+        if not isinstance(value, dict):
+            errors.append(f"{where}: expected a mapping, got {value!r}")
+            return MappingProxyType({})
+        value_type = args[1] if args else Any
+        return MappingProxyType(
+            {str(k): _convert(v, value_type, f"{where}.{k}", errors) for k, v in value.items()}
+        )
+    if expected is Any:
+        return value
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        errors.append(f"{where}: expected {_describe(expected)}, got {value!r}")
+        return None
+    return value
+
+
+def _build(cls: Any, raw: Any, where: str, errors: list[str]) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        errors.append(f"{where or 'config'}: expected a mapping, got {raw!r}")
+        return cls()
+    if hasattr(cls, "from_mapping"):
+        try:
+            return cls.from_mapping(raw)
+        except ConfigError as error:
+            errors.append(str(error))
+            return cls()
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            prefix = f"{where}." if where else ""
+            errors.append(f"{prefix}{key}: unknown setting (known: {', '.join(sorted(known))})")
+    values = {}
+    for name in known & set(raw):
+        prefix = f"{where}." if where else ""
+        values[name] = _convert(raw[name], hints[name], f"{prefix}{name}", errors)
+    try:
+        return cls(**values)
+    except TypeError as error:  # a value left None by a recorded conversion problem
+        errors.append(f"{where or 'config'}: {error}")
+        return cls()
+
+
+def parse_config(raw: Mapping[str, Any] | None, *, source: str = "<mapping>") -> JobConfig:
+    """Typed config from an already-parsed mapping; raises `ConfigError` with every problem."""
+    errors: list[str] = []
+    config = _build(JobConfig, dict(raw or {}), "", errors)
+    if not errors:
+        errors.extend(config.problems())
+    if errors:
+        raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(errors))
+    return typing.cast(JobConfig, config)
+
+
+def load_config(path: str | Path | None = None) -> JobConfig:
+    """Load and validate a YAML config (default `conf/default.yaml`).
+
+    Example::
+
+        config = load_config("conf/default.yaml")
+        config.resolution.blocking.max_block_size
+    """
+    config_path = Path(path) if path is not None else DEFAULT_CONFIG
+    if not config_path.is_file():
+        raise ConfigError(f"{config_path}: config file not found")
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{config_path}: not valid YAML: {error}") from error
+    return parse_config(raw, source=str(config_path))

@@ -1,0 +1,138 @@
+"""Delta Lake writes of the contract's output tables, and the `runs` ledger.
+
+Replaced tables (`entity_membership`, `entities`, `match_edges`, `hub_values`) are overwritten
+in one Delta commit each. Ledger tables (`quarantine`, `runs`) keep every run's rows; a run's
+rows are written with `replaceWhere run_id = ...` in one commit, so a re-run with the same run
+id replaces its own rows and never duplicates them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Mapping
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from features import columns as c
+
+logger = logging.getLogger(__name__)
+
+REPLACED_TABLES = ("entity_membership", "entities", "match_edges", "hub_values")
+LEDGER_TABLES = ("quarantine", "runs")
+RUNS = "runs"
+
+# run ids go into a replaceWhere predicate: only this alphabet is accepted (no quoting issues).
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+RUNS_SCHEMA = T.StructType(
+    [
+        T.StructField(c.RUN_ID, T.StringType(), False),
+        T.StructField("started_at", T.TimestampType(), True),
+        T.StructField("finished_at", T.TimestampType(), True),
+        T.StructField("status", T.StringType(), False),
+        T.StructField("table_versions", T.StringType(), True),
+        T.StructField("input_counts", T.StringType(), True),
+        T.StructField("output_counts", T.StringType(), True),
+        T.StructField("config", T.StringType(), True),
+        T.StructField("error", T.StringType(), True),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of the `runs` table."""
+
+    run_id: str
+    started_at: datetime
+    status: str
+    finished_at: datetime | None = None
+    table_versions: Mapping[str, int] | None = None
+    input_counts: Mapping[str, Mapping[str, int]] | None = None
+    output_counts: Mapping[str, int] | None = None
+    config: str | None = None
+    error: str | None = None
+
+
+class OutputWriter:
+    """Writes one run's tables under `out_dir` and remembers the Delta version of each."""
+
+    def __init__(self, spark: SparkSession, out_dir: Path, run_id: str) -> None:
+        if not RUN_ID_PATTERN.match(run_id):
+            raise ValueError(
+                f"run id {run_id!r}: use 1-128 letters, digits, '.', '_', ':' or '-', "
+                "starting with a letter or digit"
+            )
+        self._spark = spark
+        self._out_dir = out_dir
+        self._run_id = run_id
+        self.table_versions: dict[str, int] = {}
+
+    def path(self, table: str) -> str:
+        return str(self._out_dir / table)
+
+    def _version(self, table: str) -> int:
+        history = DeltaTable.forPath(self._spark, self.path(table)).history(1)
+        row = history.select("version").first()
+        assert row is not None
+        return int(row["version"])
+
+    def replace(self, table: str, frame: DataFrame) -> int:
+        """Overwrite `table` with `frame` plus this run's id; returns the new Delta version."""
+        (
+            frame.withColumn(c.RUN_ID, F.lit(self._run_id))
+            .write.format("delta")
+            .mode("overwrite")
+            .option("overwriteSchema", "true")
+            .save(self.path(table))
+        )
+        version = self._version(table)
+        self.table_versions[table] = version
+        logger.info("wrote %s (Delta version %d)", self.path(table), version)
+        return version
+
+    def replace_run_rows(self, table: str, frame: DataFrame) -> int:
+        """Replace this run's rows of a ledger table (created on first use)."""
+        predicate = f"{c.RUN_ID} = '{self._run_id}'"  # safe: run ids match RUN_ID_PATTERN
+        (
+            frame.write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", predicate)
+            .save(self.path(table))
+        )
+        version = self._version(table)
+        if table != RUNS:
+            self.table_versions[table] = version
+        logger.info("wrote this run's rows of %s (Delta version %d)", self.path(table), version)
+        return version
+
+    def record_run(self, record: RunRecord) -> int:
+        """Write (or replace) this run's row of `runs`."""
+        row = (
+            record.run_id,
+            record.started_at,
+            record.finished_at,
+            record.status,
+            json.dumps(dict(record.table_versions), sort_keys=True)
+            if record.table_versions is not None
+            else None,
+            json.dumps(
+                {k: dict(v) for k, v in record.input_counts.items()}, sort_keys=True
+            )
+            if record.input_counts is not None
+            else None,
+            json.dumps(dict(record.output_counts), sort_keys=True)
+            if record.output_counts is not None
+            else None,
+            record.config,
+            record.error,
+        )
+        return self.replace_run_rows(RUNS, self._spark.createDataFrame([row], RUNS_SCHEMA))

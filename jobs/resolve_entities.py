@@ -1,0 +1,355 @@
+"""Resolve seller accounts into the operators behind them.
+
+    python -m jobs.resolve_entities --input IN_DIR --output OUT_DIR [--conf FILE] [--truth FILE]
+                                    [--run-id ID] [--incremental]
+    spark-submit jobs/resolve_entities.py --input IN_DIR --output OUT_DIR [...]
+
+Exit status: 0 success; 2 unusable invocation or input (one line on stderr naming the file and
+column); 3 a blocking data-quality check failed (the line names the check); 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+if __package__ in (None, ""):
+    # Run as a file (spark-submit jobs/resolve_entities.py): make the project importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pyspark.sql import DataFrame, SparkSession  # noqa: E402
+from pyspark.sql import functions as F  # noqa: E402
+
+from features import columns as c  # noqa: E402
+from features.standardise import (  # noqa: E402
+    standardise_accounts,
+    standardise_logistics,
+    standardise_payments,
+)
+from jobs.config import JobConfig, load_config  # noqa: E402
+from jobs.inputs import LoadedInputs, load_inputs  # noqa: E402
+from jobs.outputs import RUN_ID_PATTERN, OutputWriter, RunRecord  # noqa: E402
+from jobs.progress import StageClock  # noqa: E402
+from jobs.quality import QualityReport, validate_inputs, validate_outputs  # noqa: E402
+from jobs.secrets import load_hash_key  # noqa: E402
+from jobs.session import build_session  # noqa: E402
+from jobs.tracking import RunTracker  # noqa: E402
+from resolution.blocking import summarise_pairs_by_attribute  # noqa: E402
+from resolution.errors import (  # noqa: E402
+    ConfigError,
+    InputError,
+    QualityCheckError,
+    ResolutionError,
+)
+from resolution.evaluation import Evaluation, evaluate  # noqa: E402
+from resolution.pipeline import Resolution, resolve  # noqa: E402
+
+logger = logging.getLogger("jobs.resolve_entities")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="resolve_entities", description="Resolve seller accounts into entities."
+    )
+    parser.add_argument("--input", required=True, type=Path, help="folder of input datasets")
+    parser.add_argument("--output", required=True, type=Path, help="folder of output Delta tables")
+    parser.add_argument("--conf", type=Path, default=None, help="YAML config (default conf/default.yaml)")
+    parser.add_argument("--truth", type=Path, default=None, help="truth file (evaluation only)")
+    parser.add_argument("--run-id", default=None, help="run id (default: time and random suffix)")
+    parser.add_argument(
+        "--incremental",
+        action="store_true",
+        help="resolve new and changed accounts only (not yet incremental: runs in full)",
+    )
+    return parser.parse_args(argv)
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def read_truth(spark: SparkSession, path: Path) -> DataFrame:
+    """The truth table: a parquet or CSV file, or a Delta table folder."""
+    if not path.exists():
+        raise InputError(f"{path}: truth file not found")
+    if (path / "_delta_log").is_dir():
+        truth = spark.read.format("delta").load(str(path))
+    elif path.suffix == ".csv":
+        truth = spark.read.option("header", True).csv(str(path))
+    else:
+        truth = spark.read.parquet(str(path))
+    for column in (c.ACCOUNT_ID, c.ENTITY_ID):
+        if column not in truth.columns:
+            raise InputError(
+                f"{path}: required column {column!r} is missing (found: {', '.join(truth.columns)})"
+            )
+    return truth.select(F.col(c.ACCOUNT_ID).cast("string"), F.col(c.ENTITY_ID).cast("string"))
+
+
+def _require_quality(report: QualityReport, writer: OutputWriter, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{report.suite}.json").write_text(report.to_json(), encoding="utf-8")
+    if not report.success:
+        names = ", ".join(result.check for result in report.failed_blocking)
+        raise QualityCheckError(f"data-quality check failed ({report.suite}): {names}")
+
+
+def _entity_size_metrics(entities: DataFrame) -> dict[str, float]:
+    row = entities.agg(
+        F.count(F.lit(1)).alias("entities"),
+        F.max(c.ACCOUNT_COUNT).alias("largest"),
+        F.sum(F.when(F.col(c.ACCOUNT_COUNT) == 1, 1).otherwise(0)).alias("singletons"),
+        F.sum(F.when(F.col(c.ACCOUNT_COUNT) >= 5, 1).otherwise(0)).alias("entities_5_plus"),
+        F.percentile_approx(c.ACCOUNT_COUNT, 0.99).alias("p99"),
+    ).first()
+    assert row is not None
+    return {
+        "entities": float(row["entities"] or 0),
+        "largest_entity": float(row["largest"] or 0),
+        "singleton_entities": float(row["singletons"] or 0),
+        "entities_5_plus": float(row["entities_5_plus"] or 0),
+        "entity_size_p99": float(row["p99"] or 0),
+    }
+
+
+def _summary(
+    out_dir: Path,
+    run_id: str,
+    inputs: LoadedInputs,
+    sizes: dict[str, float],
+    largest: list[Any],
+    evaluation: Evaluation | None,
+    tracker: RunTracker | None,
+) -> str:
+    lines = [f"run {run_id} succeeded; tables under {out_dir.resolve()}/"]
+    for name, counts in inputs.counts.items():
+        lines.append(
+            f"  {name:<20} read {counts.read:>9,}  accepted {counts.accepted:>9,}  "
+            f"quarantined {counts.quarantined:>6,}"
+        )
+    lines.append(
+        f"  entities {int(sizes['entities']):,} (largest {int(sizes['largest_entity'])} accounts, "
+        f"{int(sizes['entities_5_plus']):,} with 5 or more, "
+        f"{int(sizes['singleton_entities']):,} single accounts)"
+    )
+    lines.append("  largest entities:")
+    for row in largest:
+        lines.append(f"    {row[c.ENTITY_ID]}  {row[c.ACCOUNT_COUNT]:>5} accounts")
+    if evaluation is not None:
+        lines.append(
+            "  against truth: pairwise precision %.4f recall %.4f F1 %.4f; "
+            "B-cubed precision %.4f recall %.4f F1 %.4f"
+            % (
+                evaluation.pairwise_precision,
+                evaluation.pairwise_recall,
+                evaluation.pairwise_f1,
+                evaluation.bcubed_precision,
+                evaluation.bcubed_recall,
+                evaluation.bcubed_f1,
+            )
+        )
+        lines.append(
+            f"  true entities recovered exactly: {evaluation.entities_recovered_exactly:,} of "
+            f"{evaluation.true_entities:,}; largest predicted {evaluation.largest_predicted_entity}"
+            f" vs true {evaluation.largest_true_entity}"
+        )
+    if tracker is not None:
+        lines.append(f"  MLflow: {tracker.ui_command()}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
+    """Everything after argument and config parsing; raises the project's errors."""
+    started_at = datetime.now(timezone.utc)
+    clock = StageClock()
+    out_dir: Path = args.output
+    out_dir.mkdir(parents=True, exist_ok=True)
+    hash_key = load_hash_key(config.hashing)
+    checkpoint_dir = config.spark.checkpoint_dir or str((out_dir / "_checkpoints").resolve())
+    with clock.stage("session"):
+        spark = build_session(
+            config.spark, clustering=config.resolution.clustering, checkpoint_dir=checkpoint_dir
+        )
+    writer = OutputWriter(spark, out_dir, run_id)
+    config_json = json.dumps(_plain(config), sort_keys=True)
+    writer.record_run(RunRecord(run_id=run_id, started_at=started_at, status="running", config=config_json))
+    if args.incremental:
+        logger.warning("--incremental is not implemented yet: resolving the whole input")
+    tracking_dir = Path(config.tracking.dir) if config.tracking.dir else out_dir / "_mlflow"
+    tracker = RunTracker(tracking_dir, config.tracking.experiment, run_id)
+    inputs: LoadedInputs | None = None
+    try:
+        with tracker:
+            tracker.log_params(_plain(config))
+            tracker.log_params({"run_id": run_id, "input": str(args.input)})
+            with clock.stage("read_inputs"):
+                inputs = load_inputs(spark, args.input, run_id=run_id)
+            with clock.stage("quarantine"):
+                writer.replace_run_rows("quarantine", inputs.quarantine)
+            quality_dir = out_dir / "_quality" / run_id
+            with clock.stage("quality_inputs"):
+                input_report = validate_inputs(inputs.accepted[c.ACCOUNTS], config=config.quality)
+                tracker.log_text(input_report.to_json(), "quality/inputs.json")
+                _require_quality(input_report, writer, quality_dir)
+
+            accounts_std = clock.materialise(
+                "standardise_accounts",
+                standardise_accounts(
+                    inputs.accepted[c.ACCOUNTS], hash_key=hash_key, config=config.standardise
+                ),
+            )
+            payments_std = standardise_payments(
+                inputs.accepted[c.PAYMENT_INSTRUMENTS], hash_key=hash_key
+            )
+            logistics_std = standardise_logistics(
+                inputs.accepted[c.LOGISTICS], config=config.standardise
+            )
+            resolution: Resolution = resolve(
+                accounts_std,
+                payments_std,
+                logistics_std,
+                config=config.resolution,
+                checkpoint=clock.materialise,
+            )
+            with clock.stage("quality_outputs"):
+                output_report = validate_outputs(
+                    accepted_accounts=inputs.accepted[c.ACCOUNTS],
+                    entity_membership=resolution.entity_membership,
+                    entities=resolution.entities,
+                    match_edges=resolution.match_edges,
+                    config=config.quality,
+                )
+                tracker.log_text(output_report.to_json(), "quality/outputs.json")
+                _require_quality(output_report, writer, quality_dir)
+
+            with clock.stage("write_outputs"):
+                writer.replace("entity_membership", resolution.entity_membership)
+                writer.replace("entities", resolution.entities)
+                writer.replace(
+                    "match_edges",
+                    resolution.match_edges.select(
+                        c.ACCOUNT_ID_L, c.ACCOUNT_ID_R, c.MATCH_PROBABILITY, c.MATCH_WEIGHT, c.EVIDENCE
+                    ),
+                )
+                writer.replace("hub_values", resolution.hub_values)
+
+            with clock.stage("metrics"):
+                sizes = _entity_size_metrics(resolution.entities)
+                pairs_by_rule = {
+                    f"pairs_by_attribute.{row[c.ATTRIBUTE]}": float(row["pair_count"])
+                    for row in summarise_pairs_by_attribute(resolution.candidate_pairs).collect()
+                }
+                largest = (
+                    resolution.entities.orderBy(F.desc(c.ACCOUNT_COUNT), c.ENTITY_ID).limit(5).collect()
+                )
+                evaluation = None
+                if args.truth is not None:
+                    evaluation = evaluate(resolution.entity_membership, read_truth(spark, args.truth))
+            metrics: dict[str, float] = {}
+            for name, counts in inputs.counts.items():
+                metrics.update(
+                    {
+                        f"input.{name}.read": counts.read,
+                        f"input.{name}.accepted": counts.accepted,
+                        f"input.{name}.quarantined": counts.quarantined,
+                    }
+                )
+            metrics.update({f"rows.{name}": float(n) for name, n in clock.rows.items()})
+            metrics.update({f"seconds.{name}": s for name, s in clock.seconds.items()})
+            metrics.update(sizes)
+            metrics.update(pairs_by_rule)
+            if evaluation is not None:
+                metrics.update(evaluation.as_metrics())
+            tracker.log_metrics(metrics)
+            output_counts = {
+                "entity_membership": clock.rows["entity_membership"],
+                "entities": int(sizes["entities"]),
+                "match_edges": clock.rows["match_edges"],
+                "hub_values": clock.rows["hub_values"],
+                "quarantine": sum(counts.quarantined for counts in inputs.counts.values()),
+            }
+            writer.record_run(
+                RunRecord(
+                    run_id=run_id,
+                    started_at=started_at,
+                    finished_at=datetime.now(timezone.utc),
+                    status="succeeded",
+                    table_versions=writer.table_versions,
+                    input_counts={k: dataclasses.asdict(v) for k, v in inputs.counts.items()},
+                    output_counts=output_counts,
+                    config=config_json,
+                )
+            )
+            print(_summary(out_dir, run_id, inputs, sizes, largest, evaluation, tracker))
+    except BaseException as error:
+        writer.record_run(
+            RunRecord(
+                run_id=run_id,
+                started_at=started_at,
+                finished_at=datetime.now(timezone.utc),
+                status="failed",
+                table_versions=writer.table_versions,
+                input_counts={k: dataclasses.asdict(v) for k, v in inputs.counts.items()}
+                if inputs is not None
+                else None,
+                config=config_json,
+                error=f"{type(error).__name__}: {error}"[:2000],
+            )
+        )
+        raise
+    return 0
+
+
+def _plain(config: JobConfig) -> Any:
+    """The config with read-only mappings turned into dicts, for JSON and MLflow."""
+    return json.loads(json.dumps(config, default=_to_builtin))
+
+
+def _to_builtin(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if hasattr(value, "items"):
+        return dict(value.items())
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    args = parse_args(argv)
+    started = time.perf_counter()
+    try:
+        config = load_config(args.conf)
+        run_id = args.run_id or new_run_id()
+        if not RUN_ID_PATTERN.match(run_id):
+            raise ConfigError(
+                f"--run-id {run_id!r}: use 1-128 letters, digits, '.', '_', ':' or '-'"
+            )
+        status = run(args, config, run_id)
+    except (InputError, ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except QualityCheckError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    except ResolutionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    logger.info("finished in %.1f s", time.perf_counter() - started)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The one place that builds a SparkSession, locally or under spark-submit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from jobs.config import PROJECT_ROOT, SparkConfig
+from resolution.config import ClusteringConfig
+from resolution.errors import ResolutionError
+
+logger = logging.getLogger(__name__)
+
+JARS_DIR_ENV = "SELLER_ER_JARS_DIR"
+DEFAULT_JARS_DIR = PROJECT_ROOT / ".jars"
+
+
+class SetupError(ResolutionError):
+    """The runtime is incomplete (for example `make setup` has not fetched the jars)."""
+
+
+def under_spark_submit() -> bool:
+    """True when spark-submit (or the pyspark shell) started this Python process."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def project_jars(jars_dir: Path | None = None) -> list[Path]:
+    """The jars `make setup` put in `.jars/` (or `$SELLER_ER_JARS_DIR`), sorted by name."""
+    folder = jars_dir or Path(os.environ.get(JARS_DIR_ENV, DEFAULT_JARS_DIR))
+    jars = sorted(folder.glob("*.jar"))
+    if not jars:
+        raise SetupError(
+            f"no jars in {folder}: run `make setup` (it fetches Delta with Maven and builds the "
+            "GraphX adapter), or set SELLER_ER_JARS_DIR"
+        )
+    return jars
+
+
+def _option_text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def build_session(
+    config: SparkConfig, *, clustering: ClusteringConfig, checkpoint_dir: str
+) -> SparkSession:
+    """A session with Delta Lake configured and the checkpoint directory set.
+
+    Locally the master is `config.master` or `local[*]` and the jars are the explicit list in
+    `.jars/` (a glob is not shipped to executors). Under spark-submit the master and the jars are
+    whatever spark-submit was given (`--packages` or `--jars`).
+    """
+    builder = SparkSession.builder.appName(config.app_name)
+    if under_spark_submit():
+        logger.info("running under spark-submit: master and jars come from spark-submit")
+    else:
+        # Executors must run the same interpreter (and packages) as the driver.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        jars = project_jars()
+        builder = builder.master(config.master or "local[*]").config(
+            "spark.jars", ",".join(str(jar) for jar in jars)
+        )
+    settings = {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.shuffle.partitions": str(config.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        # GraphX's Pregel loop cuts its lineage every N supersteps, as GraphFrames does.
+        "spark.graphx.pregel.checkpointInterval": str(clustering.checkpoint_interval),
+        "spark.ui.showConsoleProgress": "false",
+    }
+    settings.update({key: _option_text(value) for key, value in config.options.items()})
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    spark.sparkContext.setCheckpointDir(checkpoint_dir)
+    logger.info(
+        "spark %s, master %s, default parallelism %d",
+        spark.version,
+        spark.sparkContext.master,
+        spark.sparkContext.defaultParallelism,
+    )
+    return spark

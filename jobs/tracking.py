@@ -1,0 +1,99 @@
+"""MLflow tracking of a run: config as parameters, counts and timings as metrics, reports as
+artifacts, in a sqlite store under a configurable folder."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Mapping
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+logger = logging.getLogger(__name__)
+
+_MAX_PARAM_LENGTH = 500
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"a": {"b": 1}}` -> `{"a.b": 1}`; sequences become comma-joined text."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            flat[name] = ",".join(str(item) for item in value)
+        else:
+            flat[name] = value
+    return flat
+
+
+def tracking_uri(folder: Path) -> str:
+    return f"sqlite:///{folder.resolve() / 'mlflow.db'}"
+
+
+class RunTracker:
+    """One MLflow run per job run, named after the job's run id.
+
+    Example::
+
+        with RunTracker(Path("out/_mlflow"), "seller-entity-resolution", "run-1") as tracker:
+            tracker.log_metrics({"accounts": 10})
+    """
+
+    def __init__(self, folder: Path, experiment: str, run_id: str) -> None:
+        self.folder = folder
+        self.experiment = experiment
+        self.run_id = run_id
+        self.mlflow_run_id: str | None = None
+
+    def __enter__(self) -> RunTracker:
+        # MLflow 3 reports usage unless told not to; the job must not call out.
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        uri = tracking_uri(self.folder)
+        mlflow.set_tracking_uri(uri)
+        client = MlflowClient(uri)
+        found = client.get_experiment_by_name(self.experiment)
+        if found is None:
+            experiment_id = client.create_experiment(
+                self.experiment, artifact_location=(self.folder / "artifacts").resolve().as_uri()
+            )
+        else:
+            experiment_id = found.experiment_id
+        run = mlflow.start_run(
+            experiment_id=experiment_id, run_name=self.run_id, tags={"seller_er.run_id": self.run_id}
+        )
+        self.mlflow_run_id = run.info.run_id
+        logger.info("MLflow run %s in %s", self.mlflow_run_id, uri)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        mlflow.end_run(status="FAILED" if exc_type is not None else "FINISHED")
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        flat = {k: str(v)[:_MAX_PARAM_LENGTH] for k, v in flatten(params).items()}
+        mlflow.log_params(flat)
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        mlflow.log_text(text, artifact_file)
+
+    def log_dict(self, data: Mapping[str, Any], artifact_file: str) -> None:
+        mlflow.log_dict(dict(data), artifact_file)
+
+    def ui_command(self) -> str:
+        return (
+            f"mlflow ui --backend-store-uri {tracking_uri(self.folder)} "
+            f"--port 5000  # then open http://127.0.0.1:5000 and the run named {self.run_id}"
+        )

@@ -1,0 +1,1 @@
+"""Blocking, scoring, clustering and evaluation: the pure resolution core (DataFrames in, out)."""

@@ -1,0 +1,56 @@
+"""Scoring: an evidence-weighted match weight per candidate pair.
+
+A deliberately simple stand-in for a trained model: each attribute kind the pair shares adds a
+fixed log2 Bayes factor from config. The evidence behind the score stays on the pair.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from features import columns as c
+from resolution.config import ScoringConfig
+
+
+def _weight_of(attribute: Column, weights: dict[str, float]) -> Column:
+    if not weights:
+        return F.lit(0.0)
+    table = F.create_map(*[F.lit(x) for kv in sorted(weights.items()) for x in kv])
+    return F.coalesce(F.element_at(table, attribute).cast("double"), F.lit(0.0))
+
+
+def probability_from_weight(match_weight: Column) -> Column:
+    """2^w / (1 + 2^w), written as 1 / (1 + 2^-w)."""
+    return F.lit(1.0) / (F.lit(1.0) + F.pow(F.lit(2.0), -match_weight))
+
+
+def score_pairs(candidate_pairs: DataFrame, *, config: ScoringConfig) -> DataFrame:
+    """Add `evidence`, `match_weight` and `match_probability` to candidate pairs.
+
+    Requires `shared_attributes` (from `resolution.blocking.build_candidate_pairs`). `evidence`
+    is an array of `struct(attribute, shared_values, weight)`: why the pair scored as it did.
+    """
+    weights = dict(config.weights)
+    evidence = F.transform(
+        F.col(c.SHARED_ATTRIBUTES),
+        lambda shared: F.struct(
+            shared.getField("attribute").alias("attribute"),
+            shared.getField("shared_values").alias("shared_values"),
+            _weight_of(shared.getField("attribute"), weights).alias("weight"),
+        ),
+    )
+    total = F.aggregate(
+        F.col(c.EVIDENCE), F.lit(0.0), lambda acc, item: acc + item.getField("weight")
+    )
+    return (
+        candidate_pairs.withColumn(c.EVIDENCE, evidence)
+        .withColumn(c.MATCH_WEIGHT, F.lit(float(config.prior_weight)) + total)
+        .withColumn(c.MATCH_PROBABILITY, probability_from_weight(F.col(c.MATCH_WEIGHT)))
+        .drop(c.SHARED_ATTRIBUTES)
+    )
+
+
+def accept_matches(scored_pairs: DataFrame, *, config: ScoringConfig) -> DataFrame:
+    """The scored pairs whose probability reaches the threshold."""
+    return scored_pairs.where(F.col(c.MATCH_PROBABILITY) >= F.lit(config.threshold))
