@@ -1,0 +1,231 @@
+"""Blocking, scoring, clustering and evaluation on small inline data."""
+
+from __future__ import annotations
+
+import random
+
+import networkx as nx
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from features import columns as c
+from resolution.blocking import (
+    build_candidate_pairs,
+    count_value_holders,
+    extract_blocking_keys,
+    find_hub_values,
+    summarise_pairs_by_attribute,
+)
+from resolution.clustering import assign_entities, connected_components
+from resolution.config import BlockingConfig, ClusteringConfig, ScoringConfig
+from resolution.errors import ClusteringError
+from resolution.evaluation import evaluate
+from resolution.scoring import accept_matches, score_pairs
+
+ACCOUNTS_STD = (
+    "account_id string, phone_e164 string, email_canonical string, id_number_hash string, "
+    "device_norm string, ip_norm string, address_key string"
+)
+PAYMENTS_STD = "account_id string, instrument_type string, instrument_hash string"
+LOGISTICS_STD = "account_id string, role string, address_key string, contact_phone_e164 string"
+
+
+def _std_frames(spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame]:
+    accounts = spark.createDataFrame(
+        [
+            ("a1", "+8613800000001", "x@qq.com", "h-id-1", "dev1", "1.1.1.1", None),
+            ("a2", "+8613800000001", None, None, "dev2", "1.1.1.1", None),
+            ("a3", None, "y@qq.com", "h-id-1", None, "1.1.1.1", "addr-家"),
+            ("a4", None, None, None, None, "1.1.1.1", "addr-家"),
+            ("a5", None, None, None, None, None, None),
+        ],
+        ACCOUNTS_STD,
+    )
+    payments = spark.createDataFrame(
+        [
+            ("a1", "card", "h-card-1"),
+            ("a4", "card", "h-card-1"),
+            ("a4", "bank_account", "h-card-1"),
+            ("a5", "other", None),
+        ],
+        PAYMENTS_STD,
+    )
+    logistics = spark.createDataFrame(
+        [
+            ("a2", "warehouse", "wh-1|", "+8613900000000"),
+            ("a5", "warehouse", "wh-1|", None),
+            ("a5", "return", None, "+8613900000000"),
+        ],
+        LOGISTICS_STD,
+    )
+    return accounts, payments, logistics
+
+
+def test_blocking_keys_hubs_and_pairs(spark: SparkSession) -> None:
+    accounts, payments, logistics = _std_frames(spark)
+    config = BlockingConfig(max_block_size=3)
+    counted = count_value_holders(
+        extract_blocking_keys(accounts, payments, logistics, config=config)
+    ).cache()
+    keys = {tuple(r) for r in counted.select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY).collect()}
+    assert ("a1", "card", "h-card-1") in keys
+    assert ("a4", "bank_account", "h-card-1") in keys
+    assert ("a2", "warehouse_address", "wh-1|") in keys
+    assert ("a5", "contact_phone", "+8613900000000") in keys
+    assert not any(key[2] is None for key in keys)
+
+    hubs = {tuple(r) for r in find_hub_values(counted, config=config).collect()}
+    assert hubs == {("registration_ip", "1.1.1.1", 4)}
+
+    pairs = {
+        (r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): sorted(
+            (s["attribute"], s["shared_values"]) for s in r[c.SHARED_ATTRIBUTES]
+        )
+        for r in build_candidate_pairs(counted, config=config).collect()
+    }
+    assert pairs == {
+        ("a1", "a2"): [("phone", 1)],
+        ("a1", "a3"): [("id_number", 1)],
+        ("a1", "a4"): [("card", 1)],
+        ("a3", "a4"): [("registered_address", 1)],
+        ("a2", "a5"): [("contact_phone", 1), ("warehouse_address", 1)],
+    }
+    by_rule = {
+        r[c.ATTRIBUTE]: r["pair_count"]
+        for r in summarise_pairs_by_attribute(build_candidate_pairs(counted, config=config)).collect()
+    }
+    assert by_rule == {
+        "phone": 1,
+        "id_number": 1,
+        "card": 1,
+        "registered_address": 1,
+        "contact_phone": 1,
+        "warehouse_address": 1,
+    }
+
+
+def test_blocking_only_enabled_attributes(spark: SparkSession) -> None:
+    accounts, payments, logistics = _std_frames(spark)
+    config = BlockingConfig(attributes=("card",), max_block_size=10)
+    keys = extract_blocking_keys(accounts, payments, logistics, config=config)
+    assert {r[c.ATTRIBUTE] for r in keys.collect()} == {"card"}
+
+
+def test_scoring_weights_probability_and_threshold(spark: SparkSession) -> None:
+    pairs = spark.createDataFrame(
+        [
+            ("a", "b", [("card", 1), ("registration_ip", 1)]),
+            ("a", "c", [("registration_ip", 2)]),
+            ("b", "c", [("unweighted", 1)]),
+        ],
+        "account_id_l string, account_id_r string, "
+        "shared_attributes array<struct<attribute:string,shared_values:int>>",
+    )
+    config = ScoringConfig(
+        prior_weight=-4.0, weights={"card": 10.0, "registration_ip": 2.0}, threshold=0.9
+    )
+    scored = {(r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): r for r in score_pairs(pairs, config=config).collect()}
+    assert scored[("a", "b")][c.MATCH_WEIGHT] == pytest.approx(8.0)
+    assert scored[("a", "b")][c.MATCH_PROBABILITY] == pytest.approx(256 / 257)
+    assert [(e["attribute"], e["weight"]) for e in scored[("a", "b")][c.EVIDENCE]] == [
+        ("card", 10.0),
+        ("registration_ip", 2.0),
+    ]
+    assert scored[("a", "c")][c.MATCH_PROBABILITY] == pytest.approx(0.2)
+    assert scored[("b", "c")][c.MATCH_WEIGHT] == pytest.approx(-4.0)
+    accepted = accept_matches(score_pairs(pairs, config=config), config=config)
+    assert [(r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]) for r in accepted.collect()] == [("a", "b")]
+
+
+def _partition(groups) -> set[frozenset]:  # type: ignore[no-untyped-def]
+    return {frozenset(group) for group in groups}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_graphx_components_match_networkx(spark: SparkSession, seed: int) -> None:
+    rng = random.Random(seed)
+    vertices = rng.sample(range(-(2**40), 2**40), 120)
+    edges = [(rng.choice(vertices), rng.choice(vertices)) for _ in range(90)]
+    edges += [(v, v) for v in vertices[:3]]  # self loops must not break anything
+    graph = nx.Graph()
+    graph.add_edges_from(edges)
+    expected = _partition(nx.connected_components(graph))
+
+    frame = spark.createDataFrame(edges, "src long, dst long")
+    rows = connected_components(frame, config=ClusteringConfig(engine="graphx")).collect()
+    got: dict[int, set[int]] = {}
+    for row in rows:
+        got.setdefault(row[c.COMPONENT], set()).add(row["id"])
+    assert _partition(got.values()) == expected
+    # Each component is labelled with its smallest vertex id.
+    assert all(label == min(members) for label, members in got.items())
+
+
+def test_graphframes_engine_without_its_jar_is_a_clear_error(spark: SparkSession) -> None:
+    jvm = spark.sparkContext._jvm
+    if jvm.org.apache.spark.util.Utils.classIsLoadable("org.graphframes.GraphFrame"):
+        pytest.skip("the GraphFrames jar is on this classpath")
+    frame = spark.createDataFrame([(1, 2)], "src long, dst long")
+    with pytest.raises(ClusteringError, match="org.graphframes.GraphFrame is not on the Spark classpath"):
+        connected_components(frame, config=ClusteringConfig(engine="graphframes"))
+
+
+def test_assign_entities_includes_singletons_and_ignores_partitioning(spark: SparkSession) -> None:
+    accounts = spark.createDataFrame([(f"acc{i:02d}",) for i in range(12)], "account_id string")
+    edges = spark.createDataFrame(
+        [("acc00", "acc01"), ("acc01", "acc05"), ("acc07", "acc08")],
+        "account_id_l string, account_id_r string",
+    )
+    config = ClusteringConfig(engine="graphx")
+    first = {tuple(r) for r in assign_entities(accounts, edges, config=config).collect()}
+    shuffled = assign_entities(accounts.repartition(5), edges.repartition(3), config=config)
+    assert {tuple(r) for r in shuffled.collect()} == first
+    by_entity: dict[str, set[str]] = {}
+    for account, entity in first:
+        by_entity.setdefault(entity, set()).add(account)
+    assert _partition(by_entity.values()) == _partition(
+        [{"acc00", "acc01", "acc05"}, {"acc07", "acc08"}]
+        + [{f"acc{i:02d}"} for i in (2, 3, 4, 6, 9, 10, 11)]
+    )
+    assert len(first) == 12
+    assert all(entity.startswith("E") and len(entity) == 17 for _, entity in first)
+
+
+def test_evaluation_figures(spark: SparkSession) -> None:
+    # Predicted {a,b,c} {d} {e,f}; truth {a,b} {c,d} {e,f}; account g has no truth.
+    membership = spark.createDataFrame(
+        [("a", "P1"), ("b", "P1"), ("c", "P1"), ("d", "P2"), ("e", "P3"), ("f", "P3"), ("g", "P4")],
+        "account_id string, entity_id string",
+    )
+    truth = spark.createDataFrame(
+        [("a", "T1"), ("b", "T1"), ("c", "T2"), ("d", "T2"), ("e", "T3"), ("f", "T3")],
+        "account_id string, entity_id string",
+    )
+    result = evaluate(membership, truth)
+    assert result.accounts == 6
+    assert (result.predicted_pairs, result.true_pairs, result.true_positive_pairs) == (4, 3, 2)
+    assert result.pairwise_precision == pytest.approx(0.5)
+    assert result.pairwise_recall == pytest.approx(2 / 3)
+    assert result.pairwise_f1 == pytest.approx(4 / 7)
+    # B-cubed precision: a,b: 2/3 each; c: 1/3; d: 1; e,f: 1 -> (2/3+2/3+1/3+1+1+1)/6
+    assert result.bcubed_precision == pytest.approx((2 / 3 * 2 + 1 / 3 + 3) / 6)
+    # B-cubed recall: a,b: 1; c: 1/2; d: 1/2; e,f: 1 -> 5/6
+    assert result.bcubed_recall == pytest.approx(5 / 6)
+    assert result.true_entities == 3
+    assert result.entities_recovered_exactly == 1
+    assert (result.largest_predicted_entity, result.largest_true_entity) == (3, 2)
+    assert result.as_metrics()["eval_pairwise_f1"] == pytest.approx(4 / 7)
+
+
+def test_evaluation_perfect_and_empty_claims(spark: SparkSession) -> None:
+    truth = spark.createDataFrame(
+        [("a", "T1"), ("b", "T1"), ("c", "T2")], "account_id string, entity_id string"
+    )
+    perfect = evaluate(truth.withColumn(c.ENTITY_ID, F.concat(F.lit("P"), c.ENTITY_ID)), truth)
+    assert (perfect.pairwise_f1, perfect.bcubed_f1, perfect.entities_recovered_exactly) == (1.0, 1.0, 2)
+    singletons = evaluate(truth.withColumn(c.ENTITY_ID, F.col(c.ACCOUNT_ID)), truth)
+    assert singletons.predicted_pairs == 0
+    assert singletons.pairwise_precision == 1.0
+    assert singletons.pairwise_recall == 0.0
+    assert singletons.pairwise_f1 == 0.0
