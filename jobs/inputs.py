@@ -191,6 +191,29 @@ def _masked_line(line: Column) -> Column:
     return F.regexp_replace(line, r"[0-9][0-9 \-]{6,}[0-9]", "****")
 
 
+def _epoch_to_timestamp(value: Column) -> Column:
+    """An integer epoch to a timestamp, its unit read from its magnitude.
+
+    Parquet files written by pandas hold nanosecond timestamps, which Spark reads as longs
+    (`spark.sql.legacy.parquet.nanosAsLong`); integers in other units are accepted the same way.
+    """
+    magnitude = F.abs(value)
+    return (
+        F.when(magnitude >= F.lit(10**17), F.timestamp_micros(F.floor(value / 1000)))
+        .when(magnitude >= F.lit(10**14), F.timestamp_micros(value))
+        .when(magnitude >= F.lit(10**11), F.timestamp_millis(value))
+        .otherwise(F.timestamp_seconds(value))
+    )
+
+
+def _typed(source: Column, given: T.DataType, wanted: T.DataType) -> Column:
+    if given == wanted:
+        return source
+    if isinstance(wanted, T.TimestampType) and isinstance(given, T.IntegralType):
+        return _epoch_to_timestamp(source)
+    return source.try_cast(wanted)
+
+
 def _conform(raw: DataFrame, spec: DatasetSpec, path: Path) -> DataFrame:
     """Contract columns in contract types, the masked record and `_reasons` (the problems)."""
     present = [name for name in raw.columns if name != CORRUPT]
@@ -208,14 +231,13 @@ def _conform(raw: DataFrame, spec: DatasetSpec, path: Path) -> DataFrame:
     problems: list[Column] = []
     if CORRUPT in raw.columns:
         record = F.coalesce(_masked_line(F.col(CORRUPT)), record)
-        problems.append(F.when(F.col(CORRUPT).isNotNull(), F.lit("row: malformed CSV line")))
     selected: list[Column] = []
     for col in spec.columns:
         if col.name not in present:
             selected.append(F.lit(None).cast(col.type).alias(col.name))
             continue
         source = F.col(col.name)
-        value = source if raw.schema[col.name].dataType == col.type else source.try_cast(col.type)
+        value = _typed(source, raw.schema[col.name].dataType, col.type)
         if isinstance(col.type, T.StringType):
             value = F.when(F.trim(value) != F.lit(""), value)
         else:
@@ -244,9 +266,13 @@ def _conform(raw: DataFrame, spec: DatasetSpec, path: Path) -> DataFrame:
         if col.non_negative:
             problems.append(F.when(value < 0, F.lit(f"{col.name}: negative")))
         selected.append(value.alias(col.name))
-    return raw.select(
-        *selected, record.alias(RECORD), F.array_compact(F.array(*problems)).alias(REASONS)
-    )
+    reasons = F.array_compact(F.array(*problems))
+    if CORRUPT in raw.columns:
+        # A line that does not parse has no trustworthy fields: its one reason is the line.
+        reasons = F.when(
+            F.col(CORRUPT).isNotNull(), F.array(F.lit("row: malformed CSV line"))
+        ).otherwise(reasons)
+    return raw.select(*selected, record.alias(RECORD), reasons.alias(REASONS))
 
 
 def _add_reason(flagged: DataFrame, condition: Column, reason: str) -> DataFrame:

@@ -72,6 +72,8 @@ def build_session(
         # GraphX's Pregel loop cuts its lineage every N supersteps, as GraphFrames does.
         "spark.graphx.pregel.checkpointInterval": str(clustering.checkpoint_interval),
         "spark.ui.showConsoleProgress": "false",
+        # pandas writes nanosecond timestamps; Spark reads them only as longs (see jobs.inputs).
+        "spark.sql.legacy.parquet.nanosAsLong": "true",
     }
     settings.update({key: _option_text(value) for key, value in config.options.items()})
     for key, value in settings.items():
