@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 if __package__ in (None, ""):
-    # Run as a file (spark-submit jobs/resolve_entities.py): make the project importable.
+    # Run as a file (spark-submit jobs/resolve_entities.py): import the project as a package,
+    # and keep jobs/ itself off the path so its modules cannot shadow standard-library ones.
+    _jobs_dir = str(Path(__file__).resolve().parent)
+    sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != Path(_jobs_dir)]
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pyspark.sql import DataFrame, SparkSession  # noqa: E402
@@ -39,7 +42,7 @@ from jobs.inputs import LoadedInputs, load_inputs  # noqa: E402
 from jobs.outputs import RUN_ID_PATTERN, OutputWriter, RunRecord  # noqa: E402
 from jobs.progress import StageClock  # noqa: E402
 from jobs.quality import QualityReport, validate_inputs, validate_outputs  # noqa: E402
-from jobs.secrets import load_hash_key  # noqa: E402
+from jobs.hash_key import load_hash_key  # noqa: E402
 from jobs.session import build_session  # noqa: E402
 from jobs.tracking import RunTracker  # noqa: E402
 from resolution.blocking import summarise_pairs_by_attribute  # noqa: E402

@@ -1,0 +1,202 @@
+"""The real job through its command line, on generated data, with real Delta, GraphX, Great
+Expectations and MLflow; outputs read back with Spark and with delta-rs (no Spark)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+from mlflow.tracking import MlflowClient
+from pyspark.sql import SparkSession
+
+from jobs.tracking import tracking_uri
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL_CONF = ROOT / "conf" / "local.yaml"
+ACCOUNTS = 1500
+
+
+def _run(*args: str | Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1")
+    return subprocess.run(
+        [sys.executable, *[str(a) for a in args]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _table(out: Path, name: str) -> pd.DataFrame:
+    return DeltaTable(str(out / name)).to_pandas()
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("e2e")
+    in_dir, truth = base / "in", base / "truth.parquet"
+    result = _run(
+        "-m", "jobs.generate_synthetic", "--output", in_dir, "--accounts", str(ACCOUNTS),
+        "--seed", "11", "--truth", truth,
+    )
+    assert result.returncode == 0, result.stderr
+    return in_dir, truth
+
+
+@pytest.fixture(scope="module")
+def first_run(generated: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    in_dir, truth = generated
+    out = tmp_path_factory.mktemp("e2e-out") / "out"
+    result = _run(
+        "-m", "jobs.resolve_entities", "--input", in_dir, "--output", out, "--truth", truth,
+        "--conf", LOCAL_CONF, "--run-id", "e2e-1",
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    return out, result
+
+
+def test_job_writes_contract_tables_readable_without_spark(generated, first_run) -> None:  # type: ignore[no-untyped-def]
+    in_dir, truth_path = generated
+    out, result = first_run
+    membership = _table(out, "entity_membership")
+    entities = _table(out, "entities")
+    edges = _table(out, "match_edges")
+    quarantine = _table(out, "quarantine")
+    runs = _table(out, "runs")
+
+    # Every accepted account exactly once; accepted + quarantined = generated accounts.
+    accounts_in = pd.read_parquet(in_dir / "accounts.parquet")
+    assert membership["account_id"].is_unique
+    quarantined_accounts = int((quarantine["dataset"] == "accounts").sum())
+    assert len(membership) + quarantined_accounts == len(accounts_in)
+    assert set(membership["account_id"]) <= set(accounts_in["account_id"].dropna())
+    assert set(membership["run_id"]) == {"e2e-1"}
+
+    # Entities agree with membership; edges are ordered, known and probabilities in [0, 1].
+    sizes = membership.groupby("entity_id").size()
+    assert dict(zip(entities["entity_id"], entities["account_count"])) == sizes.to_dict()
+    assert (edges["account_id_l"] < edges["account_id_r"]).all()
+    assert set(edges["account_id_l"]) | set(edges["account_id_r"]) <= set(membership["account_id"])
+    assert edges["match_probability"].between(0, 1).all()
+    assert all(len(evidence) > 0 for evidence in edges["evidence"])
+    # Edge endpoints share an entity.
+    entity_of = dict(zip(membership["account_id"], membership["entity_id"]))
+    assert all(entity_of[l] == entity_of[r] for l, r in zip(edges["account_id_l"], edges["account_id_r"]))
+
+    # The runs ledger: succeeded, counts reconcile, versions point at this run's tables.
+    (run,) = runs.to_dict("records")
+    assert run["status"] == "succeeded"
+    counts = json.loads(run["input_counts"])
+    for name, dataset_counts in counts.items():
+        assert dataset_counts["read"] == dataset_counts["accepted"] + dataset_counts["quarantined"], name
+    assert counts["accounts"]["read"] == len(accounts_in)
+    versions = json.loads(run["table_versions"])
+    assert set(versions) >= {"entity_membership", "entities", "match_edges", "hub_values", "quarantine"}
+
+    # Accuracy on generated truth (what the demo prints), and the summary names it.
+    assert "pairwise precision" in result.stdout
+    client = MlflowClient(tracking_uri(out / "_mlflow"))
+    (mlflow_run,) = client.search_runs(
+        [client.get_experiment_by_name("seller-entity-resolution").experiment_id],
+        filter_string="tags.`seller_er.run_id` = 'e2e-1'",
+    )
+    metrics = mlflow_run.data.metrics
+    assert metrics["eval_pairwise_precision"] >= 0.9
+    assert metrics["eval_bcubed_f1"] >= 0.9
+    assert metrics["input.accounts.read"] == len(accounts_in)
+    assert metrics["seconds.candidate_pairs"] > 0
+    assert mlflow_run.data.params["resolution.clustering.engine"] == "graphx"
+    artifacts = {a.path for a in client.list_artifacts(mlflow_run.info.run_id, "quality")}
+    assert artifacts == {"quality/inputs.json", "quality/outputs.json"}
+
+
+def test_spark_reads_the_same_tables(spark: SparkSession, first_run) -> None:  # type: ignore[no-untyped-def]
+    out, _ = first_run
+    for name in ("entity_membership", "entities", "match_edges", "quarantine", "runs"):
+        with_spark = spark.read.format("delta").load(str(out / name)).count()
+        assert with_spark == len(_table(out, name)), name
+
+
+def test_rerun_with_same_run_id_duplicates_nothing(generated, first_run) -> None:  # type: ignore[no-untyped-def]
+    in_dir, truth = generated
+    out, _ = first_run
+    before = {name: _table(out, name) for name in ("entity_membership", "quarantine", "match_edges")}
+    result = _run(
+        "-m", "jobs.resolve_entities", "--input", in_dir, "--output", out,
+        "--conf", LOCAL_CONF, "--run-id", "e2e-1",
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    runs = _table(out, "runs")
+    assert list(runs["run_id"]) == ["e2e-1"]
+    assert list(runs["status"]) == ["succeeded"]
+    for name, frame in before.items():
+        after = _table(out, name)
+        key = list(after.columns[:2])
+        pd.testing.assert_frame_equal(
+            after.drop(columns=["evidence"], errors="ignore").sort_values(key).reset_index(drop=True),
+            frame.drop(columns=["evidence"], errors="ignore").sort_values(key).reset_index(drop=True),
+        )
+
+
+def test_missing_required_column_exits_2_naming_file_and_column(tmp_path: Path) -> None:
+    in_dir = tmp_path / "in"
+    in_dir.mkdir()
+    (in_dir / "accounts.csv").write_text("account_id,phone\nA1,13800138000\n", encoding="utf-8")
+    (in_dir / "payment_instruments.csv").write_text("account_id,instrument_id\nA1,x\n", encoding="utf-8")
+    result = _run(
+        "-m", "jobs.resolve_entities", "--input", in_dir, "--output", tmp_path / "out",
+        "--conf", LOCAL_CONF,
+    )
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ")
+    assert str(in_dir / "payment_instruments.csv") in last
+    assert "'instrument_type'" in last
+
+
+def test_unusable_invocation_exits_2(tmp_path: Path) -> None:
+    result = _run("-m", "jobs.resolve_entities", "--output", tmp_path / "out")
+    assert result.returncode == 2
+    assert "--input" in result.stderr
+    bad_conf = tmp_path / "bad.yaml"
+    bad_conf.write_text("resolution:\n  clustering:\n    engine: networkx\n", encoding="utf-8")
+    result = _run(
+        "-m", "jobs.resolve_entities", "--input", tmp_path, "--output", tmp_path / "out",
+        "--conf", bad_conf,
+    )
+    assert result.returncode == 2
+    assert "clustering.engine" in result.stderr
+
+
+def test_failed_blocking_quality_check_exits_3_and_keeps_results(generated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    in_dir, _ = generated
+    conf = yaml.safe_load(LOCAL_CONF.read_text(encoding="utf-8"))
+    conf["quality"] = {
+        "max_entity_accounts": 2,
+        "severities": {"entities.account_count_below_max": "fail"},
+    }
+    conf_path = tmp_path / "strict.yaml"
+    conf_path.write_text(yaml.safe_dump(conf), encoding="utf-8")
+    out = tmp_path / "out"
+    result = _run(
+        "-m", "jobs.resolve_entities", "--input", in_dir, "--output", out,
+        "--conf", conf_path, "--run-id", "strict-1",
+    )
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "entities.account_count_below_max" in result.stderr.strip().splitlines()[-1]
+    report = json.loads((out / "_quality" / "strict-1" / "outputs.json").read_text(encoding="utf-8"))
+    assert "entities.account_count_below_max" in json.dumps(report)
+    (run,) = _table(out, "runs").to_dict("records")
+    assert (run["run_id"], run["status"]) == ("strict-1", "failed")
+    assert "QualityCheckError" in run["error"]
+    assert not (out / "entity_membership").exists()  # nothing published from a failed run
