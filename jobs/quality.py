@@ -1,0 +1,723 @@
+"""Data-quality checks on the job's inputs and outputs, run by Great Expectations 1.x.
+
+Spark prepares the frames to check (problem rows from joins, derived flags: the small
+`find_*` / `flag_*` functions below, which run nothing); Great Expectations evaluates every
+check, one expectation suite and one validation per prepared frame, through an ephemeral data
+context on the caller's Spark session. A check is one named rule (`accounts.account_id_unique`)
+made of one or more expectations; its severity is `fail` (blocking: the job exits 3) or
+`warn`, by default as in `DEFAULT_SEVERITIES`, overridable per check in the config.
+
+Results hold counts only: no row value is fetched to the driver or written into a report,
+since ids and attributes may be sensitive. Nothing is cached here (GX's own persisting of
+batches is turned off); a validation runs one to four Spark jobs per frame, about fourteen
+for the outputs, so a caller whose frames are expensive to recompute persists them first.
+
+The job entry point sets `GX_ANALYTICS_ENABLED=false` before any validation runs (GX 1.24.1
+ships no analytics code any more; other 1.x releases read the variable).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.expectations.expectation import Expectation
+from great_expectations.expectations.metadata_types import FailureSeverity
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from features import columns as cols
+from resolution.errors import ConfigError, InputError, QualityCheckError, ResolutionError
+
+logger = logging.getLogger(__name__)
+
+Severity = Literal["fail", "warn"]
+FAIL: Final = "fail"
+WARN: Final = "warn"
+SEVERITIES: Final[tuple[Severity, ...]] = (FAIL, WARN)
+
+INPUTS: Final = "inputs"
+OUTPUTS: Final = "outputs"
+
+# Columns derived only for these checks (never written to a table).
+ACCOUNT_ID_BLANK: Final = "account_id_blank"
+PAIR_ORDERED: Final = "pair_ordered"
+IN_ACCEPTED: Final = "in_accepted"
+MEMBERSHIP_ROWS: Final = "membership_rows"
+
+# Check names ------------------------------------------------------------------------------
+ACCOUNTS_ACCOUNT_ID_NOT_NULL: Final = "accounts.account_id_not_null"
+ACCOUNTS_ACCOUNT_ID_NOT_EMPTY: Final = "accounts.account_id_not_empty"
+ACCOUNTS_ACCOUNT_ID_UNIQUE: Final = "accounts.account_id_unique"
+ACCOUNTS_ROW_COUNT_POSITIVE: Final = "accounts.row_count_positive"
+
+MEMBERSHIP_ACCOUNT_ID_NOT_NULL: Final = "entity_membership.account_id_not_null"
+MEMBERSHIP_ACCOUNT_ID_UNIQUE: Final = "entity_membership.account_id_unique"
+MEMBERSHIP_ENTITY_ID_NOT_NULL: Final = "entity_membership.entity_id_not_null"
+MEMBERSHIP_COVERS_ACCEPTED: Final = "entity_membership.covers_accepted_accounts"
+ENTITIES_ENTITY_ID_NOT_NULL: Final = "entities.entity_id_not_null"
+ENTITIES_ENTITY_ID_UNIQUE: Final = "entities.entity_id_unique"
+ENTITIES_COUNT_MATCHES_MEMBERSHIP: Final = "entities.account_count_matches_membership"
+ENTITIES_COUNT_BELOW_MAX: Final = "entities.account_count_below_max"
+EDGES_PROBABILITY_IN_UNIT_INTERVAL: Final = "match_edges.probability_in_unit_interval"
+EDGES_ORDERED_PAIR: Final = "match_edges.ordered_pair"
+EDGES_REFER_TO_KNOWN_ACCOUNTS: Final = "match_edges.refers_to_known_accounts"
+EDGES_PAIR_UNIQUE: Final = "match_edges.pair_unique"
+
+INPUT_CHECKS: Final[Mapping[str, Severity]] = MappingProxyType(
+    {
+        ACCOUNTS_ACCOUNT_ID_NOT_NULL: FAIL,
+        ACCOUNTS_ACCOUNT_ID_NOT_EMPTY: FAIL,
+        ACCOUNTS_ACCOUNT_ID_UNIQUE: FAIL,
+        ACCOUNTS_ROW_COUNT_POSITIVE: WARN,
+    }
+)
+OUTPUT_CHECKS: Final[Mapping[str, Severity]] = MappingProxyType(
+    {
+        MEMBERSHIP_ACCOUNT_ID_NOT_NULL: FAIL,
+        MEMBERSHIP_ACCOUNT_ID_UNIQUE: FAIL,
+        MEMBERSHIP_ENTITY_ID_NOT_NULL: FAIL,
+        MEMBERSHIP_COVERS_ACCEPTED: FAIL,
+        ENTITIES_ENTITY_ID_NOT_NULL: FAIL,
+        ENTITIES_ENTITY_ID_UNIQUE: FAIL,
+        ENTITIES_COUNT_MATCHES_MEMBERSHIP: FAIL,
+        # Giant entities are the failure most reported of entity resolution (hub values,
+        # blanks); worth a look, not a reason to withhold the run.
+        ENTITIES_COUNT_BELOW_MAX: WARN,
+        EDGES_PROBABILITY_IN_UNIT_INTERVAL: FAIL,
+        EDGES_ORDERED_PAIR: FAIL,
+        EDGES_REFER_TO_KNOWN_ACCOUNTS: FAIL,
+        # A repeated pair does not change the clustering; it points at a blocking bug.
+        EDGES_PAIR_UNIQUE: WARN,
+    }
+)
+DEFAULT_SEVERITIES: Final[Mapping[str, Severity]] = MappingProxyType(
+    {**INPUT_CHECKS, **OUTPUT_CHECKS}
+)
+
+DEFAULT_MAX_ENTITY_ACCOUNTS: Final = 1000
+
+# Java regex; (?U) makes \s match Unicode white space (U+3000 ideographic space included).
+_BLANK_PATTERN: Final = r"(?U)^\s*$"
+
+# Counts only: no row value reaches the report (values may be sensitive), and with no
+# partial list to fill GX skips the Spark jobs that fetch unexpected values.
+_RESULT_FORMAT: Final[Mapping[str, Any]] = MappingProxyType(
+    {
+        "result_format": "BASIC",
+        "partial_unexpected_count": 0,
+        "exclude_unexpected_values": True,
+    }
+)
+_GX_SEVERITY: Final[Mapping[str, FailureSeverity]] = MappingProxyType(
+    {FAIL: FailureSeverity.CRITICAL, WARN: FailureSeverity.WARNING}
+)
+
+
+# Config -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QualityConfig:
+    """Severity overrides and bounds of the quality checks, validated on construction.
+
+    `severities` maps a check name to `fail` or `warn` and overrides `DEFAULT_SEVERITIES`
+    for that check only. `max_entity_accounts` is the size above which an entity is reported
+    by `entities.account_count_below_max`.
+
+    Example::
+
+        config = QualityConfig.from_mapping(
+            {"severities": {"match_edges.pair_unique": "fail"}, "max_entity_accounts": 500}
+        )
+        config.severity_of("match_edges.pair_unique")  # "fail"
+    """
+
+    severities: Mapping[str, str] = field(default_factory=dict)
+    max_entity_accounts: int = DEFAULT_MAX_ENTITY_ACCOUNTS
+
+    def __post_init__(self) -> None:
+        problems = _severity_problems(self.severities)
+        problems.extend(_max_entity_accounts_problems(self.max_entity_accounts))
+        if problems:
+            raise ConfigError(_config_message(problems))
+        # A read-only copy, so that a frozen config stays frozen.
+        object.__setattr__(self, "severities", MappingProxyType(dict(self.severities)))
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any] | None) -> QualityConfig:
+        """Build the config from the `quality` section of the YAML config (None: defaults).
+
+        Accepted keys: `severities` (check name -> `fail` | `warn`) and `max_entity_accounts`
+        (positive integer). Every problem found is reported in one `ConfigError`.
+        """
+        if raw is None:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise ConfigError(
+                _config_message([f"quality: expected a mapping, got {type(raw).__name__}"])
+            )
+        problems: list[str] = []
+        known_keys = ("severities", "max_entity_accounts")
+        problems.extend(
+            f"quality.{key}: unknown setting (known: {', '.join(known_keys)})"
+            for key in raw
+            if key not in known_keys
+        )
+        severities = raw.get("severities")
+        if severities is None:  # an empty `severities:` in YAML
+            severities = {}
+        if not isinstance(severities, Mapping):
+            problems.append(
+                f"quality.severities: expected a mapping of check name to severity, "
+                f"got {type(severities).__name__}"
+            )
+            severities = {}
+        problems.extend(_severity_problems(severities))
+        max_entity_accounts = raw.get("max_entity_accounts", DEFAULT_MAX_ENTITY_ACCOUNTS)
+        problems.extend(_max_entity_accounts_problems(max_entity_accounts))
+        if problems:
+            raise ConfigError(_config_message(problems))
+        return cls(severities=dict(severities), max_entity_accounts=max_entity_accounts)
+
+    def severity_of(self, check: str) -> Severity:
+        """The severity of `check`: the override if there is one, else the default."""
+        override = self.severities.get(check)
+        if override is None:
+            return DEFAULT_SEVERITIES[check]
+        return FAIL if override == FAIL else WARN
+
+
+def _severity_problems(severities: Mapping[Any, Any]) -> list[str]:
+    problems: list[str] = []
+    for check, severity in severities.items():
+        if check not in DEFAULT_SEVERITIES:
+            problems.append(
+                f"quality.severities: unknown check {check!r} "
+                f"(known: {', '.join(sorted(DEFAULT_SEVERITIES))})"
+            )
+        if severity not in SEVERITIES:
+            problems.append(
+                f"quality.severities.{check}: severity {severity!r} is not one of "
+                f"{', '.join(SEVERITIES)}"
+            )
+    return problems
+
+
+def _max_entity_accounts_problems(value: Any) -> list[str]:
+    # bool is an int subclass: `true` in YAML must not pass as 1.
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return [f"quality.max_entity_accounts: {value!r} is not a positive integer"]
+    return []
+
+
+def _config_message(problems: Sequence[str]) -> str:
+    return "; ".join(problems)
+
+
+# Results ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict of one named check.
+
+    `observed` says what was seen in a few words with counts only (never a row value).
+    """
+
+    suite: str
+    check: str
+    severity: str
+    success: bool
+    observed: str
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """The checks of one suite, in a fixed order, with the raw GX results per frame."""
+
+    suite: str
+    results: tuple[CheckResult, ...]
+    raw: dict[str, Any]
+
+    @property
+    def failed(self) -> tuple[CheckResult, ...]:
+        """Every failed check, blocking or not."""
+        return tuple(result for result in self.results if not result.success)
+
+    @property
+    def failed_blocking(self) -> tuple[CheckResult, ...]:
+        """The failed checks of severity `fail`."""
+        return tuple(result for result in self.failed if result.severity == FAIL)
+
+    @property
+    def success(self) -> bool:
+        """True when no blocking check failed (failed `warn` checks are allowed)."""
+        return not self.failed_blocking
+
+    def raise_for_blocking(self) -> None:
+        """Raise `QualityCheckError` naming every failed blocking check, if there is one."""
+        if self.failed_blocking:
+            raise QualityCheckError(
+                f"blocking data-quality check(s) failed in suite {self.suite!r}: "
+                + "; ".join(f"{r.check} ({r.observed})" for r in self.failed_blocking)
+            )
+
+    def to_json(self) -> str:
+        """The report as JSON: suite, success, one object per check, raw GX results."""
+        return json.dumps(
+            {
+                "suite": self.suite,
+                "success": self.success,
+                "results": [asdict(result) for result in self.results],
+                "raw": self.raw,
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        )
+
+
+# Preparation: DataFrame -> DataFrame, nothing runs ----------------------------------------
+def flag_blank_account_ids(accounts: DataFrame) -> DataFrame:
+    """Select `account_id` and add `account_id_blank`: true for '' or whitespace only.
+
+    Whitespace is Unicode's (tab, full-width space U+3000 too), where Spark's `trim` strips
+    only ASCII spaces. A null `account_id` gives a null flag (nulls have their own check).
+    """
+    return accounts.select(
+        cols.ACCOUNT_ID,
+        F.col(cols.ACCOUNT_ID).rlike(_BLANK_PATTERN).alias(ACCOUNT_ID_BLANK),
+    )
+
+
+def find_membership_coverage_problems(
+    accepted_accounts: DataFrame, *, entity_membership: DataFrame
+) -> DataFrame:
+    """Accounts not covered exactly once: missing, duplicated, or not an accepted account.
+
+    Returns `account_id`, `in_accepted` (bool), `membership_rows` (long), one row per
+    offending account id, empty when membership covers the accepted accounts exactly once
+    each. A null id on either side never counts as covered.
+    """
+    accepted_ids = (
+        accepted_accounts.select(cols.ACCOUNT_ID).distinct().withColumn(IN_ACCEPTED, F.lit(True))
+    )
+    membership_rows = entity_membership.groupBy(cols.ACCOUNT_ID).agg(
+        F.count(F.lit(1)).alias(MEMBERSHIP_ROWS)
+    )
+    in_accepted = F.coalesce(F.col(IN_ACCEPTED), F.lit(False))
+    rows = F.coalesce(F.col(MEMBERSHIP_ROWS), F.lit(0).cast("long"))
+    return (
+        accepted_ids.join(membership_rows, on=cols.ACCOUNT_ID, how="full_outer")
+        .select(cols.ACCOUNT_ID, in_accepted.alias(IN_ACCEPTED), rows.alias(MEMBERSHIP_ROWS))
+        .where(~(F.col(IN_ACCEPTED) & (F.col(MEMBERSHIP_ROWS) == 1)))
+    )
+
+
+def find_entity_size_problems(entities: DataFrame, *, entity_membership: DataFrame) -> DataFrame:
+    """Entities whose `account_count` differs from their number of membership rows.
+
+    Returns `entity_id`, `account_count`, `membership_rows` (long, 0 when none), one row per
+    offending entity id: an entity without members, members of an unknown entity, a null
+    entity id or count. Equal counts per entity imply sum(account_count) == membership rows.
+    """
+    membership_rows = entity_membership.groupBy(cols.ENTITY_ID).agg(
+        F.count(F.lit(1)).alias(MEMBERSHIP_ROWS)
+    )
+    counts_match = F.coalesce(F.col(cols.ACCOUNT_COUNT) == F.col(MEMBERSHIP_ROWS), F.lit(False))
+    return (
+        entities.select(cols.ENTITY_ID, cols.ACCOUNT_COUNT)
+        .join(membership_rows, on=cols.ENTITY_ID, how="full_outer")
+        .where(~counts_match)
+        .select(
+            cols.ENTITY_ID,
+            cols.ACCOUNT_COUNT,
+            F.coalesce(F.col(MEMBERSHIP_ROWS), F.lit(0).cast("long")).alias(MEMBERSHIP_ROWS),
+        )
+    )
+
+
+def flag_ordered_pairs(match_edges: DataFrame) -> DataFrame:
+    """Select the pair and probability columns and add `pair_ordered`: l < r, never null.
+
+    A null id on either side gives false: such a pair is not ordered.
+    """
+    ordered = F.coalesce(F.col(cols.ACCOUNT_ID_L) < F.col(cols.ACCOUNT_ID_R), F.lit(False))
+    return match_edges.select(
+        cols.ACCOUNT_ID_L,
+        cols.ACCOUNT_ID_R,
+        cols.MATCH_PROBABILITY,
+        ordered.alias(PAIR_ORDERED),
+    )
+
+
+def find_unknown_edge_endpoints(
+    match_edges: DataFrame, *, accepted_accounts: DataFrame
+) -> DataFrame:
+    """Edge endpoints (`account_id`, one row per endpoint) that are not accepted accounts.
+
+    Null endpoints are kept: a null id is no accepted account.
+    """
+    endpoints = match_edges.select(F.col(cols.ACCOUNT_ID_L).alias(cols.ACCOUNT_ID)).unionByName(
+        match_edges.select(F.col(cols.ACCOUNT_ID_R).alias(cols.ACCOUNT_ID))
+    )
+    return endpoints.join(
+        accepted_accounts.select(cols.ACCOUNT_ID), on=cols.ACCOUNT_ID, how="left_anti"
+    )
+
+
+# Suites -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Expect:
+    """One expectation of a check; `observed` is formatted with the GX result's fields."""
+
+    check: str
+    expectation: Expectation
+    observed: str
+
+
+@dataclass(frozen=True)
+class _FrameChecks:
+    name: str
+    frame: DataFrame
+    expects: tuple[_Expect, ...]
+
+
+def validate_inputs(accounts: DataFrame, *, config: QualityConfig) -> QualityReport:
+    """Validate the accepted accounts: ids present, non-empty, unique; some rows at all.
+
+    Requires column `account_id`. Runs one GX validation (a few Spark jobs).
+
+    Example::
+
+        report = validate_inputs(accepted_accounts, config=QualityConfig.from_mapping(None))
+        if not report.success:
+            report.raise_for_blocking()
+    """
+    _require_columns(accounts, name=cols.ACCOUNTS, columns=(cols.ACCOUNT_ID,), error=InputError)
+    frames = (
+        _FrameChecks(
+            name=cols.ACCOUNTS,
+            frame=flag_blank_account_ids(accounts),
+            expects=(
+                _Expect(
+                    ACCOUNTS_ACCOUNT_ID_NOT_NULL,
+                    gxe.ExpectColumnValuesToNotBeNull(column=cols.ACCOUNT_ID),
+                    "{unexpected_count} null account_id in {element_count} rows",
+                ),
+                _Expect(
+                    ACCOUNTS_ACCOUNT_ID_NOT_EMPTY,
+                    gxe.ExpectColumnValuesToBeInSet(column=ACCOUNT_ID_BLANK, value_set=[False]),
+                    "{unexpected_count} empty or blank account_id",
+                ),
+                _Expect(
+                    ACCOUNTS_ACCOUNT_ID_UNIQUE,
+                    gxe.ExpectColumnValuesToBeUnique(column=cols.ACCOUNT_ID),
+                    "{unexpected_count} rows share an account_id",
+                ),
+                _Expect(
+                    ACCOUNTS_ROW_COUNT_POSITIVE,
+                    gxe.ExpectTableRowCountToBeBetween(min_value=1),
+                    "{observed_value} rows",
+                ),
+            ),
+        ),
+    )
+    return _run_suite(INPUTS, frames, config=config, checks=INPUT_CHECKS)
+
+
+def validate_outputs(
+    *,
+    accepted_accounts: DataFrame,
+    entity_membership: DataFrame,
+    entities: DataFrame,
+    match_edges: DataFrame,
+    config: QualityConfig,
+) -> QualityReport:
+    """Validate the output tables against each other and the accepted accounts.
+
+    Requires `account_id` (accepted_accounts); `account_id`, `entity_id` (entity_membership);
+    `entity_id`, `account_count` (entities); `account_id_l`, `account_id_r`,
+    `match_probability` (match_edges). Runs six GX validations, one per prepared frame.
+
+    Example::
+
+        report = validate_outputs(
+            accepted_accounts=accepted, entity_membership=membership, entities=entities,
+            match_edges=edges, config=QualityConfig.from_mapping(None),
+        )
+        report.raise_for_blocking()
+    """
+    for name, frame, required in (
+        ("accepted_accounts", accepted_accounts, (cols.ACCOUNT_ID,)),
+        ("entity_membership", entity_membership, (cols.ACCOUNT_ID, cols.ENTITY_ID)),
+        ("entities", entities, (cols.ENTITY_ID, cols.ACCOUNT_COUNT)),
+        (
+            "match_edges",
+            match_edges,
+            (cols.ACCOUNT_ID_L, cols.ACCOUNT_ID_R, cols.MATCH_PROBABILITY),
+        ),
+    ):
+        _require_columns(frame, name=name, columns=required, error=ResolutionError)
+    frames = (
+        _FrameChecks(
+            name="entity_membership",
+            frame=entity_membership.select(cols.ACCOUNT_ID, cols.ENTITY_ID),
+            expects=(
+                _Expect(
+                    MEMBERSHIP_ACCOUNT_ID_NOT_NULL,
+                    gxe.ExpectColumnValuesToNotBeNull(column=cols.ACCOUNT_ID),
+                    "{unexpected_count} null account_id in {element_count} rows",
+                ),
+                _Expect(
+                    MEMBERSHIP_ACCOUNT_ID_UNIQUE,
+                    gxe.ExpectColumnValuesToBeUnique(column=cols.ACCOUNT_ID),
+                    "{unexpected_count} rows share an account_id",
+                ),
+                _Expect(
+                    MEMBERSHIP_ENTITY_ID_NOT_NULL,
+                    gxe.ExpectColumnValuesToNotBeNull(column=cols.ENTITY_ID),
+                    "{unexpected_count} null entity_id in {element_count} rows",
+                ),
+            ),
+        ),
+        _FrameChecks(
+            name="membership_coverage_problems",
+            frame=find_membership_coverage_problems(
+                accepted_accounts, entity_membership=entity_membership
+            ),
+            expects=(
+                _Expect(
+                    MEMBERSHIP_COVERS_ACCEPTED,
+                    gxe.ExpectTableRowCountToEqual(value=0),
+                    "{observed_value} account ids missing, repeated or not accepted",
+                ),
+            ),
+        ),
+        _FrameChecks(
+            name="entities",
+            frame=entities.select(cols.ENTITY_ID, cols.ACCOUNT_COUNT),
+            expects=(
+                _Expect(
+                    ENTITIES_ENTITY_ID_NOT_NULL,
+                    gxe.ExpectColumnValuesToNotBeNull(column=cols.ENTITY_ID),
+                    "{unexpected_count} null entity_id in {element_count} rows",
+                ),
+                _Expect(
+                    ENTITIES_ENTITY_ID_UNIQUE,
+                    gxe.ExpectColumnValuesToBeUnique(column=cols.ENTITY_ID),
+                    "{unexpected_count} rows share an entity_id",
+                ),
+                _Expect(
+                    ENTITIES_COUNT_MATCHES_MEMBERSHIP,
+                    gxe.ExpectColumnValuesToNotBeNull(column=cols.ACCOUNT_COUNT),
+                    "{unexpected_count} null account_count",
+                ),
+                _Expect(
+                    ENTITIES_COUNT_MATCHES_MEMBERSHIP,
+                    gxe.ExpectColumnValuesToBeBetween(column=cols.ACCOUNT_COUNT, min_value=1),
+                    "{unexpected_count} account_count below 1",
+                ),
+                _Expect(
+                    ENTITIES_COUNT_BELOW_MAX,
+                    gxe.ExpectColumnMaxToBeBetween(
+                        column=cols.ACCOUNT_COUNT, max_value=config.max_entity_accounts
+                    ),
+                    "largest entity has {observed_value} accounts "
+                    f"(bound {config.max_entity_accounts})",
+                ),
+            ),
+        ),
+        _FrameChecks(
+            name="entity_size_problems",
+            frame=find_entity_size_problems(entities, entity_membership=entity_membership),
+            expects=(
+                _Expect(
+                    ENTITIES_COUNT_MATCHES_MEMBERSHIP,
+                    gxe.ExpectTableRowCountToEqual(value=0),
+                    "{observed_value} entities whose account_count differs from membership",
+                ),
+            ),
+        ),
+        _FrameChecks(
+            name="match_edges",
+            frame=flag_ordered_pairs(match_edges),
+            expects=(
+                _Expect(
+                    EDGES_PROBABILITY_IN_UNIT_INTERVAL,
+                    gxe.ExpectColumnValuesToNotBeNull(column=cols.MATCH_PROBABILITY),
+                    "{unexpected_count} null match_probability in {element_count} rows",
+                ),
+                _Expect(
+                    EDGES_PROBABILITY_IN_UNIT_INTERVAL,
+                    gxe.ExpectColumnValuesToBeBetween(
+                        column=cols.MATCH_PROBABILITY, min_value=0.0, max_value=1.0
+                    ),
+                    "{unexpected_count} match_probability outside [0, 1]",
+                ),
+                _Expect(
+                    EDGES_ORDERED_PAIR,
+                    gxe.ExpectColumnValuesToBeInSet(column=PAIR_ORDERED, value_set=[True]),
+                    "{unexpected_count} pairs without account_id_l < account_id_r",
+                ),
+                _Expect(
+                    EDGES_PAIR_UNIQUE,
+                    gxe.ExpectCompoundColumnsToBeUnique(
+                        column_list=[cols.ACCOUNT_ID_L, cols.ACCOUNT_ID_R]
+                    ),
+                    "{unexpected_count} rows repeat a pair",
+                ),
+            ),
+        ),
+        _FrameChecks(
+            name="unknown_edge_endpoints",
+            frame=find_unknown_edge_endpoints(match_edges, accepted_accounts=accepted_accounts),
+            expects=(
+                _Expect(
+                    EDGES_REFER_TO_KNOWN_ACCOUNTS,
+                    gxe.ExpectTableRowCountToEqual(value=0),
+                    "{observed_value} edge endpoints not among accepted accounts",
+                ),
+            ),
+        ),
+    )
+    return _run_suite(OUTPUTS, frames, config=config, checks=OUTPUT_CHECKS)
+
+
+def _require_columns(
+    frame: DataFrame,
+    *,
+    name: str,
+    columns: Sequence[str],
+    error: type[ResolutionError],
+) -> None:
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise error(
+            f"{name} lacks column(s) {', '.join(missing)} needed by the quality checks; "
+            f"found: {', '.join(frame.columns) or '(none)'}"
+        )
+
+
+def _exception_messages(exception_info: Mapping[str, Any] | None) -> list[str]:
+    """The messages of the errors GX caught while evaluating one expectation.
+
+    GX 1.24 reports an error either at the top level (`{"raised_exception": True, ...}`) or,
+    when a metric failed, keyed by the metric's id (`{"MetricConfigurationID(...)": {...}}`).
+    """
+    if not exception_info:
+        return []
+    if "raised_exception" in exception_info:
+        infos: list[Mapping[str, Any]] = [exception_info]
+    else:
+        infos = [info for info in exception_info.values() if isinstance(info, Mapping)]
+    return [str(info.get("exception_message")) for info in infos if info.get("raised_exception")]
+
+
+class _ResultFields(dict[str, Any]):
+    """GX result fields for `str.format_map`; a field GX did not report shows as '?'."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def _run_suite(
+    suite: str,
+    frames: Sequence[_FrameChecks],
+    *,
+    config: QualityConfig,
+    checks: Mapping[str, Severity],
+) -> QualityReport:
+    """Run one GX validation per frame in a fresh ephemeral context; fold into checks."""
+    context = gx.get_context(mode="ephemeral")
+    # tqdm bars on stderr would interleave with the job's log lines.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    # persist=False: by default GX persists every batch DataFrame and never unpersists it.
+    datasource = context.data_sources.add_spark(name=f"{suite}_frames", persist=False)
+
+    outcomes: dict[str, list[tuple[bool, str]]] = {check: [] for check in checks}
+    errors: list[str] = []
+    raw: dict[str, Any] = {}
+    for frame_checks in frames:
+        logger.info("quality suite %s: validating %s", suite, frame_checks.name)
+        batch_definition = datasource.add_dataframe_asset(
+            name=frame_checks.name
+        ).add_batch_definition_whole_dataframe(name=f"{frame_checks.name}_whole")
+        expectation_suite = gx.ExpectationSuite(name=f"{suite}.{frame_checks.name}")
+        for expect in frame_checks.expects:
+            expectation = expect.expectation
+            expectation.meta = {"check": expect.check}
+            expectation.severity = _GX_SEVERITY[config.severity_of(expect.check)]
+            expectation_suite.add_expectation(expectation)
+        # The context's suite store gives each expectation its id (None before): map back
+        # from the ids, since a validation result names its expectation by id only.
+        expectation_suite = context.suites.add(expectation_suite)
+        by_id = {
+            str(expectation.id): expect
+            for expectation, expect in zip(
+                expectation_suite.expectations, frame_checks.expects, strict=True
+            )
+        }
+        validation = context.validation_definitions.add(
+            gx.ValidationDefinition(
+                name=f"{suite}.{frame_checks.name}",
+                data=batch_definition,
+                suite=expectation_suite,
+            )
+        )
+        result = validation.run(
+            batch_parameters={"dataframe": frame_checks.frame},
+            result_format=dict(_RESULT_FORMAT),
+        )
+        raw[frame_checks.name] = result.to_json_dict()
+        for expectation_result in result.results:
+            configuration = expectation_result.expectation_config
+            if configuration is None:
+                raise ResolutionError(
+                    f"Great Expectations returned a result without its expectation for "
+                    f"frame {frame_checks.name!r} of suite {suite!r}"
+                )
+            expect = by_id[str(configuration.id)]
+            messages = _exception_messages(expectation_result.exception_info)
+            if messages:
+                errors.extend(
+                    f"{expect.check} on {frame_checks.name}: {message}" for message in messages
+                )
+                continue
+            observed = expect.observed.format_map(_ResultFields(expectation_result.result))
+            outcomes[expect.check].append((bool(expectation_result.success), observed))
+    if errors:
+        raise ResolutionError(
+            "Great Expectations could not evaluate quality check(s): " + "; ".join(errors)
+        )
+
+    results = tuple(
+        CheckResult(
+            suite=suite,
+            check=check,
+            severity=config.severity_of(check),
+            success=all(success for success, _ in outcomes[check]),
+            observed="; ".join(observed for _, observed in outcomes[check]),
+        )
+        for check in checks
+    )
+    report = QualityReport(suite=suite, results=results, raw=raw)
+    for failed in report.failed:
+        logger.log(
+            logging.ERROR if failed.severity == FAIL else logging.WARNING,
+            "quality check %s failed (severity %s): %s",
+            failed.check,
+            failed.severity,
+            failed.observed,
+        )
+    logger.info(
+        "quality suite %s: %d checks, %d failed, %d blocking",
+        suite,
+        len(results),
+        len(report.failed),
+        len(report.failed_blocking),
+    )
+    return report

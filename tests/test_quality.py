@@ -1,0 +1,527 @@
+"""Tests of jobs.quality: real Great Expectations suites on a real local Spark session."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import DataFrame, SparkSession
+
+from features import columns as cols
+from jobs.quality import (
+    INPUT_CHECKS,
+    OUTPUT_CHECKS,
+    QualityConfig,
+    QualityReport,
+    find_entity_size_problems,
+    find_membership_coverage_problems,
+    find_unknown_edge_endpoints,
+    flag_blank_account_ids,
+    flag_ordered_pairs,
+    validate_inputs,
+    validate_outputs,
+)
+from resolution.errors import ConfigError, InputError, QualityCheckError, ResolutionError
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """One local Spark session for the whole run, tuned for tiny data."""
+    with pytest.MonkeyPatch.context() as env:
+        # Python workers must be this venv's interpreter, not the system python3.
+        env.setenv("PYSPARK_PYTHON", sys.executable)
+        # Bind to loopback: no lookup of the machine's network name, no firewall prompts.
+        env.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+        session = (
+            SparkSession.builder.master("local[1]")  # one core: tiny data, repeatable order
+            .appName("test_quality")
+            # One shuffle partition: the default 200 tasks per shuffle dominate on tiny data.
+            .config("spark.sql.shuffle.partitions", "1")
+            # No web UI: saves a server thread and a port per session.
+            .config("spark.ui.enabled", "false")
+            # Adaptive execution re-plans each query, costing more than it saves on tiny data.
+            .config("spark.sql.adaptive.enabled", "false")
+            # Scratch space under pytest's temporary folder, not /tmp or the working directory.
+            .config("spark.local.dir", str(tmp_path_factory.mktemp("spark_local")))
+            .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark_warehouse")))
+            .getOrCreate()
+        )
+        yield session
+        session.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _gx_analytics_off() -> Iterator[None]:
+    """The job turns Great Expectations' analytics off; so do the tests."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("GX_ANALYTICS_ENABLED", "false")
+        yield
+
+
+# Data -------------------------------------------------------------------------------------
+ACCEPTED_SCHEMA = "account_id string, shop_name string, phone string"
+MEMBERSHIP_SCHEMA = "account_id string, entity_id string, run_id string"
+ENTITIES_SCHEMA = "entity_id string, account_count long, run_id string"
+EDGES_SCHEMA = (
+    "account_id_l string, account_id_r string, match_probability double, "
+    "match_weight double, run_id string"
+)
+
+# Unicode, full-width and whitespace ids are valid ids; so are empty and null shop names.
+ACCEPTED = [
+    ("acc-001", "老王的店", "+86 138-0013-8000"),
+    ("acc-002", "", None),
+    ("店铺003", None, "13800138000"),
+    ("ＦＵＬＬ４", "Ｆｕｌｌ Ｗｉｄｔｈ", None),
+    (" acc 005 ", "  ", "0086 13800138000"),
+]
+MEMBERSHIP = [
+    ("acc-001", "e-1", "run-1"),
+    ("acc-002", "e-1", "run-1"),
+    ("店铺003", "e-1", "run-1"),
+    ("ＦＵＬＬ４", "实体-2", "run-1"),
+    (" acc 005 ", "e-3", "run-1"),
+]
+ENTITIES = [("e-1", 3, "run-1"), ("实体-2", 1, "run-1"), ("e-3", 1, "run-1")]
+# 'a' < '店' in Spark's binary string order, so every pair below is ordered; 0 and 1 are
+# the inclusive bounds of a probability.
+EDGES = [
+    ("acc-001", "acc-002", 1.0, 12.5, "run-1"),
+    ("acc-002", "店铺003", 0.0, -3.0, "run-1"),
+    ("acc-001", "店铺003", 0.93, 3.7, "run-1"),
+]
+
+
+def run_outputs(
+    spark: SparkSession,
+    *,
+    accepted: Sequence[tuple[Any, ...]] = ACCEPTED,
+    membership: Sequence[tuple[Any, ...]] = MEMBERSHIP,
+    entities: Sequence[tuple[Any, ...]] = ENTITIES,
+    edges: Sequence[tuple[Any, ...]] = EDGES,
+    config: QualityConfig | None = None,
+) -> QualityReport:
+    return validate_outputs(
+        accepted_accounts=spark.createDataFrame(accepted, ACCEPTED_SCHEMA),
+        entity_membership=spark.createDataFrame(membership, MEMBERSHIP_SCHEMA),
+        entities=spark.createDataFrame(entities, ENTITIES_SCHEMA),
+        match_edges=spark.createDataFrame(edges, EDGES_SCHEMA),
+        config=config or QualityConfig(),
+    )
+
+
+def outcomes(report: QualityReport) -> dict[str, tuple[str, bool]]:
+    """Every check of the report: name -> (severity, success)."""
+    return {result.check: (result.severity, result.success) for result in report.results}
+
+
+def expected_outcomes(
+    checks: Mapping[str, str], *failed: str, severities: Mapping[str, str] | None = None
+) -> dict[str, tuple[str, bool]]:
+    """Every check of a suite passing except `failed`, at default severities unless given."""
+    assert set(failed) <= set(checks), f"not a check of this suite: {set(failed) - set(checks)}"
+    merged = {**checks, **(severities or {})}
+    return {check: (merged[check], check not in failed) for check in checks}
+
+
+# Outputs suite ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def clean_report(spark: SparkSession) -> QualityReport:
+    return run_outputs(spark)
+
+
+@pytest.fixture(scope="module")
+def duplicated_membership_report(spark: SparkSession) -> QualityReport:
+    return run_outputs(spark, membership=[*MEMBERSHIP, ("acc-002", "e-1", "run-1")])
+
+
+def test_clean_outputs_pass_every_check(clean_report: QualityReport) -> None:
+    assert outcomes(clean_report) == expected_outcomes(OUTPUT_CHECKS)
+    assert clean_report.suite == "outputs"
+    assert clean_report.success
+    assert clean_report.failed_blocking == ()
+    assert {result.check: result.observed for result in clean_report.results} == {
+        "entity_membership.account_id_not_null": "0 null account_id in 5 rows",
+        "entity_membership.account_id_unique": "0 rows share an account_id",
+        "entity_membership.entity_id_not_null": "0 null entity_id in 5 rows",
+        "entity_membership.covers_accepted_accounts": (
+            "0 account ids missing, repeated or not accepted"
+        ),
+        "entities.entity_id_not_null": "0 null entity_id in 3 rows",
+        "entities.entity_id_unique": "0 rows share an entity_id",
+        "entities.account_count_matches_membership": (
+            "0 null account_count; 0 account_count below 1; "
+            "0 entities whose account_count differs from membership"
+        ),
+        "entities.account_count_below_max": "largest entity has 3 accounts (bound 1000)",
+        "match_edges.probability_in_unit_interval": (
+            "0 null match_probability in 3 rows; 0 match_probability outside [0, 1]"
+        ),
+        "match_edges.ordered_pair": "0 pairs without account_id_l < account_id_r",
+        "match_edges.refers_to_known_accounts": "0 edge endpoints not among accepted accounts",
+        "match_edges.pair_unique": "0 rows repeat a pair",
+    }
+
+
+def test_duplicated_membership_row_fails_uniqueness_coverage_and_counts(
+    duplicated_membership_report: QualityReport,
+) -> None:
+    # The extra row also makes entity e-1 hold 4 membership rows against account_count 3.
+    assert outcomes(duplicated_membership_report) == expected_outcomes(
+        OUTPUT_CHECKS,
+        "entity_membership.account_id_unique",
+        "entity_membership.covers_accepted_accounts",
+        "entities.account_count_matches_membership",
+    )
+    assert not duplicated_membership_report.success
+    assert {r.check: r.observed for r in duplicated_membership_report.failed_blocking} == {
+        "entity_membership.account_id_unique": "2 rows share an account_id",
+        "entity_membership.covers_accepted_accounts": (
+            "1 account ids missing, repeated or not accepted"
+        ),
+        "entities.account_count_matches_membership": (
+            "0 null account_count; 0 account_count below 1; "
+            "1 entities whose account_count differs from membership"
+        ),
+    }
+
+
+def test_raise_for_blocking_names_failed_checks(
+    duplicated_membership_report: QualityReport, clean_report: QualityReport
+) -> None:
+    with pytest.raises(QualityCheckError, match=r"entity_membership\.account_id_unique"):
+        duplicated_membership_report.raise_for_blocking()
+    clean_report.raise_for_blocking()
+
+
+def test_report_json_holds_counts_but_no_row_values(
+    duplicated_membership_report: QualityReport,
+) -> None:
+    text = duplicated_membership_report.to_json()
+    document = json.loads(text)
+    assert document["suite"] == "outputs"
+    assert document["success"] is False
+    assert [result["check"] for result in document["results"]] == list(OUTPUT_CHECKS)
+    assert set(document["raw"]) == {
+        "entity_membership",
+        "membership_coverage_problems",
+        "entities",
+        "entity_size_problems",
+        "match_edges",
+        "unknown_edge_endpoints",
+    }
+    for account_id, *_ in ACCEPTED:
+        assert account_id not in text
+
+
+def test_account_missing_from_membership_fails_coverage(spark: SparkSession) -> None:
+    # The singleton entity e-3 goes with its only account, so entity counts still agree.
+    report = run_outputs(spark, membership=MEMBERSHIP[:-1], entities=ENTITIES[:-1])
+    assert outcomes(report) == expected_outcomes(
+        OUTPUT_CHECKS, "entity_membership.covers_accepted_accounts"
+    )
+
+
+def test_probability_above_one_null_or_nan_fails(spark: SparkSession) -> None:
+    # NaN sorts above every double in Spark, so it is outside [0, 1] too.
+    edges = [
+        ("acc-001", "acc-002", 1.2, 12.5, "run-1"),
+        ("acc-002", "店铺003", None, -3.0, "run-1"),
+        ("acc-001", "店铺003", math.nan, 3.7, "run-1"),
+    ]
+    report = run_outputs(spark, edges=edges)
+    assert outcomes(report) == expected_outcomes(
+        OUTPUT_CHECKS, "match_edges.probability_in_unit_interval"
+    )
+    assert [r.observed for r in report.failed] == [
+        "1 null match_probability in 3 rows; 2 match_probability outside [0, 1]"
+    ]
+
+
+def test_edge_with_left_id_above_right_fails_ordering(spark: SparkSession) -> None:
+    edges = [*EDGES[:-1], ("店铺003", "acc-001", 0.93, 3.7, "run-1")]
+    report = run_outputs(spark, edges=edges)
+    assert outcomes(report) == expected_outcomes(OUTPUT_CHECKS, "match_edges.ordered_pair")
+
+
+def test_edge_to_unknown_account_fails_referential_check(spark: SparkSession) -> None:
+    edges = [*EDGES, ("acc-002", "zz-unknown", 0.8, 2.0, "run-1")]
+    report = run_outputs(spark, edges=edges)
+    assert outcomes(report) == expected_outcomes(
+        OUTPUT_CHECKS, "match_edges.refers_to_known_accounts"
+    )
+    assert [r.observed for r in report.failed] == ["1 edge endpoints not among accepted accounts"]
+
+
+def test_warn_failures_do_not_block(spark: SparkSession) -> None:
+    # ordered_pair fails and is overridden to warn; the size bound of 2 trips the warn-level
+    # entities.account_count_below_max (entity e-1 has 3 accounts).
+    config = QualityConfig.from_mapping(
+        {"severities": {"match_edges.ordered_pair": "warn"}, "max_entity_accounts": 2}
+    )
+    edges = [*EDGES[:-1], ("店铺003", "acc-001", 0.93, 3.7, "run-1")]
+    report = run_outputs(spark, edges=edges, config=config)
+    assert outcomes(report) == expected_outcomes(
+        OUTPUT_CHECKS,
+        "match_edges.ordered_pair",
+        "entities.account_count_below_max",
+        severities={"match_edges.ordered_pair": "warn"},
+    )
+    assert report.success
+    assert report.failed_blocking == ()
+    assert {r.check: r.observed for r in report.failed} == {
+        "entities.account_count_below_max": "largest entity has 3 accounts (bound 2)",
+        "match_edges.ordered_pair": "1 pairs without account_id_l < account_id_r",
+    }
+    report.raise_for_blocking()
+
+
+def test_outputs_missing_column_is_reported_with_the_columns_found(spark: SparkSession) -> None:
+    entities = spark.createDataFrame(ENTITIES, ENTITIES_SCHEMA).drop(cols.ACCOUNT_COUNT)
+    with pytest.raises(ResolutionError, match=r"entities lacks column\(s\) account_count"):
+        validate_outputs(
+            accepted_accounts=spark.createDataFrame(ACCEPTED, ACCEPTED_SCHEMA),
+            entity_membership=spark.createDataFrame(MEMBERSHIP, MEMBERSHIP_SCHEMA),
+            entities=entities,
+            match_edges=spark.createDataFrame(EDGES, EDGES_SCHEMA),
+            config=QualityConfig(),
+        )
+
+
+def test_check_that_gx_cannot_evaluate_raises_instead_of_failing(spark: SparkSession) -> None:
+    edges = spark.createDataFrame(
+        [("acc-001", "acc-002", "0.97")],
+        "account_id_l string, account_id_r string, match_probability string",
+    )
+    with pytest.raises(
+        ResolutionError,
+        match=(
+            r"could not evaluate quality check\(s\): "
+            r"match_edges\.probability_in_unit_interval on match_edges: .*StringType"
+        ),
+    ):
+        validate_outputs(
+            accepted_accounts=spark.createDataFrame(ACCEPTED, ACCEPTED_SCHEMA),
+            entity_membership=spark.createDataFrame(MEMBERSHIP, MEMBERSHIP_SCHEMA),
+            entities=spark.createDataFrame(ENTITIES, ENTITIES_SCHEMA),
+            match_edges=edges,
+            config=QualityConfig(),
+        )
+
+
+# Inputs suite -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("accounts", "failed"),
+    [
+        pytest.param(ACCEPTED, (), id="clean"),
+        pytest.param(
+            [*ACCEPTED, (None, "无名", None)], ("accounts.account_id_not_null",), id="null_id"
+        ),
+        pytest.param(
+            [*ACCEPTED, ("店铺003", "重复", None)], ("accounts.account_id_unique",), id="duplicate"
+        ),
+        pytest.param(
+            [*ACCEPTED, ("", None, None), ("\t ", None, None)],
+            ("accounts.account_id_not_empty",),
+            id="empty_and_blank",
+        ),
+        pytest.param(
+            [*ACCEPTED, (None, None, None), (None, None, None), ("acc-001", None, None)],
+            ("accounts.account_id_not_null", "accounts.account_id_unique"),
+            id="nulls_and_duplicate",
+        ),
+    ],
+)
+def test_input_suite(
+    spark: SparkSession, accounts: list[tuple[Any, ...]], failed: tuple[str, ...]
+) -> None:
+    report = validate_inputs(
+        spark.createDataFrame(accounts, ACCEPTED_SCHEMA), config=QualityConfig()
+    )
+    assert report.suite == "inputs"
+    assert outcomes(report) == expected_outcomes(INPUT_CHECKS, *failed)
+    assert report.success is (not failed)
+
+
+def test_input_suite_on_no_rows_only_warns(spark: SparkSession) -> None:
+    report = validate_inputs(spark.createDataFrame([], ACCEPTED_SCHEMA), config=QualityConfig())
+    assert outcomes(report) == expected_outcomes(INPUT_CHECKS, "accounts.row_count_positive")
+    assert report.success
+    assert [r.observed for r in report.failed] == ["0 rows"]
+
+
+def test_input_suite_missing_account_id_is_an_input_error(spark: SparkSession) -> None:
+    accounts = spark.createDataFrame(ACCEPTED, ACCEPTED_SCHEMA).drop(cols.ACCOUNT_ID)
+    with pytest.raises(InputError, match=r"found: shop_name, phone"):
+        validate_inputs(accounts, config=QualityConfig())
+
+
+# Preparation ------------------------------------------------------------------------------
+def assert_rows(actual: DataFrame, expected: DataFrame) -> None:
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_flag_blank_account_ids(spark: SparkSession) -> None:
+    accounts = spark.createDataFrame(
+        [("acc-001",), ("",), (" \t",), (None,), ("　",), ("店铺",), (" a ",)], "account_id string"
+    )
+    # Tab and the full-width (ideographic) space U+3000 are white space too.
+    expected = spark.createDataFrame(
+        [
+            ("acc-001", False),
+            ("", True),
+            (" \t", True),
+            (None, None),
+            ("　", True),
+            ("店铺", False),
+            (" a ", False),
+        ],
+        "account_id string, account_id_blank boolean",
+    )
+    assert_rows(flag_blank_account_ids(accounts), expected)
+
+
+def test_find_membership_coverage_problems(spark: SparkSession) -> None:
+    accepted = spark.createDataFrame(ACCEPTED, ACCEPTED_SCHEMA)
+    membership = spark.createDataFrame(
+        [
+            ("acc-001", "e-1", "run-1"),
+            ("acc-002", "e-1", "run-1"),
+            ("acc-002", "e-1", "run-1"),
+            ("店铺003", "e-1", "run-1"),
+            ("ＦＵＬＬ４", "实体-2", "run-1"),
+            ("ghost", "e-9", "run-1"),
+            (None, "e-9", "run-1"),
+        ],
+        MEMBERSHIP_SCHEMA,
+    )
+    expected = spark.createDataFrame(
+        [("acc-002", True, 2), (" acc 005 ", True, 0), ("ghost", False, 1), (None, False, 1)],
+        "account_id string, in_accepted boolean, membership_rows long",
+    )
+    assert_rows(find_membership_coverage_problems(accepted, entity_membership=membership), expected)
+
+
+def test_find_entity_size_problems(spark: SparkSession) -> None:
+    entities = spark.createDataFrame(
+        [("e-1", 2, "run-1"), ("实体-2", 1, "run-1"), ("e-3", None, "run-1"), ("e-4", 1, "run-1")],
+        ENTITIES_SCHEMA,
+    )
+    membership = spark.createDataFrame(
+        [
+            ("acc-001", "e-1", "run-1"),
+            ("acc-002", "e-1", "run-1"),
+            ("店铺003", "e-1", "run-1"),
+            ("ＦＵＬＬ４", "实体-2", "run-1"),
+            (" acc 005 ", "e-3", "run-1"),
+            ("acc-006", None, "run-1"),
+        ],
+        MEMBERSHIP_SCHEMA,
+    )
+    expected = spark.createDataFrame(
+        [("e-1", 2, 3), ("e-3", None, 1), ("e-4", 1, 0), (None, None, 1)],
+        "entity_id string, account_count long, membership_rows long",
+    )
+    assert_rows(find_entity_size_problems(entities, entity_membership=membership), expected)
+
+
+def test_flag_ordered_pairs(spark: SparkSession) -> None:
+    edges = spark.createDataFrame(
+        [
+            ("acc-001", "acc-002", 0.9, 1.0, "run-1"),
+            ("acc-002", "acc-001", 0.9, 1.0, "run-1"),
+            ("acc-001", "acc-001", 0.9, 1.0, "run-1"),
+            ("acc-001", "店铺003", None, None, "run-1"),
+            (None, "acc-001", 0.9, 1.0, "run-1"),
+            ("", "acc-001", 0.9, 1.0, "run-1"),
+        ],
+        EDGES_SCHEMA,
+    )
+    expected = spark.createDataFrame(
+        [
+            ("acc-001", "acc-002", 0.9, True),
+            ("acc-002", "acc-001", 0.9, False),
+            ("acc-001", "acc-001", 0.9, False),
+            ("acc-001", "店铺003", None, True),
+            (None, "acc-001", 0.9, False),
+            ("", "acc-001", 0.9, True),
+        ],
+        "account_id_l string, account_id_r string, match_probability double, pair_ordered boolean",
+    )
+    assert_rows(flag_ordered_pairs(edges), expected)
+
+
+def test_find_unknown_edge_endpoints(spark: SparkSession) -> None:
+    accepted = spark.createDataFrame(ACCEPTED, ACCEPTED_SCHEMA)
+    edges = spark.createDataFrame(
+        [
+            ("acc-001", "店铺003", 0.9, 1.0, "run-1"),
+            ("acc-001", "zz-unknown", 0.9, 1.0, "run-1"),
+            (None, "acc 005", 0.9, 1.0, "run-1"),
+            ("ＦＵＬＬ４", "ｚｚ", 0.9, 1.0, "run-1"),
+        ],
+        EDGES_SCHEMA,
+    )
+    # "acc 005" is not " acc 005 ": ids are compared as they are, untrimmed.
+    expected = spark.createDataFrame(
+        [("zz-unknown",), (None,), ("acc 005",), ("ｚｚ",)], "account_id string"
+    )
+    assert_rows(find_unknown_edge_endpoints(edges, accepted_accounts=accepted), expected)
+
+
+# Config -----------------------------------------------------------------------------------
+def test_config_defaults() -> None:
+    config = QualityConfig.from_mapping(None)
+    assert config == QualityConfig()
+    assert config.max_entity_accounts == 1000
+    assert {check: config.severity_of(check) for check in OUTPUT_CHECKS} == dict(OUTPUT_CHECKS)
+    assert config.severity_of("accounts.row_count_positive") == "warn"
+    assert config.severity_of("accounts.account_id_unique") == "fail"
+
+
+def test_config_override_and_empty_yaml_section() -> None:
+    config = QualityConfig.from_mapping(
+        {"severities": {"match_edges.pair_unique": "fail"}, "max_entity_accounts": 50}
+    )
+    assert config.severity_of("match_edges.pair_unique") == "fail"
+    assert config.max_entity_accounts == 50
+    assert QualityConfig.from_mapping({"severities": None}) == QualityConfig()
+    with pytest.raises(TypeError):
+        config.severities["match_edges.pair_unique"] = "warn"  # type: ignore[index]
+
+
+def test_config_unknown_check_is_named_with_every_other_problem() -> None:
+    with pytest.raises(ConfigError) as raised:
+        QualityConfig.from_mapping(
+            {
+                "severities": {
+                    "match_edges.no_such_check": "warn",
+                    "entities.entity_id_unique": "error",
+                },
+                "max_entity_accounts": True,
+                "treshold": 3,
+            }
+        )
+    message = str(raised.value)
+    assert "quality.severities: unknown check 'match_edges.no_such_check'" in message
+    assert (
+        "quality.severities.entities.entity_id_unique: severity 'error' is not one of fail, warn"
+        in (message)
+    )
+    assert "quality.max_entity_accounts: True is not a positive integer" in message
+    assert "quality.treshold: unknown setting" in message
+
+
+def test_config_built_directly_is_validated_too() -> None:
+    with pytest.raises(ConfigError, match=r"unknown check 'accounts\.typo'"):
+        QualityConfig(severities={"accounts.typo": "warn"})
+
+
+def test_config_rejects_a_non_mapping() -> None:
+    with pytest.raises(ConfigError, match="expected a mapping, got list"):
+        QualityConfig.from_mapping(["severities"])  # type: ignore[arg-type]
