@@ -103,23 +103,24 @@ def build_candidate_pairs(counted_keys: DataFrame, *, config: BlockingConfig) ->
     """Candidate pairs sharing at least one value held by 2..cap accounts.
 
     Returns `account_id_l < account_id_r` and `shared_attributes`: a sorted array of
-    `struct(attribute, shared_values)`, the number of distinct values of that attribute the
-    two accounts share. One row per pair.
+    `struct(attribute, shared_values, holders)`: how many distinct values of that attribute the
+    two accounts share, and how many accounts hold the rarest of them. One row per pair.
     """
     blockable = counted_keys.where(
         (F.col(c.ACCOUNT_COUNT) >= 2) & (F.col(c.ACCOUNT_COUNT) <= F.lit(config.max_block_size))
-    ).select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY)
+    ).select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY, c.ACCOUNT_COUNT)
     left = blockable.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_L)
-    right = blockable.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_R)
+    right = blockable.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_R).drop(c.ACCOUNT_COUNT)
     shared = left.join(right, on=[c.ATTRIBUTE, c.VALUE_KEY]).where(
         F.col(c.ACCOUNT_ID_L) < F.col(c.ACCOUNT_ID_R)
     )
     per_attribute = shared.groupBy(c.ACCOUNT_ID_L, c.ACCOUNT_ID_R, c.ATTRIBUTE).agg(
-        F.count(F.lit(1)).cast("int").alias("shared_values")
+        F.count(F.lit(1)).cast("int").alias("shared_values"),
+        F.min(c.ACCOUNT_COUNT).cast("int").alias("holders"),
     )
     return per_attribute.groupBy(c.ACCOUNT_ID_L, c.ACCOUNT_ID_R).agg(
         F.array_sort(
-            F.collect_list(F.struct(F.col(c.ATTRIBUTE), F.col("shared_values")))
+            F.collect_list(F.struct(c.ATTRIBUTE, "shared_values", "holders"))
         ).alias(c.SHARED_ATTRIBUTES)
     )
 

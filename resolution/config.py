@@ -63,13 +63,15 @@ class BlockingConfig:
 class ScoringConfig:
     """An evidence-weighted score: log2 Bayes factors per shared attribute kind.
 
-    match_weight = prior_weight + sum(weights[a] for each attribute kind a the pair shares);
-    match_probability = 2^w / (1 + 2^w). A pair is accepted when its probability is at least
-    `threshold`. Attributes missing from `weights` count 0.
+    match_weight = prior_weight + sum over the attribute kinds a the pair shares of
+    (weights[a] - frequency_penalty * log2(max(holders - 1, 1))), where holders is how many
+    accounts hold the shared value; match_probability = 2^w / (1 + 2^w). A pair is accepted
+    when its probability is at least `threshold`. Attributes missing from `weights` count 0.
     """
 
-    prior_weight: float = -5.0
+    prior_weight: float = -3.0
     weights: Mapping[str, float] = field(default_factory=lambda: _frozen({}))
+    frequency_penalty: float = 1.0
     threshold: float = 0.9
 
     def problems(self) -> list[str]:
@@ -78,6 +80,10 @@ class ScoringConfig:
             for name in self.weights
             if name not in ATTRIBUTES
         ]
+        if self.frequency_penalty < 0:
+            found.append(
+                f"scoring.frequency_penalty: must be >= 0, got {self.frequency_penalty}"
+            )
         if not 0.0 < self.threshold < 1.0:
             found.append(f"scoring.threshold: must be in (0, 1), got {self.threshold}")
         return found

@@ -1,7 +1,9 @@
 """Scoring: an evidence-weighted match weight per candidate pair.
 
 A deliberately simple stand-in for a trained model: each attribute kind the pair shares adds a
-fixed log2 Bayes factor from config. The evidence behind the score stays on the pair.
+log2 Bayes factor from config, lowered by how common the shared value is (a value held by n
+accounts is about n-1 times likelier to be shared by chance than one held by two). The
+evidence behind the score stays on the pair.
 """
 
 from __future__ import annotations
@@ -29,15 +31,23 @@ def score_pairs(candidate_pairs: DataFrame, *, config: ScoringConfig) -> DataFra
     """Add `evidence`, `match_weight` and `match_probability` to candidate pairs.
 
     Requires `shared_attributes` (from `resolution.blocking.build_candidate_pairs`). `evidence`
-    is an array of `struct(attribute, shared_values, weight)`: why the pair scored as it did.
+    is an array of `struct(attribute, shared_values, holders, weight)`: why the pair scored as
+    it did. weight = weights[attribute] - frequency_penalty * log2(max(holders - 1, 1)).
     """
     weights = dict(config.weights)
+
+    def contribution(shared: Column) -> Column:
+        holders = F.greatest(shared.getField("holders") - F.lit(1), F.lit(1)).cast("double")
+        penalty = F.lit(float(config.frequency_penalty)) * F.log2(holders)
+        return _weight_of(shared.getField("attribute"), weights) - penalty
+
     evidence = F.transform(
         F.col(c.SHARED_ATTRIBUTES),
         lambda shared: F.struct(
             shared.getField("attribute").alias("attribute"),
             shared.getField("shared_values").alias("shared_values"),
-            _weight_of(shared.getField("attribute"), weights).alias("weight"),
+            shared.getField("holders").alias("holders"),
+            contribution(shared).alias("weight"),
         ),
     )
     total = F.aggregate(

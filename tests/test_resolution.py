@@ -79,17 +79,15 @@ def test_blocking_keys_hubs_and_pairs(spark: SparkSession) -> None:
     assert hubs == {("registration_ip", "1.1.1.1", 4)}
 
     pairs = {
-        (r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): sorted(
-            (s["attribute"], s["shared_values"]) for s in r[c.SHARED_ATTRIBUTES]
-        )
+        (r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): [tuple(s) for s in r[c.SHARED_ATTRIBUTES]]
         for r in build_candidate_pairs(counted, config=config).collect()
     }
-    assert pairs == {
-        ("a1", "a2"): [("phone", 1)],
-        ("a1", "a3"): [("id_number", 1)],
-        ("a1", "a4"): [("card", 1)],
-        ("a3", "a4"): [("registered_address", 1)],
-        ("a2", "a5"): [("contact_phone", 1), ("warehouse_address", 1)],
+    assert pairs == {  # (attribute, shared values, accounts holding the rarest shared value)
+        ("a1", "a2"): [("phone", 1, 2)],
+        ("a1", "a3"): [("id_number", 1, 2)],
+        ("a1", "a4"): [("card", 1, 2)],
+        ("a3", "a4"): [("registered_address", 1, 2)],
+        ("a2", "a5"): [("contact_phone", 1, 2), ("warehouse_address", 1, 2)],
     }
     by_rule = {
         r[c.ATTRIBUTE]: r["pair_count"]
@@ -115,12 +113,13 @@ def test_blocking_only_enabled_attributes(spark: SparkSession) -> None:
 def test_scoring_weights_probability_and_threshold(spark: SparkSession) -> None:
     pairs = spark.createDataFrame(
         [
-            ("a", "b", [("card", 1), ("registration_ip", 1)]),
-            ("a", "c", [("registration_ip", 2)]),
-            ("b", "c", [("unweighted", 1)]),
+            ("a", "b", [("card", 1, 2), ("registration_ip", 1, 2)]),
+            ("a", "c", [("registration_ip", 2, 2)]),
+            ("b", "c", [("unweighted", 1, 2)]),
+            ("c", "d", [("card", 1, 9)]),  # a card 9 accounts hold: 10 - log2(8) = 7
         ],
         "account_id_l string, account_id_r string, "
-        "shared_attributes array<struct<attribute:string,shared_values:int>>",
+        "shared_attributes array<struct<attribute:string,shared_values:int,holders:int>>",
     )
     config = ScoringConfig(
         prior_weight=-4.0, weights={"card": 10.0, "registration_ip": 2.0}, threshold=0.9
@@ -128,14 +127,24 @@ def test_scoring_weights_probability_and_threshold(spark: SparkSession) -> None:
     scored = {(r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): r for r in score_pairs(pairs, config=config).collect()}
     assert scored[("a", "b")][c.MATCH_WEIGHT] == pytest.approx(8.0)
     assert scored[("a", "b")][c.MATCH_PROBABILITY] == pytest.approx(256 / 257)
-    assert [(e["attribute"], e["weight"]) for e in scored[("a", "b")][c.EVIDENCE]] == [
-        ("card", 10.0),
-        ("registration_ip", 2.0),
+    assert [tuple(e) for e in scored[("a", "b")][c.EVIDENCE]] == [
+        ("card", 1, 2, 10.0),
+        ("registration_ip", 1, 2, 2.0),
     ]
+    assert scored[("c", "d")][c.MATCH_WEIGHT] == pytest.approx(3.0)
+    assert scored[("c", "d")][c.MATCH_PROBABILITY] == pytest.approx(8 / 9)
     assert scored[("a", "c")][c.MATCH_PROBABILITY] == pytest.approx(0.2)
     assert scored[("b", "c")][c.MATCH_WEIGHT] == pytest.approx(-4.0)
     accepted = accept_matches(score_pairs(pairs, config=config), config=config)
     assert [(r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]) for r in accepted.collect()] == [("a", "b")]
+    no_penalty = ScoringConfig(
+        prior_weight=-4.0, weights={"card": 10.0}, frequency_penalty=0.0, threshold=0.9
+    )
+    rescored = {
+        (r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): r[c.MATCH_WEIGHT]
+        for r in score_pairs(pairs, config=no_penalty).collect()
+    }
+    assert rescored[("c", "d")] == pytest.approx(6.0)
 
 
 def _partition(groups) -> set[frozenset]:  # type: ignore[no-untyped-def]
