@@ -152,8 +152,13 @@ def _read_raw(spark: SparkSession, path: Path, fmt: str) -> DataFrame:
     try:
         if fmt == "csv":
             header = spark.read.option("header", True).option("inferSchema", False).csv(str(path))
+            # Header names as written, less a UTF-8 byte-order mark and surrounding spaces (files
+            # saved by spreadsheet programs); the schema is applied by position.
             schema = T.StructType(
-                [T.StructField(name, T.StringType(), True) for name in header.columns]
+                [
+                    T.StructField(name.lstrip("\ufeff").strip(), T.StringType(), True)
+                    for name in header.columns
+                ]
                 + [T.StructField(CORRUPT, T.StringType(), True)]
             )
             return (

@@ -145,3 +145,24 @@ def test_dataset_given_twice_is_ambiguous(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="more than once"):
         locate_dataset(tmp_path, "accounts")
     assert locate_dataset(tmp_path, "logistics") is None
+
+
+def test_csv_with_byte_order_mark_crlf_time_zones_and_extra_columns(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    text = (
+        "\ufeffextra,account_id,shop_name,registered_at\r\n"
+        'x,B1,"Shop ""one"", best\r\ngoods",2023-03-10 10:00:00+08:00\r\n'
+        "y,B2,plain,2023-03-10T02:00:00Z\r\n"
+    )
+    (tmp_path / "accounts.csv").write_bytes(text.encode("utf-8"))
+    loaded = load_inputs(spark, tmp_path, run_id="r5")
+    rows = sorted(
+        (r[c.ACCOUNT_ID], r[c.SHOP_NAME], str(r[c.REGISTERED_AT]))
+        for r in loaded.accepted[c.ACCOUNTS].collect()
+    )
+    assert rows == [
+        ("B1", 'Shop "one", best\ngoods', "2023-03-10 02:00:00"),  # Spark folds CRLF
+        ("B2", "plain", "2023-03-10 02:00:00"),
+    ]
+    assert loaded.counts[c.ACCOUNTS].quarantined == 0
