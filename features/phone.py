@@ -35,6 +35,12 @@ def parse_phone(raw: str | None, region: str | None) -> tuple[str | None, bool]:
     if not phonenumbers.is_possible_number(number):
         return None, False
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    # Some impossible-looking inputs (all zeros, national prefixes inside the number) format to
+    # an E.164 string that parses to yet another number: such a key would not be stable.
+    if phonenumbers.format_number(
+        phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.E164
+    ) != e164:
+        return None, False
     return e164, phonenumbers.is_valid_number(number)
 
 

@@ -97,7 +97,7 @@ def read_truth(spark: SparkSession, path: Path) -> DataFrame:
     return truth.select(F.col(c.ACCOUNT_ID).cast("string"), F.col(c.ENTITY_ID).cast("string"))
 
 
-def _require_quality(report: QualityReport, writer: OutputWriter, folder: Path) -> None:
+def _require_quality(report: QualityReport, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{report.suite}.json").write_text(report.to_json(), encoding="utf-8")
     if not report.success:
@@ -189,6 +189,24 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
     tracking_dir = Path(config.tracking.dir) if config.tracking.dir else out_dir / "_mlflow"
     tracker = RunTracker(tracking_dir, config.tracking.experiment, run_id)
     inputs: LoadedInputs | None = None
+
+    def finish(status: str, **details: Any) -> None:
+        """Record this run's final row in `runs`, with what is known by now."""
+        writer.record_run(
+            RunRecord(
+                run_id=run_id,
+                started_at=started_at,
+                finished_at=datetime.now(timezone.utc),
+                status=status,
+                table_versions=writer.table_versions,
+                input_counts=None
+                if inputs is None
+                else {name: dataclasses.asdict(n) for name, n in inputs.counts.items()},
+                config=config_json,
+                **details,
+            )
+        )
+
     try:
         with tracker:
             tracker.log_params(_plain(config))
@@ -201,7 +219,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             with clock.stage("quality_inputs"):
                 input_report = validate_inputs(inputs.accepted[c.ACCOUNTS], config=config.quality)
                 tracker.log_text(input_report.to_json(), "quality/inputs.json")
-                _require_quality(input_report, writer, quality_dir)
+                _require_quality(input_report, quality_dir)
 
             accounts_std = clock.materialise(
                 "standardise_accounts",
@@ -231,7 +249,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     config=config.quality,
                 )
                 tracker.log_text(output_report.to_json(), "quality/outputs.json")
-                _require_quality(output_report, writer, quality_dir)
+                _require_quality(output_report, quality_dir)
 
             with clock.stage("write_outputs"):
                 writer.replace("entity_membership", resolution.entity_membership)
@@ -279,34 +297,10 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 "hub_values": clock.rows["hub_values"],
                 "quarantine": sum(counts.quarantined for counts in inputs.counts.values()),
             }
-            writer.record_run(
-                RunRecord(
-                    run_id=run_id,
-                    started_at=started_at,
-                    finished_at=datetime.now(timezone.utc),
-                    status="succeeded",
-                    table_versions=writer.table_versions,
-                    input_counts={k: dataclasses.asdict(v) for k, v in inputs.counts.items()},
-                    output_counts=output_counts,
-                    config=config_json,
-                )
-            )
+            finish("succeeded", output_counts=output_counts)
             print(_summary(out_dir, run_id, inputs, sizes, largest, evaluation, tracker))
     except BaseException as error:
-        writer.record_run(
-            RunRecord(
-                run_id=run_id,
-                started_at=started_at,
-                finished_at=datetime.now(timezone.utc),
-                status="failed",
-                table_versions=writer.table_versions,
-                input_counts={k: dataclasses.asdict(v) for k, v in inputs.counts.items()}
-                if inputs is not None
-                else None,
-                config=config_json,
-                error=f"{type(error).__name__}: {error}"[:2000],
-            )
-        )
+        finish("failed", error=f"{type(error).__name__}: {error}"[:2000])
         raise
     return 0
 

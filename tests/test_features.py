@@ -196,3 +196,9 @@ def test_parse_phone_never_raises_and_is_idempotent(raw: str | None) -> None:
         assert valid is False
     else:
         assert parse_phone(e164, "CN") == (e164, valid)
+
+
+def test_parse_phone_rejects_numbers_whose_e164_is_unstable() -> None:
+    # Found by the property test: "000000000" formatted to "+860000000", which parses to
+    # "+8600000000"; such keys would not be idempotent.
+    assert parse_phone("000000000", "CN") == (None, False)
