@@ -22,7 +22,7 @@ export GX_ANALYTICS_ENABLED := false
 help:
 	@echo "make setup   create .venv, install pinned packages, fetch the Delta jars, build the GraphX adapter"
 	@echo "make demo    generate $(DEMO_ACCOUNTS) accounts and resolve them (tables under $(DEMO_DIR)/out)"
-	@echo "make test    run the test suite"
+	@echo "make test    lint (ruff), then the test suite"
 
 setup: $(STAMP_PY) $(STAMP_JARS) $(GRAPHX_JAR)
 
@@ -53,11 +53,12 @@ demo: setup
 	$(PY) -m jobs.resolve_entities --input $(DEMO_DIR)/in --output $(DEMO_DIR)/out \
 	  --truth $(DEMO_DIR)/truth.parquet --run-id demo
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -q
 
 lint: setup
 	$(PY) -m ruff check features resolution jobs tests
+	$(PY) -m ruff format --check features resolution jobs tests
 
 clean:
 	rm -rf $(VENV) $(JARS) build $(DEMO_DIR)

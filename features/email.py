@@ -26,8 +26,6 @@ def email_canonical(raw: Column) -> Column:
     domain = F.substring_index(email, "@", -1)
     for alias, target in _DOMAIN_ALIASES.items():
         domain = F.when(domain == F.lit(alias), F.lit(target)).otherwise(domain)
-    local = F.when(
-        domain.isin(*_PLUS_TAGGED), F.substring_index(local, "+", 1)
-    ).otherwise(local)
+    local = F.when(domain.isin(*_PLUS_TAGGED), F.substring_index(local, "+", 1)).otherwise(local)
     local = F.when(domain.isin(*_DOT_BLIND), F.regexp_replace(local, r"\.", "")).otherwise(local)
     return F.when(well_formed & (local != F.lit("")), F.concat_ws("@", local, domain))

@@ -36,9 +36,7 @@ def instrument_norm(instrument_type: Column, raw: Column) -> Column:
 
 def instrument_hash(instrument_type: Column, raw: Column, *, key: bytes) -> Column:
     """Keyed hash of the normalised instrument; the same number hashes alike whatever its type."""
-    return hmac_sha256_hex(
-        F.concat(F.lit("pay:"), instrument_norm(instrument_type, raw)), key=key
-    )
+    return hmac_sha256_hex(F.concat(F.lit("pay:"), instrument_norm(instrument_type, raw)), key=key)
 
 
 def last_four(instrument_type: Column, raw: Column) -> Column:

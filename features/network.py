@@ -7,7 +7,8 @@ from pyspark.sql import functions as F
 
 from features.text import blank_to_null, to_half_width
 
-_IPV4 = r"^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])$"
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = rf"^({_OCTET}\.){{3}}{_OCTET}$"
 _IPV6 = r"^[0-9a-f:]*:[0-9a-f:.]*$"
 
 

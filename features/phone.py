@@ -37,9 +37,12 @@ def parse_phone(raw: str | None, region: str | None) -> tuple[str | None, bool]:
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     # Some impossible-looking inputs (all zeros, national prefixes inside the number) format to
     # an E.164 string that parses to yet another number: such a key would not be stable.
-    if phonenumbers.format_number(
-        phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.E164
-    ) != e164:
+    if (
+        phonenumbers.format_number(
+            phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.E164
+        )
+        != e164
+    ):
         return None, False
     return e164, phonenumbers.is_valid_number(number)
 
@@ -50,7 +53,7 @@ def parse_phone(raw: str | None, region: str | None) -> tuple[str | None, bool]:
 def _parse_phones(raw: pd.Series, region: pd.Series) -> pd.DataFrame:
     parsed = [
         parse_phone(None if pd.isna(value) else value, None if pd.isna(code) else code)
-        for value, code in zip(raw, region)
+        for value, code in zip(raw, region, strict=True)
     ]
     return pd.DataFrame(
         {"e164": [e164 for e164, _ in parsed], "valid": [valid for _, valid in parsed]}

@@ -10,10 +10,11 @@ import collections.abc
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -113,7 +114,9 @@ def _convert(value: Any, expected: Any, where: str, errors: list[str]) -> Any:
         if not isinstance(value, list):
             errors.append(f"{where}: expected a list, got {value!r}")
             return ()
-        return tuple(_convert(item, args[0], f"{where}[{i}]", errors) for i, item in enumerate(value))
+        return tuple(
+            _convert(item, args[0], f"{where}[{i}]", errors) for i, item in enumerate(value)
+        )
     if origin in (collections.abc.Mapping, dict) or expected is Mapping:
         if not isinstance(value, dict):
             errors.append(f"{where}: expected a mapping, got {value!r}")

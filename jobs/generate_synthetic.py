@@ -86,59 +86,214 @@ __all__ = ["GeneratorParams", "SyntheticData", "generate", "write", "main"]
 
 # (Han, pinyin, relative frequency in percent)
 _SURNAMES: tuple[tuple[str, str, float], ...] = (
-    ("王", "Wang", 7.1), ("李", "Li", 7.0), ("张", "Zhang", 6.8), ("刘", "Liu", 5.4),
-    ("陈", "Chen", 4.5), ("杨", "Yang", 3.1), ("赵", "Zhao", 2.3), ("黄", "Huang", 2.2),
-    ("周", "Zhou", 2.1), ("吴", "Wu", 2.0), ("徐", "Xu", 1.3), ("孙", "Sun", 1.3),
-    ("胡", "Hu", 1.3), ("朱", "Zhu", 1.3), ("高", "Gao", 1.2), ("林", "Lin", 1.2),
-    ("何", "He", 1.2), ("郭", "Guo", 1.2), ("马", "Ma", 1.1), ("罗", "Luo", 0.9),
-    ("梁", "Liang", 0.9), ("宋", "Song", 0.8), ("郑", "Zheng", 0.8), ("谢", "Xie", 0.7),
-    ("韩", "Han", 0.7), ("唐", "Tang", 0.7), ("冯", "Feng", 0.7), ("于", "Yu", 0.6),
-    ("董", "Dong", 0.6), ("萧", "Xiao", 0.6), ("程", "Cheng", 0.6), ("曹", "Cao", 0.6),
-    ("袁", "Yuan", 0.5), ("邓", "Deng", 0.5), ("许", "Xu", 0.5), ("傅", "Fu", 0.5),
-    ("沈", "Shen", 0.5), ("曾", "Zeng", 0.5), ("彭", "Peng", 0.5), ("苏", "Su", 0.5),
-    ("卢", "Lu", 0.5), ("蒋", "Jiang", 0.5), ("蔡", "Cai", 0.5), ("贾", "Jia", 0.4),
-    ("丁", "Ding", 0.4), ("魏", "Wei", 0.4), ("薛", "Xue", 0.4), ("叶", "Ye", 0.4),
-    ("余", "Yu", 0.4), ("潘", "Pan", 0.4), ("杜", "Du", 0.4), ("戴", "Dai", 0.4),
-    ("夏", "Xia", 0.4), ("钟", "Zhong", 0.4), ("汪", "Wang", 0.4), ("田", "Tian", 0.4),
-    ("任", "Ren", 0.4), ("姜", "Jiang", 0.4), ("范", "Fan", 0.4), ("方", "Fang", 0.4),
-    ("石", "Shi", 0.4), ("姚", "Yao", 0.4), ("谭", "Tan", 0.3), ("廖", "Liao", 0.3),
-    ("邹", "Zou", 0.3), ("熊", "Xiong", 0.3), ("金", "Jin", 0.3), ("陆", "Lu", 0.3),
-    ("郝", "Hao", 0.3), ("孔", "Kong", 0.3), ("白", "Bai", 0.3), ("崔", "Cui", 0.3),
-    ("康", "Kang", 0.3), ("毛", "Mao", 0.3), ("邱", "Qiu", 0.3), ("秦", "Qin", 0.3),
-    ("江", "Jiang", 0.3), ("史", "Shi", 0.3), ("顾", "Gu", 0.3), ("侯", "Hou", 0.3),
-    ("邵", "Shao", 0.3), ("孟", "Meng", 0.3), ("龙", "Long", 0.3), ("万", "Wan", 0.3),
-    ("段", "Duan", 0.3), ("钱", "Qian", 0.2), ("汤", "Tang", 0.2), ("尹", "Yin", 0.2),
-    ("黎", "Li", 0.2), ("易", "Yi", 0.2), ("武", "Wu", 0.2), ("乔", "Qiao", 0.2),
-    ("贺", "He", 0.2), ("赖", "Lai", 0.2), ("龚", "Gong", 0.2), ("文", "Wen", 0.2),
-    ("欧阳", "Ouyang", 0.1), ("司马", "Sima", 0.05),
+    ("王", "Wang", 7.1),
+    ("李", "Li", 7.0),
+    ("张", "Zhang", 6.8),
+    ("刘", "Liu", 5.4),
+    ("陈", "Chen", 4.5),
+    ("杨", "Yang", 3.1),
+    ("赵", "Zhao", 2.3),
+    ("黄", "Huang", 2.2),
+    ("周", "Zhou", 2.1),
+    ("吴", "Wu", 2.0),
+    ("徐", "Xu", 1.3),
+    ("孙", "Sun", 1.3),
+    ("胡", "Hu", 1.3),
+    ("朱", "Zhu", 1.3),
+    ("高", "Gao", 1.2),
+    ("林", "Lin", 1.2),
+    ("何", "He", 1.2),
+    ("郭", "Guo", 1.2),
+    ("马", "Ma", 1.1),
+    ("罗", "Luo", 0.9),
+    ("梁", "Liang", 0.9),
+    ("宋", "Song", 0.8),
+    ("郑", "Zheng", 0.8),
+    ("谢", "Xie", 0.7),
+    ("韩", "Han", 0.7),
+    ("唐", "Tang", 0.7),
+    ("冯", "Feng", 0.7),
+    ("于", "Yu", 0.6),
+    ("董", "Dong", 0.6),
+    ("萧", "Xiao", 0.6),
+    ("程", "Cheng", 0.6),
+    ("曹", "Cao", 0.6),
+    ("袁", "Yuan", 0.5),
+    ("邓", "Deng", 0.5),
+    ("许", "Xu", 0.5),
+    ("傅", "Fu", 0.5),
+    ("沈", "Shen", 0.5),
+    ("曾", "Zeng", 0.5),
+    ("彭", "Peng", 0.5),
+    ("苏", "Su", 0.5),
+    ("卢", "Lu", 0.5),
+    ("蒋", "Jiang", 0.5),
+    ("蔡", "Cai", 0.5),
+    ("贾", "Jia", 0.4),
+    ("丁", "Ding", 0.4),
+    ("魏", "Wei", 0.4),
+    ("薛", "Xue", 0.4),
+    ("叶", "Ye", 0.4),
+    ("余", "Yu", 0.4),
+    ("潘", "Pan", 0.4),
+    ("杜", "Du", 0.4),
+    ("戴", "Dai", 0.4),
+    ("夏", "Xia", 0.4),
+    ("钟", "Zhong", 0.4),
+    ("汪", "Wang", 0.4),
+    ("田", "Tian", 0.4),
+    ("任", "Ren", 0.4),
+    ("姜", "Jiang", 0.4),
+    ("范", "Fan", 0.4),
+    ("方", "Fang", 0.4),
+    ("石", "Shi", 0.4),
+    ("姚", "Yao", 0.4),
+    ("谭", "Tan", 0.3),
+    ("廖", "Liao", 0.3),
+    ("邹", "Zou", 0.3),
+    ("熊", "Xiong", 0.3),
+    ("金", "Jin", 0.3),
+    ("陆", "Lu", 0.3),
+    ("郝", "Hao", 0.3),
+    ("孔", "Kong", 0.3),
+    ("白", "Bai", 0.3),
+    ("崔", "Cui", 0.3),
+    ("康", "Kang", 0.3),
+    ("毛", "Mao", 0.3),
+    ("邱", "Qiu", 0.3),
+    ("秦", "Qin", 0.3),
+    ("江", "Jiang", 0.3),
+    ("史", "Shi", 0.3),
+    ("顾", "Gu", 0.3),
+    ("侯", "Hou", 0.3),
+    ("邵", "Shao", 0.3),
+    ("孟", "Meng", 0.3),
+    ("龙", "Long", 0.3),
+    ("万", "Wan", 0.3),
+    ("段", "Duan", 0.3),
+    ("钱", "Qian", 0.2),
+    ("汤", "Tang", 0.2),
+    ("尹", "Yin", 0.2),
+    ("黎", "Li", 0.2),
+    ("易", "Yi", 0.2),
+    ("武", "Wu", 0.2),
+    ("乔", "Qiao", 0.2),
+    ("贺", "He", 0.2),
+    ("赖", "Lai", 0.2),
+    ("龚", "Gong", 0.2),
+    ("文", "Wen", 0.2),
+    ("欧阳", "Ouyang", 0.1),
+    ("司马", "Sima", 0.05),
 )
 
 # Characters of given names: (Han, pinyin syllable).
 _GIVEN_CHARS: tuple[tuple[str, str], ...] = (
-    ("伟", "wei"), ("芳", "fang"), ("娜", "na"), ("敏", "min"), ("静", "jing"), ("丽", "li"),
-    ("强", "qiang"), ("磊", "lei"), ("军", "jun"), ("洋", "yang"), ("勇", "yong"),
-    ("艳", "yan"), ("杰", "jie"), ("娟", "juan"), ("涛", "tao"), ("明", "ming"),
-    ("超", "chao"), ("秀", "xiu"), ("霞", "xia"), ("平", "ping"), ("刚", "gang"),
-    ("桂", "gui"), ("英", "ying"), ("华", "hua"), ("建", "jian"), ("国", "guo"),
-    ("文", "wen"), ("辉", "hui"), ("玲", "ling"), ("鹏", "peng"), ("飞", "fei"),
-    ("慧", "hui"), ("红", "hong"), ("宇", "yu"), ("浩", "hao"), ("晨", "chen"),
-    ("欣", "xin"), ("婷", "ting"), ("雪", "xue"), ("琳", "lin"), ("博", "bo"), ("子", "zi"),
-    ("轩", "xuan"), ("梓", "zi"), ("涵", "han"), ("怡", "yi"), ("佳", "jia"), ("俊", "jun"),
-    ("志", "zhi"), ("海", "hai"), ("林", "lin"), ("波", "bo"), ("斌", "bin"), ("亮", "liang"),
-    ("宁", "ning"), ("凯", "kai"), ("颖", "ying"), ("晓", "xiao"), ("小", "xiao"),
-    ("春", "chun"), ("兰", "lan"), ("梅", "mei"), ("云", "yun"), ("峰", "feng"), ("鑫", "xin"),
-    ("思", "si"), ("雨", "yu"), ("嘉", "jia"), ("振", "zhen"), ("东", "dong"), ("永", "yong"),
-    ("金", "jin"), ("玉", "yu"), ("萍", "ping"), ("晶", "jing"), ("燕", "yan"), ("倩", "qian"),
-    ("瑶", "yao"), ("阳", "yang"), ("天", "tian"), ("成", "cheng"), ("龙", "long"),
-    ("健", "jian"), ("新", "xin"), ("丹", "dan"), ("莉", "li"),
+    ("伟", "wei"),
+    ("芳", "fang"),
+    ("娜", "na"),
+    ("敏", "min"),
+    ("静", "jing"),
+    ("丽", "li"),
+    ("强", "qiang"),
+    ("磊", "lei"),
+    ("军", "jun"),
+    ("洋", "yang"),
+    ("勇", "yong"),
+    ("艳", "yan"),
+    ("杰", "jie"),
+    ("娟", "juan"),
+    ("涛", "tao"),
+    ("明", "ming"),
+    ("超", "chao"),
+    ("秀", "xiu"),
+    ("霞", "xia"),
+    ("平", "ping"),
+    ("刚", "gang"),
+    ("桂", "gui"),
+    ("英", "ying"),
+    ("华", "hua"),
+    ("建", "jian"),
+    ("国", "guo"),
+    ("文", "wen"),
+    ("辉", "hui"),
+    ("玲", "ling"),
+    ("鹏", "peng"),
+    ("飞", "fei"),
+    ("慧", "hui"),
+    ("红", "hong"),
+    ("宇", "yu"),
+    ("浩", "hao"),
+    ("晨", "chen"),
+    ("欣", "xin"),
+    ("婷", "ting"),
+    ("雪", "xue"),
+    ("琳", "lin"),
+    ("博", "bo"),
+    ("子", "zi"),
+    ("轩", "xuan"),
+    ("梓", "zi"),
+    ("涵", "han"),
+    ("怡", "yi"),
+    ("佳", "jia"),
+    ("俊", "jun"),
+    ("志", "zhi"),
+    ("海", "hai"),
+    ("林", "lin"),
+    ("波", "bo"),
+    ("斌", "bin"),
+    ("亮", "liang"),
+    ("宁", "ning"),
+    ("凯", "kai"),
+    ("颖", "ying"),
+    ("晓", "xiao"),
+    ("小", "xiao"),
+    ("春", "chun"),
+    ("兰", "lan"),
+    ("梅", "mei"),
+    ("云", "yun"),
+    ("峰", "feng"),
+    ("鑫", "xin"),
+    ("思", "si"),
+    ("雨", "yu"),
+    ("嘉", "jia"),
+    ("振", "zhen"),
+    ("东", "dong"),
+    ("永", "yong"),
+    ("金", "jin"),
+    ("玉", "yu"),
+    ("萍", "ping"),
+    ("晶", "jing"),
+    ("燕", "yan"),
+    ("倩", "qian"),
+    ("瑶", "yao"),
+    ("阳", "yang"),
+    ("天", "tian"),
+    ("成", "cheng"),
+    ("龙", "long"),
+    ("健", "jian"),
+    ("新", "xin"),
+    ("丹", "dan"),
+    ("莉", "li"),
 )
 
 # The most frequent full names in China: (surname Han, given Han, given pinyin), by frequency.
 COMMON_NAMES: tuple[tuple[str, str, str], ...] = (
-    ("张", "伟", "Wei"), ("王", "伟", "Wei"), ("王", "芳", "Fang"), ("李", "伟", "Wei"),
-    ("李", "娜", "Na"), ("张", "敏", "Min"), ("李", "静", "Jing"), ("王", "静", "Jing"),
-    ("刘", "伟", "Wei"), ("王", "秀英", "Xiuying"), ("张", "丽", "Li"), ("李", "秀英", "Xiuying"),
-    ("王", "丽", "Li"), ("张", "静", "Jing"), ("王", "磊", "Lei"), ("李", "强", "Qiang"),
+    ("张", "伟", "Wei"),
+    ("王", "伟", "Wei"),
+    ("王", "芳", "Fang"),
+    ("李", "伟", "Wei"),
+    ("李", "娜", "Na"),
+    ("张", "敏", "Min"),
+    ("李", "静", "Jing"),
+    ("王", "静", "Jing"),
+    ("刘", "伟", "Wei"),
+    ("王", "秀英", "Xiuying"),
+    ("张", "丽", "Li"),
+    ("李", "秀英", "Xiuying"),
+    ("王", "丽", "Li"),
+    ("张", "静", "Jing"),
+    ("王", "磊", "Lei"),
+    ("李", "强", "Qiang"),
     ("刘", "洋", "Yang"),
 )
 
@@ -170,98 +325,361 @@ class _City:
         provinces: tuple[str, ...]
         cities: tuple[str, ...]
         if latin_only:
-            provinces = (self.province_latin, self.province_latin.upper(),
-                         self.province_latin.lower())
+            provinces = (
+                self.province_latin,
+                self.province_latin.upper(),
+                self.province_latin.lower(),
+            )
             cities = (self.city_latin, self.city_latin.upper(), self.city_latin.lower())
         else:
             provinces = (
-                self.province_han + ("市" if municipality else "省"), self.province_han,
-                self.province_latin, self.province_latin.upper(),
+                self.province_han + ("市" if municipality else "省"),
+                self.province_han,
+                self.province_latin,
+                self.province_latin.upper(),
                 self.province_latin + ("" if municipality else " Province"),
             )
-            cities = (self.city_han + "市", self.city_han, self.city_latin,
-                      self.city_latin.upper(), self.city_latin.lower())
+            cities = (
+                self.city_han + "市",
+                self.city_han,
+                self.city_latin,
+                self.city_latin.upper(),
+                self.city_latin.lower(),
+            )
         object.__setattr__(self, "municipality", municipality)
         object.__setattr__(self, "latin_only", latin_only)
         # Variant 0 is the canonical form; the others are what people also type.
         object.__setattr__(self, "province_forms", provinces)
         object.__setattr__(self, "city_forms", cities)
         province = "" if municipality else self.province_han + "省"
-        object.__setattr__(self, "han_prefixes", tuple(
-            f"{province}{self.city_han}市{han}区" for han, _ in self.districts
-        ))
+        object.__setattr__(
+            self,
+            "han_prefixes",
+            tuple(f"{province}{self.city_han}市{han}区" for han, _ in self.districts),
+        )
 
 
 CITIES: tuple[_City, ...] = (
-    _City("CN", "广东", "Guangdong", "深圳", "Shenzhen", "518", 14.0,
-          (("南山", "Nanshan"), ("福田", "Futian"), ("宝安", "Baoan"), ("龙岗", "Longgang"),
-           ("罗湖", "Luohu")), "440300"),
-    _City("CN", "广东", "Guangdong", "广州", "Guangzhou", "510", 12.0,
-          (("天河", "Tianhe"), ("白云", "Baiyun"), ("越秀", "Yuexiu"), ("番禺", "Panyu"),
-           ("海珠", "Haizhu")), "440100"),
-    _City("CN", "广东", "Guangdong", "东莞", "Dongguan", "523", 6.0,
-          (("虎门", "Humen"), ("凤岗", "Fenggang"), ("南城", "Nancheng"),
-           ("东城", "Dongcheng")), "441900"),
-    _City("CN", "广东", "Guangdong", "佛山", "Foshan", "528", 4.0,
-          (("南海", "Nanhai"), ("顺德", "Shunde")), "440600"),
-    _City("CN", "浙江", "Zhejiang", "杭州", "Hangzhou", "310", 9.0,
-          (("西湖", "Xihu"), ("滨江", "Binjiang"), ("余杭", "Yuhang"), ("萧山", "Xiaoshan"),
-           ("拱墅", "Gongshu")), "330100"),
-    _City("CN", "浙江", "Zhejiang", "义乌", "Yiwu", "322", 7.0,
-          (("稠城", "Choucheng"), ("北苑", "Beiyuan"), ("江东", "Jiangdong")), "330782"),
-    _City("CN", "浙江", "Zhejiang", "宁波", "Ningbo", "315", 4.0,
-          (("海曙", "Haishu"), ("鄞州", "Yinzhou"), ("北仑", "Beilun")), "330200"),
-    _City("CN", "江苏", "Jiangsu", "苏州", "Suzhou", "215", 5.0,
-          (("姑苏", "Gusu"), ("吴中", "Wuzhong"), ("虎丘", "Huqiu")), "320500"),
-    _City("CN", "江苏", "Jiangsu", "南京", "Nanjing", "210", 4.0,
-          (("鼓楼", "Gulou"), ("玄武", "Xuanwu"), ("秦淮", "Qinhuai")), "320100"),
-    _City("CN", "福建", "Fujian", "厦门", "Xiamen", "361", 3.0,
-          (("思明", "Siming"), ("湖里", "Huli")), "350200"),
-    _City("CN", "福建", "Fujian", "泉州", "Quanzhou", "362", 3.0,
-          (("丰泽", "Fengze"), ("鲤城", "Licheng")), "350500"),
-    _City("CN", "福建", "Fujian", "莆田", "Putian", "351", 2.0,
-          (("荔城", "Licheng"), ("城厢", "Chengxiang"), ("涵江", "Hanjiang")), "350300"),
-    _City("CN", "山东", "Shandong", "青岛", "Qingdao", "266", 3.0,
-          (("崂山", "Laoshan"), ("黄岛", "Huangdao")), "370200"),
-    _City("CN", "湖北", "Hubei", "武汉", "Wuhan", "430", 3.0,
-          (("江汉", "Jianghan"), ("武昌", "Wuchang"), ("洪山", "Hongshan")), "420100"),
-    _City("CN", "四川", "Sichuan", "成都", "Chengdu", "610", 3.0,
-          (("武侯", "Wuhou"), ("锦江", "Jinjiang"), ("青羊", "Qingyang")), "510100"),
-    _City("CN", "河南", "Henan", "郑州", "Zhengzhou", "450", 2.0,
-          (("金水", "Jinshui"), ("二七", "Erqi")), "410100"),
-    _City("CN", "北京", "Beijing", "北京", "Beijing", "100", 5.0,
-          (("西城", "Xicheng"), ("海淀", "Haidian"), ("东城", "Dongcheng"),
-           ("丰台", "Fengtai")), "110000"),
-    _City("CN", "上海", "Shanghai", "上海", "Shanghai", "200", 6.0,
-          (("浦东", "Pudong"), ("徐汇", "Xuhui"), ("黄浦", "Huangpu"), ("静安", "Jingan")),
-          "310000"),
-    _City("CN", "天津", "Tianjin", "天津", "Tianjin", "300", 2.0,
-          (("和平", "Heping"), ("南开", "Nankai")), "120000"),
-    _City("HK", "Hong Kong", "Hong Kong", "Kowloon", "Kowloon", "", 2.0,
-          (("Mong Kok", "Mong Kok"), ("Tsim Sha Tsui", "Tsim Sha Tsui"),
-           ("Sham Shui Po", "Sham Shui Po")), "",
-          (("Nathan", "Nathan"), ("Argyle", "Argyle"), ("Canton", "Canton"),
-           ("Portland", "Portland"), ("Shanghai", "Shanghai"))),
-    _City("HK", "Hong Kong", "Hong Kong", "Hong Kong Island", "Hong Kong Island", "", 1.0,
-          (("Wan Chai", "Wan Chai"), ("Causeway Bay", "Causeway Bay")), "",
-          (("Hennessy", "Hennessy"), ("Lockhart", "Lockhart"), ("Jaffe", "Jaffe"))),
-    _City("US", "CA", "CA", "Los Angeles", "Los Angeles", "900", 1.0,
-          (("Downtown", "Downtown"), ("Koreatown", "Koreatown")), "",
-          (("Main", "Main"), ("Spring", "Spring"), ("Wilshire", "Wilshire"), ("Olive", "Olive"))),
-    _City("US", "NY", "NY", "New York", "New York", "100", 1.0,
-          (("Manhattan", "Manhattan"), ("Queens", "Queens")), "",
-          (("Broadway", "Broadway"), ("Canal", "Canal"), ("Mott", "Mott"))),
+    _City(
+        "CN",
+        "广东",
+        "Guangdong",
+        "深圳",
+        "Shenzhen",
+        "518",
+        14.0,
+        (
+            ("南山", "Nanshan"),
+            ("福田", "Futian"),
+            ("宝安", "Baoan"),
+            ("龙岗", "Longgang"),
+            ("罗湖", "Luohu"),
+        ),
+        "440300",
+    ),
+    _City(
+        "CN",
+        "广东",
+        "Guangdong",
+        "广州",
+        "Guangzhou",
+        "510",
+        12.0,
+        (
+            ("天河", "Tianhe"),
+            ("白云", "Baiyun"),
+            ("越秀", "Yuexiu"),
+            ("番禺", "Panyu"),
+            ("海珠", "Haizhu"),
+        ),
+        "440100",
+    ),
+    _City(
+        "CN",
+        "广东",
+        "Guangdong",
+        "东莞",
+        "Dongguan",
+        "523",
+        6.0,
+        (("虎门", "Humen"), ("凤岗", "Fenggang"), ("南城", "Nancheng"), ("东城", "Dongcheng")),
+        "441900",
+    ),
+    _City(
+        "CN",
+        "广东",
+        "Guangdong",
+        "佛山",
+        "Foshan",
+        "528",
+        4.0,
+        (("南海", "Nanhai"), ("顺德", "Shunde")),
+        "440600",
+    ),
+    _City(
+        "CN",
+        "浙江",
+        "Zhejiang",
+        "杭州",
+        "Hangzhou",
+        "310",
+        9.0,
+        (
+            ("西湖", "Xihu"),
+            ("滨江", "Binjiang"),
+            ("余杭", "Yuhang"),
+            ("萧山", "Xiaoshan"),
+            ("拱墅", "Gongshu"),
+        ),
+        "330100",
+    ),
+    _City(
+        "CN",
+        "浙江",
+        "Zhejiang",
+        "义乌",
+        "Yiwu",
+        "322",
+        7.0,
+        (("稠城", "Choucheng"), ("北苑", "Beiyuan"), ("江东", "Jiangdong")),
+        "330782",
+    ),
+    _City(
+        "CN",
+        "浙江",
+        "Zhejiang",
+        "宁波",
+        "Ningbo",
+        "315",
+        4.0,
+        (("海曙", "Haishu"), ("鄞州", "Yinzhou"), ("北仑", "Beilun")),
+        "330200",
+    ),
+    _City(
+        "CN",
+        "江苏",
+        "Jiangsu",
+        "苏州",
+        "Suzhou",
+        "215",
+        5.0,
+        (("姑苏", "Gusu"), ("吴中", "Wuzhong"), ("虎丘", "Huqiu")),
+        "320500",
+    ),
+    _City(
+        "CN",
+        "江苏",
+        "Jiangsu",
+        "南京",
+        "Nanjing",
+        "210",
+        4.0,
+        (("鼓楼", "Gulou"), ("玄武", "Xuanwu"), ("秦淮", "Qinhuai")),
+        "320100",
+    ),
+    _City(
+        "CN",
+        "福建",
+        "Fujian",
+        "厦门",
+        "Xiamen",
+        "361",
+        3.0,
+        (("思明", "Siming"), ("湖里", "Huli")),
+        "350200",
+    ),
+    _City(
+        "CN",
+        "福建",
+        "Fujian",
+        "泉州",
+        "Quanzhou",
+        "362",
+        3.0,
+        (("丰泽", "Fengze"), ("鲤城", "Licheng")),
+        "350500",
+    ),
+    _City(
+        "CN",
+        "福建",
+        "Fujian",
+        "莆田",
+        "Putian",
+        "351",
+        2.0,
+        (("荔城", "Licheng"), ("城厢", "Chengxiang"), ("涵江", "Hanjiang")),
+        "350300",
+    ),
+    _City(
+        "CN",
+        "山东",
+        "Shandong",
+        "青岛",
+        "Qingdao",
+        "266",
+        3.0,
+        (("崂山", "Laoshan"), ("黄岛", "Huangdao")),
+        "370200",
+    ),
+    _City(
+        "CN",
+        "湖北",
+        "Hubei",
+        "武汉",
+        "Wuhan",
+        "430",
+        3.0,
+        (("江汉", "Jianghan"), ("武昌", "Wuchang"), ("洪山", "Hongshan")),
+        "420100",
+    ),
+    _City(
+        "CN",
+        "四川",
+        "Sichuan",
+        "成都",
+        "Chengdu",
+        "610",
+        3.0,
+        (("武侯", "Wuhou"), ("锦江", "Jinjiang"), ("青羊", "Qingyang")),
+        "510100",
+    ),
+    _City(
+        "CN",
+        "河南",
+        "Henan",
+        "郑州",
+        "Zhengzhou",
+        "450",
+        2.0,
+        (("金水", "Jinshui"), ("二七", "Erqi")),
+        "410100",
+    ),
+    _City(
+        "CN",
+        "北京",
+        "Beijing",
+        "北京",
+        "Beijing",
+        "100",
+        5.0,
+        (("西城", "Xicheng"), ("海淀", "Haidian"), ("东城", "Dongcheng"), ("丰台", "Fengtai")),
+        "110000",
+    ),
+    _City(
+        "CN",
+        "上海",
+        "Shanghai",
+        "上海",
+        "Shanghai",
+        "200",
+        6.0,
+        (("浦东", "Pudong"), ("徐汇", "Xuhui"), ("黄浦", "Huangpu"), ("静安", "Jingan")),
+        "310000",
+    ),
+    _City(
+        "CN",
+        "天津",
+        "Tianjin",
+        "天津",
+        "Tianjin",
+        "300",
+        2.0,
+        (("和平", "Heping"), ("南开", "Nankai")),
+        "120000",
+    ),
+    _City(
+        "HK",
+        "Hong Kong",
+        "Hong Kong",
+        "Kowloon",
+        "Kowloon",
+        "",
+        2.0,
+        (
+            ("Mong Kok", "Mong Kok"),
+            ("Tsim Sha Tsui", "Tsim Sha Tsui"),
+            ("Sham Shui Po", "Sham Shui Po"),
+        ),
+        "",
+        (
+            ("Nathan", "Nathan"),
+            ("Argyle", "Argyle"),
+            ("Canton", "Canton"),
+            ("Portland", "Portland"),
+            ("Shanghai", "Shanghai"),
+        ),
+    ),
+    _City(
+        "HK",
+        "Hong Kong",
+        "Hong Kong",
+        "Hong Kong Island",
+        "Hong Kong Island",
+        "",
+        1.0,
+        (("Wan Chai", "Wan Chai"), ("Causeway Bay", "Causeway Bay")),
+        "",
+        (("Hennessy", "Hennessy"), ("Lockhart", "Lockhart"), ("Jaffe", "Jaffe")),
+    ),
+    _City(
+        "US",
+        "CA",
+        "CA",
+        "Los Angeles",
+        "Los Angeles",
+        "900",
+        1.0,
+        (("Downtown", "Downtown"), ("Koreatown", "Koreatown")),
+        "",
+        (("Main", "Main"), ("Spring", "Spring"), ("Wilshire", "Wilshire"), ("Olive", "Olive")),
+    ),
+    _City(
+        "US",
+        "NY",
+        "NY",
+        "New York",
+        "New York",
+        "100",
+        1.0,
+        (("Manhattan", "Manhattan"), ("Queens", "Queens")),
+        "",
+        (("Broadway", "Broadway"), ("Canal", "Canal"), ("Mott", "Mott")),
+    ),
 )
 
 _CN_ROADS: tuple[tuple[str, str], ...] = (
-    ("人民", "Renmin"), ("中山", "Zhongshan"), ("建设", "Jianshe"), ("和平", "Heping"),
-    ("科技", "Keji"), ("文化", "Wenhua"), ("新华", "Xinhua"), ("黄河", "Huanghe"),
-    ("东风", "Dongfeng"), ("友谊", "Youyi"), ("迎宾", "Yingbin"), ("光明", "Guangming"),
-    ("青年", "Qingnian"), ("工业", "Gongye"), ("学院", "Xueyuan"), ("创业", "Chuangye"),
-    ("金融", "Jinrong"), ("环城", "Huancheng"), ("滨河", "Binhe"), ("延安", "Yanan"),
-    ("淮海", "Huaihai"), ("华强", "Huaqiang"), ("深南", "Shennan"), ("体育", "Tiyu"),
-    ("湖滨", "Hubin"), ("江南", "Jiangnan"), ("民主", "Minzhu"), ("振兴", "Zhenxing"),
-    ("幸福", "Xingfu"), ("商贸", "Shangmao"), ("国际", "Guoji"), ("红旗", "Hongqi"),
+    ("人民", "Renmin"),
+    ("中山", "Zhongshan"),
+    ("建设", "Jianshe"),
+    ("和平", "Heping"),
+    ("科技", "Keji"),
+    ("文化", "Wenhua"),
+    ("新华", "Xinhua"),
+    ("黄河", "Huanghe"),
+    ("东风", "Dongfeng"),
+    ("友谊", "Youyi"),
+    ("迎宾", "Yingbin"),
+    ("光明", "Guangming"),
+    ("青年", "Qingnian"),
+    ("工业", "Gongye"),
+    ("学院", "Xueyuan"),
+    ("创业", "Chuangye"),
+    ("金融", "Jinrong"),
+    ("环城", "Huancheng"),
+    ("滨河", "Binhe"),
+    ("延安", "Yanan"),
+    ("淮海", "Huaihai"),
+    ("华强", "Huaqiang"),
+    ("深南", "Shennan"),
+    ("体育", "Tiyu"),
+    ("湖滨", "Hubin"),
+    ("江南", "Jiangnan"),
+    ("民主", "Minzhu"),
+    ("振兴", "Zhenxing"),
+    ("幸福", "Xingfu"),
+    ("商贸", "Shangmao"),
+    ("国际", "Guoji"),
+    ("红旗", "Hongqi"),
 )
 # Road kinds: (Han suffix, Latin long, Latin short).
 _ROAD_KINDS: tuple[tuple[str, str, str], ...] = (("路", "Road", "Rd"), ("街", "Street", "St"))
@@ -269,41 +687,150 @@ _ROAD_KINDS: tuple[tuple[str, str, str], ...] = (("路", "Road", "Rd"), ("街", 
 # Birth-place codes of resident identity numbers with the first year stdnum's region table
 # knows them (0: always). A person born in year Y gets a code valid in Y.
 _RIC_REGIONS: tuple[tuple[int, str], ...] = (
-    (0, "110102"), (0, "110105"), (0, "110107"), (0, "110108"), (0, "120101"), (0, "120105"),
-    (0, "310101"), (0, "310104"), (0, "310106"), (1983, "320102"), (1983, "320106"),
-    (1983, "330102"), (1983, "330105"), (1983, "330106"), (1983, "330203"), (1983, "350102"),
-    (1983, "350104"), (1983, "350203"), (1983, "410105"), (1983, "420103"), (1983, "420106"),
-    (1983, "430102"), (1983, "440104"), (1983, "440105"), (1983, "440111"), (1983, "440304"),
-    (1983, "440305"), (1983, "610113"), (1985, "330702"), (1985, "440106"), (1987, "350206"),
-    (1988, "370212"), (1988, "441302"), (1988, "441900"), (1989, "320583"), (1989, "330481"),
-    (1989, "330782"), (1990, "510104"), (1990, "510107"), (1992, "310115"), (1992, "350582"),
-    (1992, "440306"), (1992, "440307"), (1996, "330108"), (1997, "350503"), (2000, "320505"),
-    (2000, "320506"), (2000, "440113"), (2001, "330109"), (2001, "330110"), (2002, "440604"),
+    (0, "110102"),
+    (0, "110105"),
+    (0, "110107"),
+    (0, "110108"),
+    (0, "120101"),
+    (0, "120105"),
+    (0, "310101"),
+    (0, "310104"),
+    (0, "310106"),
+    (1983, "320102"),
+    (1983, "320106"),
+    (1983, "330102"),
+    (1983, "330105"),
+    (1983, "330106"),
+    (1983, "330203"),
+    (1983, "350102"),
+    (1983, "350104"),
+    (1983, "350203"),
+    (1983, "410105"),
+    (1983, "420103"),
+    (1983, "420106"),
+    (1983, "430102"),
+    (1983, "440104"),
+    (1983, "440105"),
+    (1983, "440111"),
+    (1983, "440304"),
+    (1983, "440305"),
+    (1983, "610113"),
+    (1985, "330702"),
+    (1985, "440106"),
+    (1987, "350206"),
+    (1988, "370212"),
+    (1988, "441302"),
+    (1988, "441900"),
+    (1989, "320583"),
+    (1989, "330481"),
+    (1989, "330782"),
+    (1990, "510104"),
+    (1990, "510107"),
+    (1992, "310115"),
+    (1992, "350582"),
+    (1992, "440306"),
+    (1992, "440307"),
+    (1996, "330108"),
+    (1997, "350503"),
+    (2000, "320505"),
+    (2000, "320506"),
+    (2000, "440113"),
+    (2001, "330109"),
+    (2001, "330110"),
+    (2002, "440604"),
     (2002, "440606"),
 )
 
 # Chinese mobile prefixes (all valid for phonenumbers region CN) and their weights.
 _MOBILE_PREFIXES: tuple[int, ...] = (
-    130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 145, 147, 150, 151, 152, 153, 155, 156,
-    157, 158, 159, 166, 173, 175, 176, 177, 178, 180, 181, 182, 183, 184, 185, 186, 187, 188,
-    189, 191, 198, 199,
+    130,
+    131,
+    132,
+    133,
+    134,
+    135,
+    136,
+    137,
+    138,
+    139,
+    145,
+    147,
+    150,
+    151,
+    152,
+    153,
+    155,
+    156,
+    157,
+    158,
+    159,
+    166,
+    173,
+    175,
+    176,
+    177,
+    178,
+    180,
+    181,
+    182,
+    183,
+    184,
+    185,
+    186,
+    187,
+    188,
+    189,
+    191,
+    198,
+    199,
 )
 
 EMAIL_DOMAINS: tuple[str, ...] = (
-    "qq.com", "163.com", "126.com", "gmail.com", "outlook.com", "sina.com",
+    "qq.com",
+    "163.com",
+    "126.com",
+    "gmail.com",
+    "outlook.com",
+    "sina.com",
 )
 _EMAIL_DOMAIN_P: tuple[float, ...] = (0.35, 0.22, 0.10, 0.13, 0.12, 0.08)
 _EMAIL_WORDS: tuple[str, ...] = (
-    "lucky", "sunny", "happy", "star", "angel", "tiger", "dragon", "shop", "trade", "best",
-    "good", "cool", "king", "smile", "ocean", "apple", "candy", "jack", "tony", "lily",
+    "lucky",
+    "sunny",
+    "happy",
+    "star",
+    "angel",
+    "tiger",
+    "dragon",
+    "shop",
+    "trade",
+    "best",
+    "good",
+    "cool",
+    "king",
+    "smile",
+    "ocean",
+    "apple",
+    "candy",
+    "jack",
+    "tony",
+    "lily",
 )
 
 # Banks: (Han, English, abbreviation, card BINs as (prefix, length)).
 _BANKS: tuple[tuple[str, str, str, tuple[tuple[str, int], ...]], ...] = (
-    ("中国工商银行", "Industrial and Commercial Bank of China", "ICBC",
-     (("622202", 19), ("621226", 19), ("427020", 16), ("552599", 16))),
-    ("中国建设银行", "China Construction Bank", "CCB",
-     (("621700", 19), ("622700", 19), ("436742", 16))),
+    (
+        "中国工商银行",
+        "Industrial and Commercial Bank of China",
+        "ICBC",
+        (("622202", 19), ("621226", 19), ("427020", 16), ("552599", 16)),
+    ),
+    (
+        "中国建设银行",
+        "China Construction Bank",
+        "CCB",
+        (("621700", 19), ("622700", 19), ("436742", 16)),
+    ),
     ("中国农业银行", "Agricultural Bank of China", "ABC", (("622848", 19), ("622845", 19))),
     ("中国银行", "Bank of China", "BOC", (("621661", 19), ("456351", 16), ("524047", 16))),
     ("招商银行", "China Merchants Bank", "CMB", (("622588", 16), ("621483", 16))),
@@ -325,41 +852,103 @@ _PSPS: tuple[tuple[str, str], ...] = (
 )
 
 _COMPANY_WORDS: tuple[tuple[str, str], ...] = (
-    ("华强", "Huaqiang"), ("恒达", "Hengda"), ("鑫源", "Xinyuan"), ("博远", "Boyuan"),
-    ("金泰", "Jintai"), ("宏发", "Hongfa"), ("瑞丰", "Ruifeng"), ("天诚", "Tiancheng"),
-    ("顺达", "Shunda"), ("佳美", "Jiamei"), ("永盛", "Yongsheng"), ("新锐", "Xinrui"),
-    ("汇通", "Huitong"), ("联创", "Lianchuang"), ("万家", "Wanjia"), ("嘉禾", "Jiahe"),
-    ("凯越", "Kaiyue"), ("星辰", "Xingchen"), ("卓越", "Zhuoyue"), ("鼎盛", "Dingsheng"),
-    ("百合", "Baihe"), ("优品", "Youpin"), ("东方", "Dongfang"), ("宏图", "Hongtu"),
+    ("华强", "Huaqiang"),
+    ("恒达", "Hengda"),
+    ("鑫源", "Xinyuan"),
+    ("博远", "Boyuan"),
+    ("金泰", "Jintai"),
+    ("宏发", "Hongfa"),
+    ("瑞丰", "Ruifeng"),
+    ("天诚", "Tiancheng"),
+    ("顺达", "Shunda"),
+    ("佳美", "Jiamei"),
+    ("永盛", "Yongsheng"),
+    ("新锐", "Xinrui"),
+    ("汇通", "Huitong"),
+    ("联创", "Lianchuang"),
+    ("万家", "Wanjia"),
+    ("嘉禾", "Jiahe"),
+    ("凯越", "Kaiyue"),
+    ("星辰", "Xingchen"),
+    ("卓越", "Zhuoyue"),
+    ("鼎盛", "Dingsheng"),
+    ("百合", "Baihe"),
+    ("优品", "Youpin"),
+    ("东方", "Dongfang"),
+    ("宏图", "Hongtu"),
 )
 _INDUSTRIES: tuple[tuple[str, str], ...] = (
-    ("贸易", "Trading"), ("电子科技", "Electronic Technology"), ("服饰", "Apparel"),
-    ("化妆品", "Cosmetics"), ("进出口", "Import and Export"), ("电子商务", "E-commerce"),
-    ("皮具", "Leather Goods"), ("鞋业", "Footwear"), ("玩具", "Toys"),
+    ("贸易", "Trading"),
+    ("电子科技", "Electronic Technology"),
+    ("服饰", "Apparel"),
+    ("化妆品", "Cosmetics"),
+    ("进出口", "Import and Export"),
+    ("电子商务", "E-commerce"),
+    ("皮具", "Leather Goods"),
+    ("鞋业", "Footwear"),
+    ("玩具", "Toys"),
     ("家居用品", "Household Products"),
 )
 
 _SHOP_WORDS: tuple[tuple[str, str], ...] = (
-    ("小美", "Xiaomei"), ("优品", "Youpin"), ("潮流", "Trendy"), ("时尚", "Fashion"),
-    ("精品", "Boutique"), ("家居", "Home"), ("数码", "Digital"), ("母婴", "Baby"),
-    ("美妆", "Beauty"), ("运动", "Sports"), ("户外", "Outdoor"), ("宠物", "Pet"),
-    ("文具", "Stationery"), ("茶叶", "Tea"), ("零食", "Snacks"), ("手工", "Handmade"),
-    ("古风", "Vintage"), ("森系", "Forest"), ("韩版", "Korean Style"), ("日系", "Japan Style"),
+    ("小美", "Xiaomei"),
+    ("优品", "Youpin"),
+    ("潮流", "Trendy"),
+    ("时尚", "Fashion"),
+    ("精品", "Boutique"),
+    ("家居", "Home"),
+    ("数码", "Digital"),
+    ("母婴", "Baby"),
+    ("美妆", "Beauty"),
+    ("运动", "Sports"),
+    ("户外", "Outdoor"),
+    ("宠物", "Pet"),
+    ("文具", "Stationery"),
+    ("茶叶", "Tea"),
+    ("零食", "Snacks"),
+    ("手工", "Handmade"),
+    ("古风", "Vintage"),
+    ("森系", "Forest"),
+    ("韩版", "Korean Style"),
+    ("日系", "Japan Style"),
 )
 _SHOP_SUFFIX_HAN: tuple[str, ...] = (
-    "旗舰店", "专营店", "专卖店", "小店", "工厂店", "精品店", "的店", "杂货铺",
+    "旗舰店",
+    "专营店",
+    "专卖店",
+    "小店",
+    "工厂店",
+    "精品店",
+    "的店",
+    "杂货铺",
 )
 _SHOP_SUFFIX_LATIN: tuple[str, ...] = (
-    "Store", "Official Store", "Shop", "Outlet", "Mall", "Boutique",
+    "Store",
+    "Official Store",
+    "Shop",
+    "Outlet",
+    "Mall",
+    "Boutique",
 )
 _LUXURY: tuple[tuple[str, str], ...] = (
-    ("耐克", "Nike"), ("阿迪达斯", "Adidas"), ("古驰", "Gucci"), ("路易威登", "LV"),
-    ("香奈儿", "Chanel"), ("劳力士", "Rolex"), ("苹果", "Apple"), ("迪奥", "Dior"),
-    ("巴黎世家", "Balenciaga"), ("爱马仕", "Hermes"),
+    ("耐克", "Nike"),
+    ("阿迪达斯", "Adidas"),
+    ("古驰", "Gucci"),
+    ("路易威登", "LV"),
+    ("香奈儿", "Chanel"),
+    ("劳力士", "Rolex"),
+    ("苹果", "Apple"),
+    ("迪奥", "Dior"),
+    ("巴黎世家", "Balenciaga"),
+    ("爱马仕", "Hermes"),
 )
 _RING_SHOP_SUFFIX_HAN: tuple[str, ...] = ("工厂店", "正品折扣", "特卖", "原单", "代购", "尾货")
 _RING_SHOP_SUFFIX_LATIN: tuple[str, ...] = (
-    "Outlet", "Factory Store", "Discount", "Original", "Wholesale",
+    "Outlet",
+    "Factory Store",
+    "Discount",
+    "Original",
+    "Wholesale",
 )
 
 PLATFORMS: tuple[str, ...] = ("taobao", "tmall", "aliexpress", "1688")
@@ -376,10 +965,20 @@ _KIND_CARD, _KIND_BANK, _KIND_ALIPAY, _KIND_WALLET, _KIND_OTHER = (
 _ROLE_SHIP_FROM, _ROLE_RETURN, _ROLE_WAREHOUSE, _ROLE_PICKUP = (
     cols.LOGISTICS_ROLES.index(r) for r in ("ship_from", "return", "warehouse", "pickup")
 )
-_SIGNAL_P_RING = {"rights_holder_complaint": 0.35, "customer_complaint": 0.10,
-                  "test_buy_counterfeit": 0.20, "listing_takedown": 0.30, "other": 0.05}
-_SIGNAL_P_HONEST = {"rights_holder_complaint": 0.04, "customer_complaint": 0.76,
-                    "test_buy_counterfeit": 0.0, "listing_takedown": 0.10, "other": 0.10}
+_SIGNAL_P_RING = {
+    "rights_holder_complaint": 0.35,
+    "customer_complaint": 0.10,
+    "test_buy_counterfeit": 0.20,
+    "listing_takedown": 0.30,
+    "other": 0.05,
+}
+_SIGNAL_P_HONEST = {
+    "rights_holder_complaint": 0.04,
+    "customer_complaint": 0.76,
+    "test_buy_counterfeit": 0.0,
+    "listing_takedown": 0.10,
+    "other": 0.10,
+}
 _ADDR_HOME, _ADDR_BUSINESS, _ADDR_CONSOLIDATOR, _ADDR_PICKUP = 0, 1, 2, 3
 _IP_FIXED, _IP_NAT = 0, 1
 _COUNTRY_CODES: tuple[str, ...] = ("CN", "HK", "US")
@@ -421,12 +1020,14 @@ _NOISE_TEXT = 0.1
 _NULL_RATE = 0.02  # base rate of nulls in optional columns; multiplied by --noise
 
 _MALFORMED_TIMESTAMPS: tuple[str, ...] = (
-    "2024-13-45 99:00", "31/02/2023 25:61", "not a date", "2023-02-30T24:61:00Z", "0000-00-00",
+    "2024-13-45 99:00",
+    "31/02/2023 25:61",
+    "not a date",
+    "2023-02-30T24:61:00Z",
+    "0000-00-00",
 )
 
-_FULLWIDTH = str.maketrans(
-    {**{chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)}, " ": "\u3000"}
-)
+_FULLWIDTH = str.maketrans({**{chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)}, " ": "\u3000"})
 _FULLWIDTH_DIGITS = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x30, 0x3A)})
 
 
@@ -501,36 +1102,55 @@ _TS = pa.timestamp("us", tz="UTC")
 SCHEMAS: dict[str, pa.Schema] = {
     cols.ACCOUNTS: pa.schema(
         [
-            (cols.ACCOUNT_ID, pa.string()), (cols.PLATFORM, pa.string()),
-            (cols.REGISTERED_AT, _TS), (cols.SHOP_NAME, pa.string()),
-            (cols.LEGAL_NAME, pa.string()), (cols.ID_TYPE, pa.string()),
-            (cols.ID_NUMBER, pa.string()), (cols.PHONE, pa.string()), (cols.EMAIL, pa.string()),
-            (cols.REGISTRATION_IP, pa.string()), (cols.DEVICE_ID, pa.string()),
-            (cols.COUNTRY, pa.string()), (cols.PROVINCE, pa.string()), (cols.CITY, pa.string()),
+            (cols.ACCOUNT_ID, pa.string()),
+            (cols.PLATFORM, pa.string()),
+            (cols.REGISTERED_AT, _TS),
+            (cols.SHOP_NAME, pa.string()),
+            (cols.LEGAL_NAME, pa.string()),
+            (cols.ID_TYPE, pa.string()),
+            (cols.ID_NUMBER, pa.string()),
+            (cols.PHONE, pa.string()),
+            (cols.EMAIL, pa.string()),
+            (cols.REGISTRATION_IP, pa.string()),
+            (cols.DEVICE_ID, pa.string()),
+            (cols.COUNTRY, pa.string()),
+            (cols.PROVINCE, pa.string()),
+            (cols.CITY, pa.string()),
             (cols.ADDRESS, pa.string()),
         ]
     ),
     cols.PAYMENT_INSTRUMENTS: pa.schema(
         [
-            (cols.ACCOUNT_ID, pa.string()), (cols.INSTRUMENT_TYPE, pa.string()),
-            (cols.INSTRUMENT_ID, pa.string()), (cols.HOLDER_NAME, pa.string()),
-            (cols.BANK_NAME, pa.string()), (cols.ADDED_AT, _TS),
+            (cols.ACCOUNT_ID, pa.string()),
+            (cols.INSTRUMENT_TYPE, pa.string()),
+            (cols.INSTRUMENT_ID, pa.string()),
+            (cols.HOLDER_NAME, pa.string()),
+            (cols.BANK_NAME, pa.string()),
+            (cols.ADDED_AT, _TS),
         ]
     ),
     cols.LOGISTICS: pa.schema(
         [
-            (cols.ACCOUNT_ID, pa.string()), (cols.ROLE, pa.string()),
-            (cols.CONTACT_NAME, pa.string()), (cols.CONTACT_PHONE, pa.string()),
-            (cols.ADDRESS, pa.string()), (cols.CITY, pa.string()), (cols.PROVINCE, pa.string()),
-            (cols.POSTCODE, pa.string()), (cols.COUNTRY, pa.string()),
-            (cols.SHIPMENT_COUNT, pa.int64()), (cols.FIRST_USED_AT, _TS),
+            (cols.ACCOUNT_ID, pa.string()),
+            (cols.ROLE, pa.string()),
+            (cols.CONTACT_NAME, pa.string()),
+            (cols.CONTACT_PHONE, pa.string()),
+            (cols.ADDRESS, pa.string()),
+            (cols.CITY, pa.string()),
+            (cols.PROVINCE, pa.string()),
+            (cols.POSTCODE, pa.string()),
+            (cols.COUNTRY, pa.string()),
+            (cols.SHIPMENT_COUNT, pa.int64()),
+            (cols.FIRST_USED_AT, _TS),
             (cols.LAST_USED_AT, _TS),
         ]
     ),
     cols.ENFORCEMENT_SIGNALS: pa.schema(
         [
-            (cols.ACCOUNT_ID, pa.string()), (cols.SIGNAL_TYPE, pa.string()),
-            (cols.SIGNAL_COUNT, pa.int64()), (cols.OBSERVED_AT, _TS),
+            (cols.ACCOUNT_ID, pa.string()),
+            (cols.SIGNAL_TYPE, pa.string()),
+            (cols.SIGNAL_COUNT, pa.int64()),
+            (cols.OBSERVED_AT, _TS),
         ]
     ),
 }
@@ -569,8 +1189,9 @@ def _variants(
     return out
 
 
-def _apply(funcs: Sequence[Callable[[str], str]], values: Sequence[str], variants: np.ndarray
-           ) -> list[str]:
+def _apply(
+    funcs: Sequence[Callable[[str], str]], values: Sequence[str], variants: np.ndarray
+) -> list[str]:
     return [funcs[v](s) for s, v in zip(values, variants.tolist(), strict=True)]
 
 
@@ -639,20 +1260,20 @@ class _World:
     """Integer-level description of the population (before any text is rendered)."""
 
     n_accounts: int
-    entity: np.ndarray          # per account
+    entity: np.ndarray  # per account
     is_ring: np.ndarray
-    person: np.ndarray          # legal person (honest owner or ring nominee)
-    company: np.ndarray         # -1 when the account is registered to a person
+    person: np.ndarray  # legal person (honest owner or ring nominee)
+    company: np.ndarray  # -1 when the account is registered to a person
     phone: np.ndarray
     email: np.ndarray
     ip: np.ndarray
     device: np.ndarray
     address: np.ndarray
     platform: np.ndarray
-    registered_at: np.ndarray   # UTC seconds
+    registered_at: np.ndarray  # UTC seconds
     n_entities: int
-    entity_kind: np.ndarray     # 0 single, 1 multi-account operator, 2 ring, per entity
-    household: np.ndarray       # household id per entity, -1 if none
+    entity_kind: np.ndarray  # 0 single, 1 multi-account operator, 2 ring, per entity
+    household: np.ndarray  # household id per entity, -1 if none
     pay_account: np.ndarray
     pay_instrument: np.ndarray
     log_account: np.ndarray
@@ -679,7 +1300,7 @@ class _Persons:
     given_han: list[str]
     given_latin: list[str]
     country: np.ndarray
-    birth: np.ndarray           # datetime64[D]
+    birth: np.ndarray  # datetime64[D]
     id_type: np.ndarray
 
 
@@ -726,11 +1347,11 @@ class _Ring:
     device: np.ndarray
     ip: np.ndarray
     return_address: np.ndarray
-    warehouse_address: np.ndarray   # the ring's own warehouse, -1 if none
-    hub_warehouse: np.ndarray       # a consolidator warehouse, -1 if none
+    warehouse_address: np.ndarray  # the ring's own warehouse, -1 if none
+    hub_warehouse: np.ndarray  # a consolidator warehouse, -1 if none
     label_phone: np.ndarray
     registered_at: np.ndarray
-    pay_account: np.ndarray         # ring account index of each instrument use
+    pay_account: np.ndarray  # ring account index of each instrument use
     pay_instrument: np.ndarray
 
 
@@ -869,8 +1490,15 @@ def _build_rings(
             pay_instrument.extend(mine)
         start += size
     return _Ring(
-        device, ip, ret, wh, hub_wh, label, opened,
-        np.asarray(pay_account, dtype=np.int64), np.asarray(pay_instrument, dtype=np.int64),
+        device,
+        ip,
+        ret,
+        wh,
+        hub_wh,
+        label,
+        opened,
+        np.asarray(pay_account, dtype=np.int64),
+        np.asarray(pay_instrument, dtype=np.int64),
     )
 
 
@@ -883,14 +1511,20 @@ def _build_world(params: GeneratorParams) -> _World:
 
     support = np.arange(_RING_MIN, _RING_MAX + 1)
     ring_sizes = _draw_sizes(
-        rng, int(round(n_accounts * params.ring_share)), support,
-        _normalised(support.astype(float) ** -_RING_EXPONENT), _RING_MIN,
+        rng,
+        int(round(n_accounts * params.ring_share)),
+        support,
+        _normalised(support.astype(float) ** -_RING_EXPONENT),
+        _RING_MIN,
     )
     n_ring = int(ring_sizes.sum())
     n_honest = n_accounts - n_ring
     multi_sizes = _draw_sizes(
-        rng, int(round(n_honest * _MULTI_SHARE)), np.asarray(_MULTI_SIZES),
-        _normalised(_MULTI_P), 2,
+        rng,
+        int(round(n_honest * _MULTI_SHARE)),
+        np.asarray(_MULTI_SIZES),
+        _normalised(_MULTI_P),
+        2,
     )
     n_single = n_honest - int(multi_sizes.sum())
     honest_sizes = np.concatenate([np.ones(n_single, dtype=np.int64), multi_sizes])
@@ -898,12 +1532,20 @@ def _build_world(params: GeneratorParams) -> _World:
     n_rings = len(ring_sizes)
     n_entities = n_honest_entities + n_rings
     entity_kind = np.concatenate(
-        [np.zeros(n_single, np.int64), np.ones(len(multi_sizes), np.int64),
-         np.full(n_rings, 2, np.int64)]
+        [
+            np.zeros(n_single, np.int64),
+            np.ones(len(multi_sizes), np.int64),
+            np.full(n_rings, 2, np.int64),
+        ]
     )
     logger.info(
         "population: %d accounts, %d honest entities (%d multi-account), %d rings holding %d "
-        "accounts", n_accounts, n_honest_entities, len(multi_sizes), n_rings, n_ring,
+        "accounts",
+        n_accounts,
+        n_honest_entities,
+        len(multi_sizes),
+        n_rings,
+        n_ring,
     )
 
     city_weights = _normalised([c.weight if c.country == "CN" else 0.0 for c in CITIES])
@@ -922,32 +1564,43 @@ def _build_world(params: GeneratorParams) -> _World:
         "instruments": _Registry("kind", "person", "company", "bank", "psp"),
     }
     companies, phones, emails = (
-        registries["companies"], registries["phones"], registries["emails"]
+        registries["companies"],
+        registries["phones"],
+        registries["emails"],
     )
     devices, ips, addresses = registries["devices"], registries["ips"], registries["addresses"]
     instruments = registries["instruments"]
 
     # Hub values, shared by unrelated entities.
     cn_hub_cities = np.asarray(
-        [i for i, c in enumerate(CITIES) if c.city_latin in ("Yiwu", "Shenzhen", "Guangzhou",
-                                                             "Dongguan")]
+        [
+            i
+            for i, c in enumerate(CITIES)
+            if c.city_latin in ("Yiwu", "Shenzhen", "Guangzhou", "Dongguan")
+        ]
     )
     n_consolidators = max(3, n_accounts // 20_000)
     n_pickups = max(5, n_accounts // 4_000)
     n_collection = max(1, n_accounts // 200_000)
     hubs = {
         "consolidator": addresses.add(
-            n_consolidators, city=rng.choice(cn_hub_cities, n_consolidators),
+            n_consolidators,
+            city=rng.choice(cn_hub_cities, n_consolidators),
             kind=_ADDR_CONSOLIDATOR,
         ),
         "desk_phone": phones.add(n_consolidators),
         "pickup": addresses.add(
-            n_pickups, city=rng.choice(len(CITIES), n_pickups, p=city_weights),
+            n_pickups,
+            city=rng.choice(len(CITIES), n_pickups, p=city_weights),
             kind=_ADDR_PICKUP,
         ),
         "nat_ip": ips.add(max(3, n_accounts // 40_000), kind=_IP_NAT),
         "collection": instruments.add(
-            n_collection, kind=_KIND_OTHER, person=-1, company=-1, bank=-1,
+            n_collection,
+            kind=_KIND_OTHER,
+            person=-1,
+            company=-1,
+            bank=-1,
             psp=rng.integers(0, len(_PSPS), n_collection),
         ),
     }
@@ -964,11 +1617,10 @@ def _build_world(params: GeneratorParams) -> _World:
 
     # People: honest owners, then ring nominees, then two label names per ring.
     ring_city = rng.choice(len(CITIES), size=n_rings, p=city_weights)
-    person_country = np.concatenate(
-        [e_country, np.zeros(n_ring + 2 * n_rings, dtype=np.int64)]
+    person_country = np.concatenate([e_country, np.zeros(n_ring + 2 * n_rings, dtype=np.int64)])
+    persons = _make_persons(
+        _stage_rng(params.seed, 2), person_country, min(1.0, _P_COMMON_NAME * hub)
     )
-    persons = _make_persons(_stage_rng(params.seed, 2), person_country,
-                            min(1.0, _P_COMMON_NAME * hub))
     e_person = np.arange(n_honest_entities)
     nominee = n_honest_entities + np.arange(n_ring)
     label_person = n_honest_entities + n_ring + np.arange(2 * n_rings).reshape(n_rings, 2)
@@ -990,17 +1642,28 @@ def _build_world(params: GeneratorParams) -> _World:
     e_bank = rng.choice(len(_BANKS), size=n_honest_entities, p=_normalised(_BANK_P))
     e_card = np.full(n_honest_entities, -1, dtype=np.int64)
     has = rng.random(n_honest_entities) < 0.8
-    e_card[has] = instruments.add(int(has.sum()), kind=_KIND_CARD, person=e_person[has],
-                                  company=-1, bank=e_bank[has], psp=-1)
+    e_card[has] = instruments.add(
+        int(has.sum()), kind=_KIND_CARD, person=e_person[has], company=-1, bank=e_bank[has], psp=-1
+    )
     e_alipay = np.full(n_honest_entities, -1, dtype=np.int64)
     has = rng.random(n_honest_entities) < 0.6
-    e_alipay[has] = instruments.add(int(has.sum()), kind=_KIND_ALIPAY, person=e_person[has],
-                                    company=e_company[has], bank=-1, psp=-1)
+    e_alipay[has] = instruments.add(
+        int(has.sum()),
+        kind=_KIND_ALIPAY,
+        person=e_person[has],
+        company=e_company[has],
+        bank=-1,
+        psp=-1,
+    )
     e_bank_account = np.full(n_honest_entities, -1, dtype=np.int64)
     has = rng.random(n_honest_entities) < np.where(is_company, 0.8, 0.15)
     e_bank_account[has] = instruments.add(
-        int(has.sum()), kind=_KIND_BANK, person=e_person[has], company=e_company[has],
-        bank=e_bank[has], psp=-1,
+        int(has.sum()),
+        kind=_KIND_BANK,
+        person=e_person[has],
+        company=e_company[has],
+        bank=e_bank[has],
+        psp=-1,
     )
 
     # Households: two or three single sellers (different entities) at one home.
@@ -1008,12 +1671,15 @@ def _build_world(params: GeneratorParams) -> _World:
     candidates = np.flatnonzero((honest_sizes == 1) & (e_country == 0) & ~is_company)
     candidates = candidates[rng.permutation(len(candidates))]
     group_sizes = _draw_sizes(
-        rng, int(len(candidates) * _HOUSEHOLD_SHARE), np.asarray([2, 3]),
-        np.asarray([0.7, 0.3]), 2,
+        rng,
+        int(len(candidates) * _HOUSEHOLD_SHARE),
+        np.asarray([2, 3]),
+        np.asarray([0.7, 0.3]),
+        2,
     )
     offset = 0
     for h, g in enumerate(group_sizes.tolist()):
-        members = candidates[offset:offset + g]
+        members = candidates[offset : offset + g]
         head = members[0]
         household[members] = h
         e_address[members] = e_address[head]
@@ -1063,10 +1729,14 @@ def _build_world(params: GeneratorParams) -> _World:
     use = (card >= 0) & shared(0.75)
     slots[use, 0] = card[use]
     own = ~use & (rng.random(n_h) < 0.4)
-    slots[own, 0] = instruments.add(int(own.sum()), kind=_KIND_CARD,
-                                    person=e_person[h_entity[own]], company=-1,
-                                    bank=rng.choice(len(_BANKS), int(own.sum()),
-                                                    p=_normalised(_BANK_P)), psp=-1)
+    slots[own, 0] = instruments.add(
+        int(own.sum()),
+        kind=_KIND_CARD,
+        person=e_person[h_entity[own]],
+        company=-1,
+        bank=rng.choice(len(_BANKS), int(own.sum()), p=_normalised(_BANK_P)),
+        psp=-1,
+    )
     alipay = e_alipay[h_entity]
     use = (alipay >= 0) & shared(0.6)
     slots[use, 1] = alipay[use]
@@ -1074,15 +1744,25 @@ def _build_world(params: GeneratorParams) -> _World:
     use = (bank_account >= 0) & shared(0.8)
     slots[use, 2] = bank_account[use]
     use = rng.random(n_h) < min(1.0, _P_COLLECTION * hub)
-    slots[use, 3] = hubs["collection"][_zipf_choice(rng, len(hubs["collection"]),
-                                                    int(use.sum()))]
+    slots[use, 3] = hubs["collection"][_zipf_choice(rng, len(hubs["collection"]), int(use.sum()))]
     use = rng.random(n_h) < 0.08
-    slots[use, 4] = instruments.add(int(use.sum()), kind=_KIND_WALLET,
-                                    person=e_person[h_entity[use]], company=-1, bank=-1, psp=-1)
+    slots[use, 4] = instruments.add(
+        int(use.sum()),
+        kind=_KIND_WALLET,
+        person=e_person[h_entity[use]],
+        company=-1,
+        bank=-1,
+        psp=-1,
+    )
     use = (slots[:, 3] < 0) & (rng.random(n_h) < 0.005)
-    slots[use, 3] = instruments.add(int(use.sum()), kind=_KIND_OTHER,
-                                    person=e_person[h_entity[use]], company=-1, bank=-1,
-                                    psp=rng.integers(0, len(_PSPS), int(use.sum())))
+    slots[use, 3] = instruments.add(
+        int(use.sum()),
+        kind=_KIND_OTHER,
+        person=e_person[h_entity[use]],
+        company=-1,
+        bank=-1,
+        psp=rng.integers(0, len(_PSPS), int(use.sum())),
+    )
     present = slots >= 0
     keep = present & (np.cumsum(present, axis=1) <= 3)
     h_pay_account, slot_no = np.nonzero(keep)
@@ -1094,28 +1774,64 @@ def _build_world(params: GeneratorParams) -> _World:
     acc_ids = np.arange(n_h)
     use = rng.random(n_h) < 0.7
     phone_on_label = np.where(rng.random(n_h) < 0.8, h_phone, e_phone[h_entity])
-    log_rows.append((acc_ids[use], np.full(int(use.sum()), _ROLE_SHIP_FROM),
-                     e_ship_address[h_entity[use]], owner[use], phone_on_label[use]))
+    log_rows.append(
+        (
+            acc_ids[use],
+            np.full(int(use.sum()), _ROLE_SHIP_FROM),
+            e_ship_address[h_entity[use]],
+            owner[use],
+            phone_on_label[use],
+        )
+    )
     use = rng.random(n_h) < 0.45
-    log_rows.append((acc_ids[use], np.full(int(use.sum()), _ROLE_RETURN),
-                     np.where(rng.random(int(use.sum())) < 0.7, e_ship_address[h_entity[use]],
-                              e_address[h_entity[use]]),
-                     owner[use], phone_on_label[use]))
+    log_rows.append(
+        (
+            acc_ids[use],
+            np.full(int(use.sum()), _ROLE_RETURN),
+            np.where(
+                rng.random(int(use.sum())) < 0.7,
+                e_ship_address[h_entity[use]],
+                e_address[h_entity[use]],
+            ),
+            owner[use],
+            phone_on_label[use],
+        )
+    )
     use = rng.random(n_h) < min(1.0, _P_CONSOLIDATOR * hub)
     k = int(use.sum())
     which = _zipf_choice(rng, n_consolidators, k)
     desk = rng.random(k) < _P_DESK_PHONE
-    log_rows.append((acc_ids[use], np.full(k, _ROLE_WAREHOUSE), hubs["consolidator"][which],
-                     owner[use], np.where(desk, hubs["desk_phone"][which], phone_on_label[use])))
+    log_rows.append(
+        (
+            acc_ids[use],
+            np.full(k, _ROLE_WAREHOUSE),
+            hubs["consolidator"][which],
+            owner[use],
+            np.where(desk, hubs["desk_phone"][which], phone_on_label[use]),
+        )
+    )
     use = ~use & (rng.random(n_h) < 0.03)
     k = int(use.sum())
-    log_rows.append((acc_ids[use], np.full(k, _ROLE_WAREHOUSE),
-                     addresses.add(k, city=e_city[h_entity[use]], kind=_ADDR_BUSINESS),
-                     owner[use], phone_on_label[use]))
+    log_rows.append(
+        (
+            acc_ids[use],
+            np.full(k, _ROLE_WAREHOUSE),
+            addresses.add(k, city=e_city[h_entity[use]], kind=_ADDR_BUSINESS),
+            owner[use],
+            phone_on_label[use],
+        )
+    )
     use = rng.random(n_h) < min(1.0, _P_PICKUP * hub)
     k = int(use.sum())
-    log_rows.append((acc_ids[use], np.full(k, _ROLE_PICKUP),
-                     rng.choice(hubs["pickup"], size=k), owner[use], phone_on_label[use]))
+    log_rows.append(
+        (
+            acc_ids[use],
+            np.full(k, _ROLE_PICKUP),
+            rng.choice(hubs["pickup"], size=k),
+            owner[use],
+            phone_on_label[use],
+        )
+    )
 
     # Ring accounts.
     ring = _build_rings(rnd, ring_sizes, ring_city, nominee, registries, hubs, hub)
@@ -1124,12 +1840,12 @@ def _build_world(params: GeneratorParams) -> _World:
     r_company = np.full(n_ring, -1, dtype=np.int64)
     shell = rng.random(n_ring) < 0.15
     r_company[shell] = companies.add(int(shell.sum()), city=ring_city[ring_of[shell]])
-    r_address = addresses.add(n_ring, city=rng.choice(len(CITIES), size=n_ring, p=city_weights),
-                              kind=_ADDR_HOME)
+    r_address = addresses.add(
+        n_ring, city=rng.choice(len(CITIES), size=n_ring, p=city_weights), kind=_ADDR_HOME
+    )
     r_phone = phones.add(n_ring)
     r_email = emails.add(n_ring, person=nominee)
-    ring_platforms = rng.choice(len(PLATFORMS), size=(n_rings, 2),
-                                p=_normalised(_PLATFORM_P_RING))
+    ring_platforms = rng.choice(len(PLATFORMS), size=(n_rings, 2), p=_normalised(_PLATFORM_P_RING))
     r_platform = ring_platforms[ring_of, (rng.random(n_ring) < 0.3).astype(np.int64)]
     label_name = np.where(
         rng.random(n_ring) < 0.6,
@@ -1140,17 +1856,28 @@ def _build_world(params: GeneratorParams) -> _World:
         (np.ones(n_ring, bool), _ROLE_RETURN, ring.return_address),
         (ring.warehouse_address >= 0, _ROLE_WAREHOUSE, ring.warehouse_address),
         (ring.hub_warehouse >= 0, _ROLE_WAREHOUSE, ring.hub_warehouse),
-        (rng.random(n_ring) < 0.6, _ROLE_SHIP_FROM,
-         np.where(ring.warehouse_address >= 0, ring.warehouse_address, ring.return_address)),
+        (
+            rng.random(n_ring) < 0.6,
+            _ROLE_SHIP_FROM,
+            np.where(ring.warehouse_address >= 0, ring.warehouse_address, ring.return_address),
+        ),
     ]
     for mask, role, address in roles:
         k = int(mask.sum())
-        log_rows.append((r_acc[mask], np.full(k, role), address[mask], label_name[mask],
-                         ring.label_phone[mask]))
+        log_rows.append(
+            (r_acc[mask], np.full(k, role), address[mask], label_name[mask], ring.label_phone[mask])
+        )
     use = rng.random(n_ring) < min(1.0, _P_PICKUP * hub)
     k = int(use.sum())
-    log_rows.append((r_acc[use], np.full(k, _ROLE_PICKUP), rng.choice(hubs["pickup"], size=k),
-                     label_name[use], ring.label_phone[use]))
+    log_rows.append(
+        (
+            r_acc[use],
+            np.full(k, _ROLE_PICKUP),
+            rng.choice(hubs["pickup"], size=k),
+            label_name[use],
+            ring.label_phone[use],
+        )
+    )
     r_pay_account = ring.pay_account + n_honest
     collect = (rng.random(n_ring) < min(1.0, _P_COLLECTION * hub)) & (
         np.bincount(ring.pay_account, minlength=n_ring) < 3
@@ -1239,8 +1966,14 @@ def _make_emails(rng: np.random.Generator, persons: _Persons, owner: np.ndarray)
     seen: dict[str, int] = {}
     out: list[str] = []
     for person, sur, t, d, num, q, wd in zip(
-        owner.tolist(), persons.surname[owner].tolist(), template.tolist(), domain.tolist(),
-        number.tolist(), qq.tolist(), word.tolist(), strict=True,
+        owner.tolist(),
+        persons.surname[owner].tolist(),
+        template.tolist(),
+        domain.tolist(),
+        number.tolist(),
+        qq.tolist(),
+        word.tolist(),
+        strict=True,
     ):
         s, g, dom = surname_latin[sur], given[person].lower(), EMAIL_DOMAINS[d]
         if t == 0:
@@ -1269,7 +2002,7 @@ def _make_devices(rng: np.random.Generator, kind: np.ndarray) -> list[str]:
     hexes = rng.bytes(16 * len(kind)).hex()
     out = []
     for i, k in enumerate(kind.tolist()):
-        h = hexes[32 * i:32 * i + 32]
+        h = hexes[32 * i : 32 * i + 32]
         if k == 0:
             out.append(h)
         elif k == 1:
@@ -1279,8 +2012,37 @@ def _make_devices(rng: np.random.Generator, kind: np.ndarray) -> list[str]:
     return out
 
 
-_FIXED_FIRST_OCTETS = (27, 36, 58, 59, 60, 61, 106, 110, 111, 113, 114, 115, 116, 119, 120,
-                       121, 122, 123, 124, 125, 175, 180, 182, 183, 218, 219, 220, 221, 222)
+_FIXED_FIRST_OCTETS = (
+    27,
+    36,
+    58,
+    59,
+    60,
+    61,
+    106,
+    110,
+    111,
+    113,
+    114,
+    115,
+    116,
+    119,
+    120,
+    121,
+    122,
+    123,
+    124,
+    125,
+    175,
+    180,
+    182,
+    183,
+    218,
+    219,
+    220,
+    221,
+    222,
+)
 _NAT_PREFIXES = ((223, 104), (117, 136), (112, 97), (39, 144), (223, 73), (117, 188))
 
 
@@ -1301,7 +2063,8 @@ def _make_ips(rng: np.random.Generator, kind: np.ndarray) -> list[str]:
     v6 = (~is_nat) & (rng.random(n) < 0.05)
     groups = rng.integers(0, 2**16, size=(n, 4)).tolist()
     return [
-        f"240e:{g[0]:x}:{g[1]:x}:{g[2]:x}::{g[3]:x}" if six
+        f"240e:{g[0]:x}:{g[1]:x}:{g[2]:x}::{g[3]:x}"
+        if six
         else f"{v >> 24}.{(v >> 16) & 255}.{(v >> 8) & 255}.{v & 255}"
         for v, six, g in zip(value.tolist(), v6.tolist(), groups, strict=True)
     ]
@@ -1316,8 +2079,8 @@ class _Addresses:
     road: np.ndarray
     road_kind: np.ndarray
     number: np.ndarray
-    room: np.ndarray        # 0: none
-    postcode: np.ndarray    # -1: none
+    room: np.ndarray  # 0: none
+    postcode: np.ndarray  # -1: none
 
 
 def _make_addresses(rng: np.random.Generator, city: np.ndarray, kind: np.ndarray) -> _Addresses:
@@ -1371,7 +2134,7 @@ class _Companies:
     city: np.ndarray
     word1: np.ndarray
     word2: np.ndarray
-    shop_word: np.ndarray   # -1: none
+    shop_word: np.ndarray  # -1: none
     industry: np.ndarray
     id_number: list[str]
 
@@ -1382,8 +2145,10 @@ def _make_companies(rng: np.random.Generator, city: np.ndarray) -> _Companies:
     n_w, n_s, n_i = len(_COMPANY_WORDS), len(_SHOP_WORDS) + 1, len(_INDUSTRIES)
 
     def draw(k: int) -> np.ndarray:
-        return ((rng.integers(0, n_w, k) * n_w + rng.integers(0, n_w, k)) * n_s
-                + rng.integers(0, n_s, k)) * n_i + rng.integers(0, n_i, k)
+        return (
+            (rng.integers(0, n_w, k) * n_w + rng.integers(0, n_w, k)) * n_s
+            + rng.integers(0, n_s, k)
+        ) * n_i + rng.integers(0, n_i, k)
 
     # Distinct within a city: redraw the name part while city and name repeat.
     name = draw(n)
@@ -1399,6 +2164,7 @@ def _make_companies(rng: np.random.Generator, city: np.ndarray) -> _Companies:
     shop_word = (name // n_i) % n_s - 1
     word2 = (name // (n_i * n_s)) % n_w
     word1 = name // (n_i * n_s * n_w)
+
     # Organisation code: eight digits and a digit-or-letter; distinct across companies.
     def draw_code(k: int) -> np.ndarray:
         last = np.where(rng.random(k) < 0.2, rng.integers(10, 31, k), rng.integers(0, 10, k))
@@ -1442,9 +2208,15 @@ def _make_person_ids(rng: np.random.Generator, persons: _Persons) -> list[str]:
     passport = rng.integers(0, 10**8, size=n).tolist()
     codes = [r[1] for r in _RIC_REGIONS]
     out = []
-    for t, b, r, q, country, pp in zip(persons.id_type.tolist(), birth, region.tolist(),
-                                       sequence.tolist(), persons.country.tolist(), passport,
-                                       strict=True):
+    for t, b, r, q, country, pp in zip(
+        persons.id_type.tolist(),
+        birth,
+        region.tolist(),
+        sequence.tolist(),
+        persons.country.tolist(),
+        passport,
+        strict=True,
+    ):
         if t == _ID_RIC:
             stem = f"{codes[r]}{b[:4]}{b[5:7]}{b[8:10]}{q:03d}"
             out.append(stem + ric.calc_check_digit(stem + "0"))
@@ -1479,7 +2251,7 @@ def _luhn_check_digits(stems: Sequence[str]) -> list[str]:
         # With the check digit appended, the stem's last digit sits at an even position from
         # the right and is doubled, as is every second digit before it.
         doubled = np.zeros(length, dtype=bool)
-        doubled[length - 1::-2] = True
+        doubled[length - 1 :: -2] = True
         d = np.where(doubled, digits * 2, digits)
         d = np.where(d > 9, d - 9, d)
         check = (10 - d.sum(axis=1) % 10) % 10
@@ -1500,9 +2272,7 @@ def _uscc_check_digits(stems: Sequence[str]) -> list[str]:
     return [_USCC_ALPHABET[c] for c in ((31 - total) % 31).tolist()]
 
 
-def _make_instruments(
-    rng: np.random.Generator, kind: np.ndarray, bank: np.ndarray
-) -> list[str]:
+def _make_instruments(rng: np.random.Generator, kind: np.ndarray, bank: np.ndarray) -> list[str]:
     """Instrument numbers: Luhn-valid cards with real issuer BINs, bank accounts, Alipay ids,
     WeChat wallet ids, payment-service accounts."""
     n = len(kind)
@@ -1513,8 +2283,10 @@ def _make_instruments(
     bins_of_bank = [[bins.index(b) for b in entry[3]] for entry in _BANKS]
     choice = rng.random(len(cards))
     bin_index = np.asarray(
-        [bins_of_bank[b][int(u * len(bins_of_bank[b]))]
-         for b, u in zip(bank[cards].tolist(), choice.tolist(), strict=True)],
+        [
+            bins_of_bank[b][int(u * len(bins_of_bank[b]))]
+            for b, u in zip(bank[cards].tolist(), choice.tolist(), strict=True)
+        ],
         dtype=np.int64,
     )
 
@@ -1522,17 +2294,21 @@ def _make_instruments(
         return rng.integers(0, 10**12, size=k)
 
     body = bin_index * 10**12 + draw_body(len(cards))
-    body = _redraw_duplicates(body, lambda k: rng.choice(np.arange(len(bins)), k) * 10**12
-                              + draw_body(k))
+    body = _redraw_duplicates(
+        body, lambda k: rng.choice(np.arange(len(bins)), k) * 10**12 + draw_body(k)
+    )
     stems = []
     for b in body.tolist():
         prefix, length = bins[b // 10**12]
-        stems.append(prefix + f"{b % 10**12:012d}"[-(length - 7):])
+        stems.append(prefix + f"{b % 10**12:012d}"[-(length - 7) :])
     for i, stem, check in zip(cards.tolist(), stems, _luhn_check_digits(stems), strict=True):
         out[i] = stem + check
     # Bank accounts, Alipay ids, payment-service accounts: distinct digit strings.
-    for k_kind, lengths in ((_KIND_BANK, (16, 17, 19)), (_KIND_ALIPAY, (16,)),
-                            (_KIND_OTHER, (16, 18))):
+    for k_kind, lengths in (
+        (_KIND_BANK, (16, 17, 19)),
+        (_KIND_ALIPAY, (16,)),
+        (_KIND_OTHER, (16, 18)),
+    ):
         where = np.flatnonzero(kind == k_kind)
 
         def draw(k: int) -> np.ndarray:
@@ -1541,8 +2317,9 @@ def _make_instruments(
         values = _redraw_duplicates(draw(len(where)), draw)
         length = rng.choice(np.asarray(lengths), size=len(where))
         lead = rng.integers(1, 10, size=len(where))
-        for i, v, ln, ld in zip(where.tolist(), values.tolist(), length.tolist(), lead.tolist(),
-                                strict=True):
+        for i, v, ln, ld in zip(
+            where.tolist(), values.tolist(), length.tolist(), lead.tolist(), strict=True
+        ):
             if k_kind == _KIND_ALIPAY:
                 out[i] = f"2088{v % 10**12:012d}"
             else:
@@ -1575,7 +2352,7 @@ _PHONE_WEIGHTS = (0.22, 0.12, 0.15, 0.12, 0.08, 0.08, 0.05, 0.08, 0.1)
 
 
 def _group4(s: str, sep: str) -> str:
-    return sep.join(s[i:i + 4] for i in range(0, len(s), 4))
+    return sep.join(s[i : i + 4] for i in range(0, len(s), 4))
 
 
 _CARD_FORMATS: tuple[Callable[[str], str], ...] = (
@@ -1694,8 +2471,14 @@ _COMPANY_WEIGHTS = (0.4, 0.3, 0.15, 0.15)
 
 
 def _render_address(
-    c: _City, district: int, road: int, road_kind: int, number: int, room: int,
-    noisy: bool, bits: int,
+    c: _City,
+    district: int,
+    road: int,
+    road_kind: int,
+    number: int,
+    room: int,
+    noisy: bool,
+    bits: int,
 ) -> str:
     """One address written in Han or Latin letters, with dropped suffixes and stray marks.
 
@@ -1733,19 +2516,34 @@ def _render_address(
     room_word = "Rm" if noisy and bits & 0x8 else "Room"
     if c.latin_only:
         street = f"{number} {r_latin} {kind}"
-        parts = [street, f"{room_word} {room}" if room else "", d_latin, c.city_latin,
-                 c.province_latin]
+        parts = [
+            street,
+            f"{room_word} {room}" if room else "",
+            d_latin,
+            c.city_latin,
+            c.province_latin,
+        ]
     else:
         form = (bits >> 4) & 3 if noisy else 0
         street = (
-            f"No. {number} {r_latin} {kind}", f"{number} {r_latin} {kind}",
-            f"{r_latin} {kind} No.{number}", f"No.{number}, {r_latin} {kind}",
+            f"No. {number} {r_latin} {kind}",
+            f"{number} {r_latin} {kind}",
+            f"{r_latin} {kind} No.{number}",
+            f"No.{number}, {r_latin} {kind}",
         )[form]
         district_word = "" if noisy and bits & 0x40 else " District"
-        province = "" if c.municipality else c.province_latin + (
-            " Province" if noisy and bits & 0x80 else "")
-        parts = [f"{room_word} {room}" if room else "", street, d_latin + district_word,
-                 c.city_latin, province]
+        province = (
+            ""
+            if c.municipality
+            else c.province_latin + (" Province" if noisy and bits & 0x80 else "")
+        )
+        parts = [
+            f"{room_word} {room}" if room else "",
+            street,
+            d_latin + district_word,
+            c.city_latin,
+            province,
+        ]
     text = ", ".join(p for p in parts if p)
     if noisy:
         case = (bits >> 8) & 3
@@ -1768,8 +2566,15 @@ def _render_shop_names(rng: np.random.Generator, is_ring: np.ndarray) -> list[st
     lux = rng.integers(0, len(_LUXURY), size=n)
     sfx = rng.integers(0, 60, size=n)
     out = []
-    for ring_shop, t, a, b, x, s in zip(brand_style.tolist(), template.tolist(), w.tolist(),
-                                        w2.tolist(), lux.tolist(), sfx.tolist(), strict=True):
+    for ring_shop, t, a, b, x, s in zip(
+        brand_style.tolist(),
+        template.tolist(),
+        w.tolist(),
+        w2.tolist(),
+        lux.tolist(),
+        sfx.tolist(),
+        strict=True,
+    ):
         word, other = _SHOP_WORDS[a], _SHOP_WORDS[b]
         if ring_shop:
             brand = _LUXURY[x]
@@ -1790,15 +2595,23 @@ def _render_shop_names(rng: np.random.Generator, is_ring: np.ndarray) -> list[st
         elif t < 8:
             out.append(f"{word[0]}{other[0]} {word[1]} {_SHOP_SUFFIX_LATIN[s % 6]}")
         elif t < 9:
-            out.append((f"{word[1]} ストア", f"{word[1]} 스토어", f"Магазин {word[1]}",
-                        f"{word[0]}の店", f"{word[1]}'s Home, Garden & Gifts")[s % 5])
+            out.append(
+                (
+                    f"{word[1]} ストア",
+                    f"{word[1]} 스토어",
+                    f"Магазин {word[1]}",
+                    f"{word[0]}の店",
+                    f"{word[1]}'s Home, Garden & Gifts",
+                )[s % 5]
+            )
         else:
             out.append(f"{word[0]}{s}号店")
     return out
 
 
-def _apply_nulls(rng: np.random.Generator, values: list[Any], rate: float,
-                 protect: np.ndarray | None = None) -> list[Any]:
+def _apply_nulls(
+    rng: np.random.Generator, values: list[Any], rate: float, protect: np.ndarray | None = None
+) -> list[Any]:
     """Set a share `rate` of values to None (never where `protect` is true)."""
     mask = rng.random(len(values)) < rate
     if protect is not None:
@@ -1821,19 +2634,23 @@ def _timestamps(seconds: np.ndarray, missing: np.ndarray) -> pd.Series:
 
 _MALFORMED_KINDS: dict[str, tuple[tuple[str, str], ...]] = {
     cols.ACCOUNTS: (
-        ("empty_account_id", cols.ACCOUNT_ID), ("null_account_id", cols.ACCOUNT_ID),
+        ("empty_account_id", cols.ACCOUNT_ID),
+        ("null_account_id", cols.ACCOUNT_ID),
         ("duplicate_account_id", cols.ACCOUNT_ID),
     ),
     cols.PAYMENT_INSTRUMENTS: (
-        ("orphan_account_id", cols.ACCOUNT_ID), ("null_instrument_id", cols.INSTRUMENT_ID),
+        ("orphan_account_id", cols.ACCOUNT_ID),
+        ("null_instrument_id", cols.INSTRUMENT_ID),
         ("invalid_instrument_type", cols.INSTRUMENT_TYPE),
     ),
     cols.LOGISTICS: (
-        ("orphan_account_id", cols.ACCOUNT_ID), ("invalid_role", cols.ROLE),
+        ("orphan_account_id", cols.ACCOUNT_ID),
+        ("invalid_role", cols.ROLE),
         ("negative_shipment_count", cols.SHIPMENT_COUNT),
     ),
     cols.ENFORCEMENT_SIGNALS: (
-        ("orphan_account_id", cols.ACCOUNT_ID), ("negative_signal_count", cols.SIGNAL_COUNT),
+        ("orphan_account_id", cols.ACCOUNT_ID),
+        ("negative_signal_count", cols.SIGNAL_COUNT),
         ("invalid_signal_type", cols.SIGNAL_TYPE),
     ),
 }
@@ -1857,12 +2674,14 @@ class _Layout:
     extra_position: np.ndarray
     kinds: list[str]
     columns: list[str]
-    csv_positions: np.ndarray   # valid rows whose timestamp is unparseable in CSV output
+    csv_positions: np.ndarray  # valid rows whose timestamp is unparseable in CSV output
 
     def extras(self) -> list[tuple[int, int, str]]:
         """(copy number, output position, kind) of every malformed copy."""
-        return [(i, p, k) for i, (p, k) in enumerate(zip(self.extra_position.tolist(),
-                                                            self.kinds, strict=True))]
+        return [
+            (i, p, k)
+            for i, (p, k) in enumerate(zip(self.extra_position.tolist(), self.kinds, strict=True))
+        ]
 
 
 def _plan_layout(rng: np.random.Generator, dataset: str, n_valid: int, rate: float) -> _Layout:
@@ -1875,8 +2694,9 @@ def _plan_layout(rng: np.random.Generator, dataset: str, n_valid: int, rate: flo
     m = int(round(rate * n_valid)) if n_valid else 0
     kinds = _MALFORMED_KINDS[dataset]
     copied = rng.choice(n_valid, size=m, replace=m > n_valid) if m else np.zeros(0, np.int64)
-    csv_valid = (rng.choice(n_valid, size=min(m, n_valid), replace=False) if m
-                 else np.zeros(0, np.int64))
+    csv_valid = (
+        rng.choice(n_valid, size=min(m, n_valid), replace=False) if m else np.zeros(0, np.int64)
+    )
     rows = np.concatenate([np.arange(n_valid), np.asarray(copied, dtype=np.int64)])
     order = rng.permutation(len(rows))
     position = np.empty(len(rows), dtype=np.int64)
@@ -1893,17 +2713,20 @@ def _plan_layout(rng: np.random.Generator, dataset: str, n_valid: int, rate: flo
 def _manifest(dataset: str, layout: _Layout, frame: pd.DataFrame) -> pd.DataFrame:
     """The malformed rows of one dataset as written (CSV-only timestamps need a value)."""
     ts_column = _TIMESTAMP_COLUMN[dataset]
-    csv_rows = layout.csv_positions[frame[ts_column].iloc[layout.csv_positions].notna()
-                                    .to_numpy()]
+    csv_rows = layout.csv_positions[frame[ts_column].iloc[layout.csv_positions].notna().to_numpy()]
     rows = np.concatenate([layout.extra_position, csv_rows]).astype(np.int64)
-    part = pd.DataFrame({
-        "dataset": [dataset] * len(rows),
-        "row": rows,
-        "kind": layout.kinds + ["unparseable_timestamp"] * len(csv_rows),
-        "column": layout.columns + [ts_column] * len(csv_rows),
-        cols.ACCOUNT_ID: frame[cols.ACCOUNT_ID].iloc[rows].tolist(),
-        "csv_only": np.asarray([False] * len(layout.kinds) + [True] * len(csv_rows), dtype=bool),
-    })
+    part = pd.DataFrame(
+        {
+            "dataset": [dataset] * len(rows),
+            "row": rows,
+            "kind": layout.kinds + ["unparseable_timestamp"] * len(csv_rows),
+            "column": layout.columns + [ts_column] * len(csv_rows),
+            cols.ACCOUNT_ID: frame[cols.ACCOUNT_ID].iloc[rows].tolist(),
+            "csv_only": np.asarray(
+                [False] * len(layout.kinds) + [True] * len(csv_rows), dtype=bool
+            ),
+        }
+    )
     return part.sort_values("row", kind="stable").reset_index(drop=True)
 
 
@@ -1931,11 +2754,18 @@ class _Renderer:
         self.instrument_company = world.instruments.attribute("company")
         self.instrument_psp = world.instruments.attribute("psp")
         self.instruments = _make_instruments(rng, self.instrument_kind, self.instrument_bank)
-        logger.info("drew canonical values in %.1f s: %d people, %d phones, %d emails, "
-                    "%d devices, %d IPs, %d addresses, %d instruments",
-                    time.perf_counter() - started, len(world.persons.country), len(self.phones),
-                    len(self.emails), len(self.devices), len(self.ips),
-                    len(self.addresses.city), len(self.instruments))
+        logger.info(
+            "drew canonical values in %.1f s: %d people, %d phones, %d emails, "
+            "%d devices, %d IPs, %d addresses, %d instruments",
+            time.perf_counter() - started,
+            len(world.persons.country),
+            len(self.phones),
+            len(self.emails),
+            len(self.devices),
+            len(self.ips),
+            len(self.addresses.city),
+            len(self.instruments),
+        )
         n_accounts = world.n_accounts
         ids = rng.integers(10**9, 10**10, size=int(n_accounts * 1.05) + 200)
         _, first_index = np.unique(ids, return_index=True)
@@ -1979,9 +2809,13 @@ class _Renderer:
         return [
             _render_company(CITIES[city], w1, w2, shop, industry, v)
             for city, w1, w2, shop, industry, v in zip(
-                c.city[company_ids].tolist(), c.word1[company_ids].tolist(),
-                c.word2[company_ids].tolist(), c.shop_word[company_ids].tolist(),
-                c.industry[company_ids].tolist(), variants.tolist(), strict=True,
+                c.city[company_ids].tolist(),
+                c.word1[company_ids].tolist(),
+                c.word2[company_ids].tolist(),
+                c.shop_word[company_ids].tolist(),
+                c.industry[company_ids].tolist(),
+                variants.tolist(),
+                strict=True,
             )
         ]
 
@@ -1989,13 +2823,15 @@ class _Renderer:
         """A company's name where the row has a company, else the person's name."""
         names = self._person_names(person_ids)
         has_company = np.flatnonzero(company_ids >= 0)
-        for i, name in zip(has_company.tolist(), self._company_names(company_ids[has_company]),
-                           strict=True):
+        for i, name in zip(
+            has_company.tolist(), self._company_names(company_ids[has_company]), strict=True
+        ):
             names[i] = name
         return names
 
-    def _addresses(self, address_ids: np.ndarray) -> tuple[list[str], list[str], list[str],
-                                                          list[str | None], list[str]]:
+    def _addresses(
+        self, address_ids: np.ndarray
+    ) -> tuple[list[str], list[str], list[str], list[str | None], list[str]]:
         """Address text, city, province, postcode and country for each address use."""
         a, rng = self.addresses, self.rng
         n = len(address_ids)
@@ -2005,19 +2841,27 @@ class _Renderer:
         text = [
             _render_address(CITIES[c], d, r, k, nb, rm, z, b)
             for c, d, r, k, nb, rm, z, b in zip(
-                city, a.district[address_ids].tolist(), a.road[address_ids].tolist(),
-                a.road_kind[address_ids].tolist(), a.number[address_ids].tolist(),
-                a.room[address_ids].tolist(), noisy, bits, strict=True,
+                city,
+                a.district[address_ids].tolist(),
+                a.road[address_ids].tolist(),
+                a.road_kind[address_ids].tolist(),
+                a.number[address_ids].tolist(),
+                a.room[address_ids].tolist(),
+                noisy,
+                bits,
+                strict=True,
             )
         ]
         p_text = min(1.0, self._noise(0.4))
         city_variant = np.where(rng.random(n) < p_text, rng.integers(1, 5, n), 0).tolist()
         prov_variant = np.where(rng.random(n) < p_text, rng.integers(1, 5, n), 0).tolist()
         forms = [(c.city_forms, c.province_forms, c.country) for c in CITIES]
-        cities = [forms[c][0][v % len(forms[c][0])]
-                  for c, v in zip(city, city_variant, strict=True)]
-        provinces = [forms[c][1][v % len(forms[c][1])]
-                     for c, v in zip(city, prov_variant, strict=True)]
+        cities = [
+            forms[c][0][v % len(forms[c][0])] for c, v in zip(city, city_variant, strict=True)
+        ]
+        provinces = [
+            forms[c][1][v % len(forms[c][1])] for c, v in zip(city, prov_variant, strict=True)
+        ]
         postcodes = [None if v < 0 else str(v) for v in a.postcode[address_ids].tolist()]
         countries = [forms[c][2] for c in city]
         return text, cities, provinces, postcodes, countries
@@ -2055,8 +2899,9 @@ class _Renderer:
             company_ids[c] if c >= 0 else person_ids[p]
             for p, c in zip(person.tolist(), company.tolist(), strict=True)
         ]
-        id_number = _apply(_ID_FORMATS, raw_ids, _variants(rng, n, self._noise(_NOISE_ID),
-                                                           _ID_WEIGHTS))
+        id_number = _apply(
+            _ID_FORMATS, raw_ids, _variants(rng, n, self._noise(_NOISE_ID), _ID_WEIGHTS)
+        )
         email_variant = _variants(rng, n, self._noise(_NOISE_EMAIL), _EMAIL_WEIGHTS)
         salt = rng.integers(0, 1000, size=n).tolist()
         all_emails = self.emails
@@ -2065,16 +2910,23 @@ class _Renderer:
             for e, v, s in zip(w.email[rows].tolist(), email_variant.tolist(), salt, strict=True)
         ]
         all_ips = self.ips
-        ips = _apply((lambda s: s, lambda s: s.upper(), lambda s: f" {s}"),
-                     [all_ips[i] for i in w.ip[rows].tolist()],
-                     _variants(rng, n, self._noise(_NOISE_IP), (0.5, 0.5)))
+        ips = _apply(
+            (lambda s: s, lambda s: s.upper(), lambda s: f" {s}"),
+            [all_ips[i] for i in w.ip[rows].tolist()],
+            _variants(rng, n, self._noise(_NOISE_IP), (0.5, 0.5)),
+        )
         all_devices = self.devices
-        devices = _apply(_DEVICE_FORMATS, [all_devices[d] for d in w.device[rows].tolist()],
-                         _variants(rng, n, self._noise(_NOISE_DEVICE), _DEVICE_WEIGHTS))
+        devices = _apply(
+            _DEVICE_FORMATS,
+            [all_devices[d] for d in w.device[rows].tolist()],
+            _variants(rng, n, self._noise(_NOISE_DEVICE), _DEVICE_WEIGHTS),
+        )
         address, city, province, _, country = self._addresses(w.address[rows])
-        platform = _apply((lambda s: s, lambda s: s.capitalize(), lambda s: s.upper()),
-                          [PLATFORMS[p] for p in w.platform[rows].tolist()],
-                          _variants(rng, n, self._noise(0.03), (0.5, 0.5)))
+        platform = _apply(
+            (lambda s: s, lambda s: s.capitalize(), lambda s: s.upper()),
+            [PLATFORMS[p] for p in w.platform[rows].tolist()],
+            _variants(rng, n, self._noise(0.03), (0.5, 0.5)),
+        )
         ring_rows = w.is_ring[rows]
         null = self._null_rate()
         missing_id = rng.random(n) < null
@@ -2085,24 +2937,27 @@ class _Renderer:
         id_numbers: list[str | None] = [
             None if m else v for v, m in zip(id_number, missing_id.tolist(), strict=True)
         ]
-        return pd.DataFrame({
-            cols.ACCOUNT_ID: account_id,
-            cols.PLATFORM: _apply_nulls(rng, platform, null / 4),
-            cols.REGISTERED_AT: _timestamps(registered, rng.random(n) < null / 4),
-            cols.SHOP_NAME: _apply_nulls(
-                rng, self._text_noise(_render_shop_names(rng, ring_rows)), null / 2),
-            cols.LEGAL_NAME: _apply_nulls(rng, self._names(person, company), null),
-            cols.ID_TYPE: id_type_text,
-            cols.ID_NUMBER: id_numbers,
-            cols.PHONE: _apply_nulls(rng, self._phones(w.phone[rows]), null),
-            cols.EMAIL: _apply_nulls(rng, emails, 2 * null),
-            cols.REGISTRATION_IP: _apply_nulls(rng, ips, null),
-            cols.DEVICE_ID: _apply_nulls(rng, devices, null, protect=ring_rows),
-            cols.COUNTRY: _apply_nulls(rng, country, null / 2),
-            cols.PROVINCE: _apply_nulls(rng, province, 1.5 * null),
-            cols.CITY: _apply_nulls(rng, city, null),
-            cols.ADDRESS: _apply_nulls(rng, address, null),
-        })
+        return pd.DataFrame(
+            {
+                cols.ACCOUNT_ID: account_id,
+                cols.PLATFORM: _apply_nulls(rng, platform, null / 4),
+                cols.REGISTERED_AT: _timestamps(registered, rng.random(n) < null / 4),
+                cols.SHOP_NAME: _apply_nulls(
+                    rng, self._text_noise(_render_shop_names(rng, ring_rows)), null / 2
+                ),
+                cols.LEGAL_NAME: _apply_nulls(rng, self._names(person, company), null),
+                cols.ID_TYPE: id_type_text,
+                cols.ID_NUMBER: id_numbers,
+                cols.PHONE: _apply_nulls(rng, self._phones(w.phone[rows]), null),
+                cols.EMAIL: _apply_nulls(rng, emails, 2 * null),
+                cols.REGISTRATION_IP: _apply_nulls(rng, ips, null),
+                cols.DEVICE_ID: _apply_nulls(rng, devices, null, protect=ring_rows),
+                cols.COUNTRY: _apply_nulls(rng, country, null / 2),
+                cols.PROVINCE: _apply_nulls(rng, province, 1.5 * null),
+                cols.CITY: _apply_nulls(rng, city, null),
+                cols.ADDRESS: _apply_nulls(rng, address, null),
+            }
+        )
 
     def payment_instruments(self, layout: _Layout) -> pd.DataFrame:
         """Payment-instrument rows in output order, malformed copies included."""
@@ -2115,12 +2970,14 @@ class _Renderer:
         kind_list = kind.tolist()
         type_text: list[str] = [cols.INSTRUMENT_TYPES[k] for k in kind_list]
         card_variant = _variants(rng, n, self._noise(_NOISE_CARD), _CARD_WEIGHTS).tolist()
-        bank_variant = _variants(rng, n, self._noise(_NOISE_BANK_ACCOUNT),
-                                 _BANK_ACCOUNT_WEIGHTS).tolist()
+        bank_variant = _variants(
+            rng, n, self._noise(_NOISE_BANK_ACCOUNT), _BANK_ACCOUNT_WEIGHTS
+        ).tolist()
         all_instruments = self.instruments
         number: list[str | None] = []
-        for i, k, cv, bv in zip(instrument.tolist(), kind_list, card_variant, bank_variant,
-                                strict=True):
+        for i, k, cv, bv in zip(
+            instrument.tolist(), kind_list, card_variant, bank_variant, strict=True
+        ):
             value = all_instruments[i]
             if k == _KIND_CARD:
                 number.append(_CARD_FORMATS[cv](value))
@@ -2130,19 +2987,28 @@ class _Renderer:
                 number.append(value if bv == 0 else f" {value}")
         holder_person = self.instrument_person[instrument]
         holder_company = self.instrument_company[instrument]
-        holders: list[str | None] = list(self._person_names(np.maximum(holder_person, 0),
-                                                            upper_bias=0.25))
+        holders: list[str | None] = list(
+            self._person_names(np.maximum(holder_person, 0), upper_bias=0.25)
+        )
         has_company = np.flatnonzero(holder_company >= 0)
-        for i, name in zip(has_company.tolist(),
-                           self._company_names(holder_company[has_company]), strict=True):
+        for i, name in zip(
+            has_company.tolist(), self._company_names(holder_company[has_company]), strict=True
+        ):
             holders[i] = name
-        script = np.where(rng.random(n) < min(1.0, self._noise(0.6)),
-                          rng.integers(1, 4, size=n), 0).tolist()
+        script = np.where(
+            rng.random(n) < min(1.0, self._noise(0.6)), rng.integers(1, 4, size=n), 0
+        ).tolist()
         bank_names: list[str | None] = []
-        for i, (k, b, p, s, hp) in enumerate(zip(
-            kind_list, self.instrument_bank[instrument].tolist(),
-            self.instrument_psp[instrument].tolist(), script, holder_person.tolist(), strict=True,
-        )):
+        for i, (k, b, p, s, hp) in enumerate(
+            zip(
+                kind_list,
+                self.instrument_bank[instrument].tolist(),
+                self.instrument_psp[instrument].tolist(),
+                script,
+                holder_person.tolist(),
+                strict=True,
+            )
+        ):
             if k in (_KIND_CARD, _KIND_BANK):
                 bank_names.append((_BANKS[b][0], _BANKS[b][0], _BANKS[b][1], _BANKS[b][2])[s])
             elif k == _KIND_ALIPAY:
@@ -2153,8 +3019,9 @@ class _Renderer:
                 bank_names.append(_PSPS[p][s % 2])
                 if hp < 0:  # a collection account is held by the payment service itself
                     holders[i] = _PSPS[p][(s + 1) % 2]
-        added = np.minimum(w.registered_at[account]
-                           + rng.exponential(30 * _DAY, n).astype(np.int64), _T_END)
+        added = np.minimum(
+            w.registered_at[account] + rng.exponential(30 * _DAY, n).astype(np.int64), _T_END
+        )
         account_id: list[str] = self.account_ids[account].tolist()
         for copy, position, kind_name in layout.extras():
             if kind_name == "orphan_account_id":
@@ -2164,14 +3031,16 @@ class _Renderer:
             else:
                 type_text[position] = ("crypto", "giftcard", "CASH", "")[copy % 4]
         null = self._null_rate()
-        return pd.DataFrame({
-            cols.ACCOUNT_ID: account_id,
-            cols.INSTRUMENT_TYPE: type_text,
-            cols.INSTRUMENT_ID: number,
-            cols.HOLDER_NAME: _apply_nulls(rng, holders, 2 * null),
-            cols.BANK_NAME: _apply_nulls(rng, bank_names, 3 * null),
-            cols.ADDED_AT: _timestamps(added, rng.random(n) < null),
-        })
+        return pd.DataFrame(
+            {
+                cols.ACCOUNT_ID: account_id,
+                cols.INSTRUMENT_TYPE: type_text,
+                cols.INSTRUMENT_ID: number,
+                cols.HOLDER_NAME: _apply_nulls(rng, holders, 2 * null),
+                cols.BANK_NAME: _apply_nulls(rng, bank_names, 3 * null),
+                cols.ADDED_AT: _timestamps(added, rng.random(n) < null),
+            }
+        )
 
     def logistics(self, layout: _Layout) -> pd.DataFrame:
         """Logistics rows in output order, malformed copies included."""
@@ -2184,10 +3053,15 @@ class _Renderer:
         address, city, province, postcode, country = self._addresses(w.log_address[rows])
         mean_log = np.zeros(len(cols.LOGISTICS_ROLES))
         mean_log[[_ROLE_SHIP_FROM, _ROLE_RETURN, _ROLE_WAREHOUSE, _ROLE_PICKUP]] = (
-            4.0, 2.0, 4.5, 3.0)
+            4.0,
+            2.0,
+            4.5,
+            3.0,
+        )
         shipments = np.floor(rng.lognormal(mean_log[role], 1.2)).astype(np.int64)
-        first = np.minimum(w.registered_at[account]
-                           + rng.exponential(15 * _DAY, n).astype(np.int64), _T_END - _DAY)
+        first = np.minimum(
+            w.registered_at[account] + rng.exponential(15 * _DAY, n).astype(np.int64), _T_END - _DAY
+        )
         last = first + (rng.random(n) * (_T_END - first)).astype(np.int64)
         account_id: list[str] = self.account_ids[account].tolist()
         for copy, position, kind_name in layout.extras():
@@ -2199,22 +3073,26 @@ class _Renderer:
                 shipments[position] = -int(shipments[position]) - 1
         ring_rows = w.is_ring[account]
         null = self._null_rate()
-        return pd.DataFrame({
-            cols.ACCOUNT_ID: account_id,
-            cols.ROLE: role_text,
-            cols.CONTACT_NAME: _apply_nulls(rng, self._person_names(w.log_person[rows]),
-                                            2 * null),
-            cols.CONTACT_PHONE: _apply_nulls(rng, self._phones(w.log_phone[rows]), null,
-                                             protect=ring_rows),
-            cols.ADDRESS: _apply_nulls(rng, address, null / 2, protect=ring_rows),
-            cols.CITY: _apply_nulls(rng, city, 2 * null),
-            cols.PROVINCE: _apply_nulls(rng, province, 2 * null),
-            cols.POSTCODE: _apply_nulls(rng, postcode, 2 * null),
-            cols.COUNTRY: _apply_nulls(rng, country, null),
-            cols.SHIPMENT_COUNT: shipments,
-            cols.FIRST_USED_AT: _timestamps(first, rng.random(n) < null),
-            cols.LAST_USED_AT: _timestamps(last, rng.random(n) < null),
-        })
+        return pd.DataFrame(
+            {
+                cols.ACCOUNT_ID: account_id,
+                cols.ROLE: role_text,
+                cols.CONTACT_NAME: _apply_nulls(
+                    rng, self._person_names(w.log_person[rows]), 2 * null
+                ),
+                cols.CONTACT_PHONE: _apply_nulls(
+                    rng, self._phones(w.log_phone[rows]), null, protect=ring_rows
+                ),
+                cols.ADDRESS: _apply_nulls(rng, address, null / 2, protect=ring_rows),
+                cols.CITY: _apply_nulls(rng, city, 2 * null),
+                cols.PROVINCE: _apply_nulls(rng, province, 2 * null),
+                cols.POSTCODE: _apply_nulls(rng, postcode, 2 * null),
+                cols.COUNTRY: _apply_nulls(rng, country, null),
+                cols.SHIPMENT_COUNT: shipments,
+                cols.FIRST_USED_AT: _timestamps(first, rng.random(n) < null),
+                cols.LAST_USED_AT: _timestamps(last, rng.random(n) < null),
+            }
+        )
 
     def draw_signals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Enforcement signals (account, type, count): frequent on rings, rare elsewhere."""
@@ -2237,8 +3115,9 @@ class _Renderer:
         count = np.where(ring, rng.geometric(0.3, size=k), rng.geometric(0.6, size=k))
         return account, signal_type, count.astype(np.int64)
 
-    def enforcement_signals(self, layout: _Layout, account: np.ndarray,
-                            signal_type: np.ndarray, count: np.ndarray) -> pd.DataFrame:
+    def enforcement_signals(
+        self, layout: _Layout, account: np.ndarray, signal_type: np.ndarray, count: np.ndarray
+    ) -> pd.DataFrame:
         """Signal rows in output order, malformed copies included."""
         w, rng = self.world, self.rng
         rows = layout.source
@@ -2256,12 +3135,14 @@ class _Renderer:
                 count[position] = -int(count[position])
             else:
                 type_text[position] = ("fraud", "spam", "Complaint", "")[copy % 4]
-        return pd.DataFrame({
-            cols.ACCOUNT_ID: account_id,
-            cols.SIGNAL_TYPE: type_text,
-            cols.SIGNAL_COUNT: count,
-            cols.OBSERVED_AT: _timestamps(observed, rng.random(n) < self._null_rate()),
-        })
+        return pd.DataFrame(
+            {
+                cols.ACCOUNT_ID: account_id,
+                cols.SIGNAL_TYPE: type_text,
+                cols.SIGNAL_COUNT: count,
+                cols.OBSERVED_AT: _timestamps(observed, rng.random(n) < self._null_rate()),
+            }
+        )
 
     def truth(self) -> pd.DataFrame:
         """account_id -> entity_id for every generated account, sorted by account_id."""
@@ -2269,22 +3150,26 @@ class _Renderer:
         numbers = _stage_rng(self.params.seed, 5).permutation(w.n_entities)
         entity_ids = np.asarray([f"T{v:06d}" for v in numbers.tolist()], dtype=object)
         order = np.argsort(self.account_ids.astype(str), kind="stable")
-        return pd.DataFrame({
-            cols.ACCOUNT_ID: self.account_ids[order],
-            cols.ENTITY_ID: entity_ids[w.entity[order]],
-        })
+        return pd.DataFrame(
+            {
+                cols.ACCOUNT_ID: self.account_ids[order],
+                cols.ENTITY_ID: entity_ids[w.entity[order]],
+            }
+        )
 
     def entities(self) -> pd.DataFrame:
         """One row per true entity: kind, household and number of accounts (for evaluation)."""
         w = self.world
         numbers = _stage_rng(self.params.seed, 5).permutation(w.n_entities)
         household = [f"H{h:06d}" if h >= 0 else None for h in w.household.tolist()]
-        frame = pd.DataFrame({
-            cols.ENTITY_ID: [f"T{v:06d}" for v in numbers.tolist()],
-            "kind": [_ENTITY_KINDS[k] for k in w.entity_kind.tolist()],
-            "household_id": household,
-            cols.ACCOUNT_COUNT: np.bincount(w.entity, minlength=w.n_entities).astype(np.int64),
-        })
+        frame = pd.DataFrame(
+            {
+                cols.ENTITY_ID: [f"T{v:06d}" for v in numbers.tolist()],
+                "kind": [_ENTITY_KINDS[k] for k in w.entity_kind.tolist()],
+                "household_id": household,
+                cols.ACCOUNT_COUNT: np.bincount(w.entity, minlength=w.n_entities).astype(np.int64),
+            }
+        )
         return frame.sort_values(cols.ENTITY_ID, kind="stable").reset_index(drop=True)
 
 
@@ -2338,8 +3223,12 @@ def _generate_parts(
     yield "malformed", pd.concat(manifests, ignore_index=True), None
     yield "truth", renderer.truth(), None
     yield "entities", renderer.entities(), None
-    logger.info("generated %d accounts of %d entities in %.1f s", world.n_accounts,
-                world.n_entities, time.perf_counter() - started)
+    logger.info(
+        "generated %d accounts of %d entities in %.1f s",
+        world.n_accounts,
+        world.n_entities,
+        time.perf_counter() - started,
+    )
 
 
 def generate(
@@ -2375,8 +3264,7 @@ def generate(
 # --------------------------------------------------------------------------------------------
 
 
-def _csv_table(frame: pd.DataFrame, schema: pa.Schema, bad_rows: dict[str, np.ndarray]
-               ) -> pa.Table:
+def _csv_table(frame: pd.DataFrame, schema: pa.Schema, bad_rows: dict[str, np.ndarray]) -> pa.Table:
     """The frame as an Arrow table for CSV: ISO-8601 timestamps, the listed ones unparseable."""
     arrays = []
     for f in schema:
@@ -2413,23 +3301,33 @@ def _check_paths(in_dir: Path, fmt: str, truth_path: Path) -> None:
         )
 
 
-def _write_part(name: str, frame: pd.DataFrame, in_dir: Path, fmt: str, truth_path: Path,
-                malformed: pd.DataFrame | None) -> None:
+def _write_part(
+    name: str,
+    frame: pd.DataFrame,
+    in_dir: Path,
+    fmt: str,
+    truth_path: Path,
+    malformed: pd.DataFrame | None,
+) -> None:
     """Write one part: a dataset into `in_dir`, or truth / sidecars next to `truth_path`."""
     if name in cols.INPUT_DATASETS:
         schema = SCHEMAS[name]
         if fmt == "parquet":
             table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
         else:
-            listed = (malformed[(malformed["dataset"] == name) & malformed["csv_only"]]
-                      if malformed is not None else _empty_malformed())
+            listed = (
+                malformed[(malformed["dataset"] == name) & malformed["csv_only"]]
+                if malformed is not None
+                else _empty_malformed()
+            )
             bad = {c: g["row"].to_numpy() for c, g in listed.groupby("column", sort=True)}
             table = _csv_table(frame, schema, bad)
         path = in_dir / f"{name}.{fmt}"
         other = in_dir / f"{name}.{'csv' if fmt == 'parquet' else 'parquet'}"
         if other.exists():
-            logger.warning("%s also holds %s from an earlier run; readers may find both",
-                           in_dir, other.name)
+            logger.warning(
+                "%s also holds %s from an earlier run; readers may find both", in_dir, other.name
+            )
     else:
         # The truth and its sidecars take the truth file's format (by its suffix).
         fmt = "csv" if truth_path.suffix.lower() == ".csv" else "parquet"
@@ -2470,8 +3368,9 @@ def write(data: SyntheticData, in_dir: str | Path, *, fmt: str, truth_path: str 
         _write_part(name, getattr(data, name), in_dir, fmt, truth_path, data.malformed)
 
 
-def _write_streaming(params: GeneratorParams, in_dir: Path, fmt: str, truth_path: Path
-                     ) -> dict[str, pd.DataFrame]:
+def _write_streaming(
+    params: GeneratorParams, in_dir: Path, fmt: str, truth_path: Path
+) -> dict[str, pd.DataFrame]:
     """Generate and write part by part, holding one dataset in memory at a time.
 
     Gives the same files as `write(generate(...), ...)`; returns the truth, malformed-row and
@@ -2503,8 +3402,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--accounts", required=True, type=int, help="number of valid accounts")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--format", dest="fmt", choices=("parquet", "csv"), default="parquet")
-    parser.add_argument("--truth", default=None,
-                        help="truth file (default IN_DIR/../truth.parquet or .csv)")
+    parser.add_argument(
+        "--truth", default=None, help="truth file (default IN_DIR/../truth.parquet or .csv)"
+    )
     parser.add_argument("--malformed-rate", type=float, default=0.002)
     parser.add_argument("--ring-share", type=float, default=0.25)
     parser.add_argument("--hub-scale", type=float, default=1.0)
@@ -2516,13 +3416,14 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments, generate, write; return the exit status (0, or 2 for bad arguments)."""
     args = _parse_args(argv)
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     in_dir = Path(args.output)
-    truth_path = (Path(args.truth) if args.truth
-                  else in_dir.resolve().parent / f"truth.{args.fmt}")
-    params = GeneratorParams(args.accounts, args.seed, args.malformed_rate, args.ring_share,
-                             args.hub_scale, args.noise)
+    truth_path = Path(args.truth) if args.truth else in_dir.resolve().parent / f"truth.{args.fmt}"
+    params = GeneratorParams(
+        args.accounts, args.seed, args.malformed_rate, args.ring_share, args.hub_scale, args.noise
+    )
     started = time.perf_counter()
     try:
         params.validate()
@@ -2535,9 +3436,16 @@ def main(argv: list[str] | None = None) -> int:
     logger.info(
         "done in %.1f s: %d accounts, %d entities (%d single, %d operators, %d rings; largest "
         "%d accounts), %d malformed rows -> %s, truth %s",
-        time.perf_counter() - started, len(kept["truth"]), len(entities),
-        kinds.get("single", 0), kinds.get("operator", 0), kinds.get("ring", 0),
-        int(entities[cols.ACCOUNT_COUNT].max()), len(kept["malformed"]), in_dir, truth_path,
+        time.perf_counter() - started,
+        len(kept["truth"]),
+        len(entities),
+        kinds.get("single", 0),
+        kinds.get("operator", 0),
+        kinds.get("ring", 0),
+        int(entities[cols.ACCOUNT_COUNT].max()),
+        len(kept["malformed"]),
+        in_dir,
+        truth_path,
     )
     return 0
 

@@ -34,7 +34,5 @@ def load_hash_key(config: HashingConfig) -> bytes:
             f"no hashing key: set ${config.key_env} or hashing.key_file "
             "(hashing.allow_demo_key is false)"
         )
-    logger.warning(
-        "hashing with the public demo key: set $%s for real data", config.key_env
-    )
+    logger.warning("hashing with the public demo key: set $%s for real data", config.key_env)
     return DEMO_KEY

@@ -306,7 +306,9 @@ def flag_orphans(flagged: DataFrame, accepted_accounts: DataFrame) -> DataFrame:
     known = accepted_accounts.select(c.ACCOUNT_ID, F.lit(True).alias("_known"))
     joined = flagged.join(known, on=c.ACCOUNT_ID, how="left")
     orphan = (F.size(F.col(REASONS)) == 0) & F.col("_known").isNull()
-    return _add_reason(joined, orphan, "account_id: not an accepted account (absent from accounts or quarantined)").drop("_known")
+    return _add_reason(
+        joined, orphan, "account_id: not an accepted account (absent from accounts or quarantined)"
+    ).drop("_known")
 
 
 def _split(flagged: DataFrame, spec: DatasetSpec, run_id: str) -> tuple[DataFrame, DataFrame]:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Mapping
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -124,9 +124,7 @@ class OutputWriter:
             json.dumps(dict(record.table_versions), sort_keys=True)
             if record.table_versions is not None
             else None,
-            json.dumps(
-                {k: dict(v) for k, v in record.input_counts.items()}, sort_keys=True
-            )
+            json.dumps({k: dict(v) for k, v in record.input_counts.items()}, sort_keys=True)
             if record.input_counts is not None
             else None,
             json.dumps(dict(record.output_counts), sort_keys=True)

@@ -17,9 +17,10 @@ import logging
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 if __package__ in (None, ""):
     # Run as a file (spark-submit jobs/resolve_entities.py): import the project as a package,
@@ -38,11 +39,11 @@ from features.standardise import (  # noqa: E402
     standardise_payments,
 )
 from jobs.config import JobConfig, load_config  # noqa: E402
+from jobs.hash_key import load_hash_key  # noqa: E402
 from jobs.inputs import LoadedInputs, load_inputs  # noqa: E402
 from jobs.outputs import RUN_ID_PATTERN, OutputWriter, RunRecord  # noqa: E402
 from jobs.progress import StageClock  # noqa: E402
 from jobs.quality import QualityReport, validate_inputs, validate_outputs  # noqa: E402
-from jobs.hash_key import load_hash_key  # noqa: E402
 from jobs.session import build_session  # noqa: E402
 from jobs.tracking import RunTracker  # noqa: E402
 from resolution.blocking import summarise_pairs_by_attribute  # noqa: E402
@@ -64,7 +65,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--input", required=True, type=Path, help="folder of input datasets")
     parser.add_argument("--output", required=True, type=Path, help="folder of output Delta tables")
-    parser.add_argument("--conf", type=Path, default=None, help="YAML config (default conf/default.yaml)")
+    parser.add_argument(
+        "--conf", type=Path, default=None, help="YAML config (default conf/default.yaml)"
+    )
     parser.add_argument("--truth", type=Path, default=None, help="truth file (evaluation only)")
     parser.add_argument("--run-id", default=None, help="run id (default: time and random suffix)")
     parser.add_argument(
@@ -76,7 +79,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
 
 
 def read_truth(spark: SparkSession, path: Path) -> DataFrame:
@@ -147,17 +150,11 @@ def _summary(
     for row in largest:
         lines.append(f"    {row[c.ENTITY_ID]}  {row[c.ACCOUNT_COUNT]:>5} accounts")
     if evaluation is not None:
+        ev = evaluation
         lines.append(
-            "  against truth: pairwise precision %.4f recall %.4f F1 %.4f; "
-            "B-cubed precision %.4f recall %.4f F1 %.4f"
-            % (
-                evaluation.pairwise_precision,
-                evaluation.pairwise_recall,
-                evaluation.pairwise_f1,
-                evaluation.bcubed_precision,
-                evaluation.bcubed_recall,
-                evaluation.bcubed_f1,
-            )
+            f"  against truth: pairwise precision {ev.pairwise_precision:.4f} "
+            f"recall {ev.pairwise_recall:.4f} F1 {ev.pairwise_f1:.4f}; B-cubed precision "
+            f"{ev.bcubed_precision:.4f} recall {ev.bcubed_recall:.4f} F1 {ev.bcubed_f1:.4f}"
         )
         lines.append(
             f"  true entities recovered exactly: {evaluation.entities_recovered_exactly:,} of "
@@ -171,7 +168,7 @@ def _summary(
 
 def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
     """Everything after argument and config parsing; raises the project's errors."""
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     clock = StageClock()
     out_dir: Path = args.output
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -183,7 +180,9 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
         )
     writer = OutputWriter(spark, out_dir, run_id)
     config_json = json.dumps(_plain(config), sort_keys=True)
-    writer.record_run(RunRecord(run_id=run_id, started_at=started_at, status="running", config=config_json))
+    writer.record_run(
+        RunRecord(run_id=run_id, started_at=started_at, status="running", config=config_json)
+    )
     if args.incremental:
         logger.warning("--incremental is not implemented yet: resolving the whole input")
     tracking_dir = Path(config.tracking.dir) if config.tracking.dir else out_dir / "_mlflow"
@@ -196,7 +195,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             RunRecord(
                 run_id=run_id,
                 started_at=started_at,
-                finished_at=datetime.now(timezone.utc),
+                finished_at=datetime.now(UTC),
                 status=status,
                 table_versions=writer.table_versions,
                 input_counts=None
@@ -257,7 +256,11 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 writer.replace(
                     "match_edges",
                     resolution.match_edges.select(
-                        c.ACCOUNT_ID_L, c.ACCOUNT_ID_R, c.MATCH_PROBABILITY, c.MATCH_WEIGHT, c.EVIDENCE
+                        c.ACCOUNT_ID_L,
+                        c.ACCOUNT_ID_R,
+                        c.MATCH_PROBABILITY,
+                        c.MATCH_WEIGHT,
+                        c.EVIDENCE,
                     ),
                 )
                 writer.replace("hub_values", resolution.hub_values)
@@ -269,11 +272,15 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     for row in summarise_pairs_by_attribute(resolution.candidate_pairs).collect()
                 }
                 largest = (
-                    resolution.entities.orderBy(F.desc(c.ACCOUNT_COUNT), c.ENTITY_ID).limit(5).collect()
+                    resolution.entities.orderBy(F.desc(c.ACCOUNT_COUNT), c.ENTITY_ID)
+                    .limit(5)
+                    .collect()
                 )
                 evaluation = None
                 if args.truth is not None:
-                    evaluation = evaluate(resolution.entity_membership, read_truth(spark, args.truth))
+                    evaluation = evaluate(
+                        resolution.entity_membership, read_truth(spark, args.truth)
+                    )
             metrics: dict[str, float] = {}
             for name, counts in inputs.counts.items():
                 metrics.update(

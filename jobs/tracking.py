@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Mapping
+from typing import Any
 
 import mlflow
 from mlflow.tracking import MlflowClient
@@ -65,7 +66,9 @@ class RunTracker:
         else:
             experiment_id = found.experiment_id
         run = mlflow.start_run(
-            experiment_id=experiment_id, run_name=self.run_id, tags={"seller_er.run_id": self.run_id}
+            experiment_id=experiment_id,
+            run_name=self.run_id,
+            tags={"seller_er.run_id": self.run_id},
         )
         self.mlflow_run_id = run.info.run_id
         logger.info("MLflow run %s in %s", self.mlflow_run_id, uri)

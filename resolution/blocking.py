@@ -43,9 +43,7 @@ def _mapped(value: Column, mapping: dict[str, str]) -> Column:
 
 
 def _key_rows(frame: DataFrame, attribute: Column, value: Column) -> DataFrame:
-    return frame.select(
-        F.col(c.ACCOUNT_ID), attribute.alias(c.ATTRIBUTE), value.alias(c.VALUE_KEY)
-    )
+    return frame.select(F.col(c.ACCOUNT_ID), attribute.alias(c.ATTRIBUTE), value.alias(c.VALUE_KEY))
 
 
 def extract_blocking_keys(
@@ -78,10 +76,9 @@ def extract_blocking_keys(
     keys = parts[0]
     for part in parts[1:]:
         keys = keys.unionByName(part)
-    return (
-        keys.where(F.col(c.VALUE_KEY).isNotNull() & F.col(c.ATTRIBUTE).isin(*config.attributes))
-        .distinct()
-    )
+    return keys.where(
+        F.col(c.VALUE_KEY).isNotNull() & F.col(c.ATTRIBUTE).isin(*config.attributes)
+    ).distinct()
 
 
 def count_value_holders(blocking_keys: DataFrame) -> DataFrame:
@@ -119,9 +116,9 @@ def build_candidate_pairs(counted_keys: DataFrame, *, config: BlockingConfig) ->
         F.min(c.ACCOUNT_COUNT).cast("int").alias("holders"),
     )
     return per_attribute.groupBy(c.ACCOUNT_ID_L, c.ACCOUNT_ID_R).agg(
-        F.array_sort(
-            F.collect_list(F.struct(c.ATTRIBUTE, "shared_values", "holders"))
-        ).alias(c.SHARED_ATTRIBUTES)
+        F.array_sort(F.collect_list(F.struct(c.ATTRIBUTE, "shared_values", "holders"))).alias(
+            c.SHARED_ATTRIBUTES
+        )
     )
 
 

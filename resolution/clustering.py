@@ -107,9 +107,7 @@ def assign_entities(
     vertices = accounts.select(c.ACCOUNT_ID, vertex_id().alias(c.VERTEX_ID))
     labelled = vertices.join(
         components.withColumnRenamed("id", c.VERTEX_ID), on=c.VERTEX_ID, how="left"
-    ).select(
-        c.ACCOUNT_ID, F.coalesce(F.col(c.COMPONENT), F.col(c.VERTEX_ID)).alias(c.COMPONENT)
-    )
+    ).select(c.ACCOUNT_ID, F.coalesce(F.col(c.COMPONENT), F.col(c.VERTEX_ID)).alias(c.COMPONENT))
     anchors = labelled.groupBy(c.COMPONENT).agg(F.min(c.ACCOUNT_ID).alias("anchor_account_id"))
     return labelled.join(anchors, on=c.COMPONENT).select(
         c.ACCOUNT_ID,
@@ -121,6 +119,4 @@ def assign_entities(
 
 def summarise_entities(entity_membership: DataFrame) -> DataFrame:
     """`(entity_id, account_count)`: one row per entity."""
-    return entity_membership.groupBy(c.ENTITY_ID).agg(
-        F.count(F.lit(1)).alias(c.ACCOUNT_COUNT)
-    )
+    return entity_membership.groupBy(c.ENTITY_ID).agg(F.count(F.lit(1)).alias(c.ACCOUNT_COUNT))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 # Attribute kinds the blocking step can emit (see `resolution.blocking.extract_blocking_keys`).
 ATTRIBUTES = (
@@ -81,9 +81,7 @@ class ScoringConfig:
             if name not in ATTRIBUTES
         ]
         if self.frequency_penalty < 0:
-            found.append(
-                f"scoring.frequency_penalty: must be >= 0, got {self.frequency_penalty}"
-            )
+            found.append(f"scoring.frequency_penalty: must be >= 0, got {self.frequency_penalty}")
         if not 0.0 < self.threshold < 1.0:
             found.append(f"scoring.threshold: must be in (0, 1), got {self.threshold}")
         return found

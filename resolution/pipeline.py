@@ -8,8 +8,8 @@ counts and logs there; tests pass nothing).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from pyspark.sql import DataFrame
 
@@ -62,9 +62,7 @@ def resolve(
     counted_keys = checkpoint(
         "blocking_keys",
         count_value_holders(
-            extract_blocking_keys(
-                accounts_std, payments_std, logistics_std, config=config.blocking
-            )
+            extract_blocking_keys(accounts_std, payments_std, logistics_std, config=config.blocking)
         ),
     )
     hub_values = checkpoint("hub_values", find_hub_values(counted_keys, config=config.blocking))

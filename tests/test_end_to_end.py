@@ -44,8 +44,16 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("e2e")
     in_dir, truth = base / "in", base / "truth.parquet"
     result = _run(
-        "-m", "jobs.generate_synthetic", "--output", in_dir, "--accounts", str(ACCOUNTS),
-        "--seed", "11", "--truth", truth,
+        "-m",
+        "jobs.generate_synthetic",
+        "--output",
+        in_dir,
+        "--accounts",
+        str(ACCOUNTS),
+        "--seed",
+        "11",
+        "--truth",
+        truth,
     )
     assert result.returncode == 0, result.stderr
     return in_dir, truth
@@ -56,8 +64,18 @@ def first_run(generated: tuple[Path, Path], tmp_path_factory: pytest.TempPathFac
     in_dir, truth = generated
     out = tmp_path_factory.mktemp("e2e-out") / "out"
     result = _run(
-        "-m", "jobs.resolve_entities", "--input", in_dir, "--output", out, "--truth", truth,
-        "--conf", LOCAL_CONF, "--run-id", "e2e-1",
+        "-m",
+        "jobs.resolve_entities",
+        "--input",
+        in_dir,
+        "--output",
+        out,
+        "--truth",
+        truth,
+        "--conf",
+        LOCAL_CONF,
+        "--run-id",
+        "e2e-1",
     )
     assert result.returncode == 0, result.stderr[-5000:]
     return out, result
@@ -82,24 +100,37 @@ def test_job_writes_contract_tables_readable_without_spark(generated, first_run)
 
     # Entities agree with membership; edges are ordered, known and probabilities in [0, 1].
     sizes = membership.groupby("entity_id").size()
-    assert dict(zip(entities["entity_id"], entities["account_count"])) == sizes.to_dict()
+    assert (
+        dict(zip(entities["entity_id"], entities["account_count"], strict=True)) == sizes.to_dict()
+    )
     assert (edges["account_id_l"] < edges["account_id_r"]).all()
     assert set(edges["account_id_l"]) | set(edges["account_id_r"]) <= set(membership["account_id"])
     assert edges["match_probability"].between(0, 1).all()
     assert all(len(evidence) > 0 for evidence in edges["evidence"])
     # Edge endpoints share an entity.
-    entity_of = dict(zip(membership["account_id"], membership["entity_id"]))
-    assert all(entity_of[l] == entity_of[r] for l, r in zip(edges["account_id_l"], edges["account_id_r"]))
+    entity_of = dict(zip(membership["account_id"], membership["entity_id"], strict=True))
+    assert all(
+        entity_of[left] == entity_of[right]
+        for left, right in zip(edges["account_id_l"], edges["account_id_r"], strict=True)
+    )
 
     # The runs ledger: succeeded, counts reconcile, versions point at this run's tables.
     (run,) = runs.to_dict("records")
     assert run["status"] == "succeeded"
     counts = json.loads(run["input_counts"])
     for name, dataset_counts in counts.items():
-        assert dataset_counts["read"] == dataset_counts["accepted"] + dataset_counts["quarantined"], name
+        assert (
+            dataset_counts["read"] == dataset_counts["accepted"] + dataset_counts["quarantined"]
+        ), name
     assert counts["accounts"]["read"] == len(accounts_in)
     versions = json.loads(run["table_versions"])
-    assert set(versions) >= {"entity_membership", "entities", "match_edges", "hub_values", "quarantine"}
+    assert set(versions) >= {
+        "entity_membership",
+        "entities",
+        "match_edges",
+        "hub_values",
+        "quarantine",
+    }
 
     # Accuracy on generated truth (what the demo prints), and the summary names it.
     assert "pairwise precision" in result.stdout
@@ -128,10 +159,20 @@ def test_spark_reads_the_same_tables(spark: SparkSession, first_run) -> None:  #
 def test_rerun_with_same_run_id_duplicates_nothing(generated, first_run) -> None:  # type: ignore[no-untyped-def]
     in_dir, truth = generated
     out, _ = first_run
-    before = {name: _table(out, name) for name in ("entity_membership", "quarantine", "match_edges")}
+    before = {
+        name: _table(out, name) for name in ("entity_membership", "quarantine", "match_edges")
+    }
     result = _run(
-        "-m", "jobs.resolve_entities", "--input", in_dir, "--output", out,
-        "--conf", LOCAL_CONF, "--run-id", "e2e-1",
+        "-m",
+        "jobs.resolve_entities",
+        "--input",
+        in_dir,
+        "--output",
+        out,
+        "--conf",
+        LOCAL_CONF,
+        "--run-id",
+        "e2e-1",
     )
     assert result.returncode == 0, result.stderr[-5000:]
     runs = _table(out, "runs")
@@ -141,8 +182,12 @@ def test_rerun_with_same_run_id_duplicates_nothing(generated, first_run) -> None
         after = _table(out, name)
         key = list(after.columns[:2])
         pd.testing.assert_frame_equal(
-            after.drop(columns=["evidence"], errors="ignore").sort_values(key).reset_index(drop=True),
-            frame.drop(columns=["evidence"], errors="ignore").sort_values(key).reset_index(drop=True),
+            after.drop(columns=["evidence"], errors="ignore")
+            .sort_values(key)
+            .reset_index(drop=True),
+            frame.drop(columns=["evidence"], errors="ignore")
+            .sort_values(key)
+            .reset_index(drop=True),
         )
 
 
@@ -150,10 +195,18 @@ def test_missing_required_column_exits_2_naming_file_and_column(tmp_path: Path) 
     in_dir = tmp_path / "in"
     in_dir.mkdir()
     (in_dir / "accounts.csv").write_text("account_id,phone\nA1,13800138000\n", encoding="utf-8")
-    (in_dir / "payment_instruments.csv").write_text("account_id,instrument_id\nA1,x\n", encoding="utf-8")
+    (in_dir / "payment_instruments.csv").write_text(
+        "account_id,instrument_id\nA1,x\n", encoding="utf-8"
+    )
     result = _run(
-        "-m", "jobs.resolve_entities", "--input", in_dir, "--output", tmp_path / "out",
-        "--conf", LOCAL_CONF,
+        "-m",
+        "jobs.resolve_entities",
+        "--input",
+        in_dir,
+        "--output",
+        tmp_path / "out",
+        "--conf",
+        LOCAL_CONF,
     )
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
@@ -169,8 +222,14 @@ def test_unusable_invocation_exits_2(tmp_path: Path) -> None:
     bad_conf = tmp_path / "bad.yaml"
     bad_conf.write_text("resolution:\n  clustering:\n    engine: networkx\n", encoding="utf-8")
     result = _run(
-        "-m", "jobs.resolve_entities", "--input", tmp_path, "--output", tmp_path / "out",
-        "--conf", bad_conf,
+        "-m",
+        "jobs.resolve_entities",
+        "--input",
+        tmp_path,
+        "--output",
+        tmp_path / "out",
+        "--conf",
+        bad_conf,
     )
     assert result.returncode == 2
     assert "clustering.engine" in result.stderr
@@ -189,12 +248,22 @@ def test_failed_blocking_quality_check_exits_3_and_keeps_results(generated, tmp_
     conf_path.write_text(yaml.safe_dump(conf), encoding="utf-8")
     out = tmp_path / "out"
     result = _run(
-        "-m", "jobs.resolve_entities", "--input", in_dir, "--output", out,
-        "--conf", conf_path, "--run-id", "strict-1",
+        "-m",
+        "jobs.resolve_entities",
+        "--input",
+        in_dir,
+        "--output",
+        out,
+        "--conf",
+        conf_path,
+        "--run-id",
+        "strict-1",
     )
     assert result.returncode == 3, result.stderr[-3000:]
     assert "entities.account_count_below_max" in result.stderr.strip().splitlines()[-1]
-    report = json.loads((out / "_quality" / "strict-1" / "outputs.json").read_text(encoding="utf-8"))
+    report = json.loads(
+        (out / "_quality" / "strict-1" / "outputs.json").read_text(encoding="utf-8")
+    )
     assert "entities.account_count_below_max" in json.dumps(report)
     (run,) = _table(out, "runs").to_dict("records")
     assert (run["run_id"], run["status"]) == ("strict-1", "failed")

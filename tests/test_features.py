@@ -33,8 +33,20 @@ def test_text_normalisers(spark: SparkSession) -> None:
         ("", "", None, None, None),
         ("   ", "   ", None, None, None),
         ("ＡＢＣ　１２３", "ABC 123", "abc 123", "abc123", "123"),
-        ("  Shen Zhen  Rd. No.8 ", "  Shen Zhen  Rd. No.8 ", "shen zhen rd. no.8", "shenzhenrdno8", "8"),
-        ("深圳市 南山区，科技园８号", "深圳市 南山区,科技园8号", "深圳市 南山区,科技园8号", "深圳市南山区科技园8号", "8"),
+        (
+            "  Shen Zhen  Rd. No.8 ",
+            "  Shen Zhen  Rd. No.8 ",
+            "shen zhen rd. no.8",
+            "shenzhenrdno8",
+            "8",
+        ),
+        (
+            "深圳市 南山区，科技园８号",
+            "深圳市 南山区,科技园8号",
+            "深圳市 南山区,科技园8号",
+            "深圳市南山区科技园8号",
+            "8",
+        ),
     ]
     values = [case[0] for case in cases]
     assert _apply(spark, values, to_half_width) == [case[1] for case in cases]
@@ -112,7 +124,9 @@ def test_hmac_rejects_empty_key() -> None:
 
 def test_identity_and_instrument_numbers(spark: SparkSession) -> None:
     assert _apply(
-        spark, [None, " 11010519491231002x ", "1101-0519 4912-3100 2X", "１１０１０５"], id_number_norm
+        spark,
+        [None, " 11010519491231002x ", "1101-0519 4912-3100 2X", "１１０１０５"],
+        id_number_norm,
     ) == [None, "11010519491231002X", "11010519491231002X", "110105"]
     frame = spark.createDataFrame(
         [
@@ -189,7 +203,9 @@ def test_normalisers_are_idempotent_and_null_preserving(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.one_of(st.none(), st.text(max_size=25), st.from_regex(r"\+?[0-9 \-]{5,16}", fullmatch=True)))
+@given(
+    st.one_of(st.none(), st.text(max_size=25), st.from_regex(r"\+?[0-9 \-]{5,16}", fullmatch=True))
+)
 def test_parse_phone_never_raises_and_is_idempotent(raw: str | None) -> None:
     e164, valid = parse_phone(raw, "CN")
     if e164 is None:

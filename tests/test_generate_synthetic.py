@@ -35,28 +35,49 @@ from resolution.errors import ConfigError
 # The contract's columns, in contract order, with their logical types.
 CONTRACT: dict[str, list[tuple[str, str]]] = {
     cols.ACCOUNTS: [
-        (cols.ACCOUNT_ID, "string"), (cols.PLATFORM, "string"),
-        (cols.REGISTERED_AT, "timestamp"), (cols.SHOP_NAME, "string"),
-        (cols.LEGAL_NAME, "string"), (cols.ID_TYPE, "string"), (cols.ID_NUMBER, "string"),
-        (cols.PHONE, "string"), (cols.EMAIL, "string"), (cols.REGISTRATION_IP, "string"),
-        (cols.DEVICE_ID, "string"), (cols.COUNTRY, "string"), (cols.PROVINCE, "string"),
-        (cols.CITY, "string"), (cols.ADDRESS, "string"),
+        (cols.ACCOUNT_ID, "string"),
+        (cols.PLATFORM, "string"),
+        (cols.REGISTERED_AT, "timestamp"),
+        (cols.SHOP_NAME, "string"),
+        (cols.LEGAL_NAME, "string"),
+        (cols.ID_TYPE, "string"),
+        (cols.ID_NUMBER, "string"),
+        (cols.PHONE, "string"),
+        (cols.EMAIL, "string"),
+        (cols.REGISTRATION_IP, "string"),
+        (cols.DEVICE_ID, "string"),
+        (cols.COUNTRY, "string"),
+        (cols.PROVINCE, "string"),
+        (cols.CITY, "string"),
+        (cols.ADDRESS, "string"),
     ],
     cols.PAYMENT_INSTRUMENTS: [
-        (cols.ACCOUNT_ID, "string"), (cols.INSTRUMENT_TYPE, "string"),
-        (cols.INSTRUMENT_ID, "string"), (cols.HOLDER_NAME, "string"),
-        (cols.BANK_NAME, "string"), (cols.ADDED_AT, "timestamp"),
+        (cols.ACCOUNT_ID, "string"),
+        (cols.INSTRUMENT_TYPE, "string"),
+        (cols.INSTRUMENT_ID, "string"),
+        (cols.HOLDER_NAME, "string"),
+        (cols.BANK_NAME, "string"),
+        (cols.ADDED_AT, "timestamp"),
     ],
     cols.LOGISTICS: [
-        (cols.ACCOUNT_ID, "string"), (cols.ROLE, "string"), (cols.CONTACT_NAME, "string"),
-        (cols.CONTACT_PHONE, "string"), (cols.ADDRESS, "string"), (cols.CITY, "string"),
-        (cols.PROVINCE, "string"), (cols.POSTCODE, "string"), (cols.COUNTRY, "string"),
-        (cols.SHIPMENT_COUNT, "int64"), (cols.FIRST_USED_AT, "timestamp"),
+        (cols.ACCOUNT_ID, "string"),
+        (cols.ROLE, "string"),
+        (cols.CONTACT_NAME, "string"),
+        (cols.CONTACT_PHONE, "string"),
+        (cols.ADDRESS, "string"),
+        (cols.CITY, "string"),
+        (cols.PROVINCE, "string"),
+        (cols.POSTCODE, "string"),
+        (cols.COUNTRY, "string"),
+        (cols.SHIPMENT_COUNT, "int64"),
+        (cols.FIRST_USED_AT, "timestamp"),
         (cols.LAST_USED_AT, "timestamp"),
     ],
     cols.ENFORCEMENT_SIGNALS: [
-        (cols.ACCOUNT_ID, "string"), (cols.SIGNAL_TYPE, "string"),
-        (cols.SIGNAL_COUNT, "int64"), (cols.OBSERVED_AT, "timestamp"),
+        (cols.ACCOUNT_ID, "string"),
+        (cols.SIGNAL_TYPE, "string"),
+        (cols.SIGNAL_COUNT, "int64"),
+        (cols.OBSERVED_AT, "timestamp"),
     ],
 }
 
@@ -66,10 +87,25 @@ CONTRACT: dict[str, list[tuple[str, str]]] = {
 
 _HAN_RUN = re.compile(r"([\u4e00-\u9fff]+)")
 # Generic address words in Han (romanised) and Latin letters.
-_ADDRESS_STOPWORDS = frozenset({
-    "sheng", "shi", "qu", "lu", "jie", "hao", "road", "rd", "street", "st", "no",
-    "district", "province", "room", "rm",
-})
+_ADDRESS_STOPWORDS = frozenset(
+    {
+        "sheng",
+        "shi",
+        "qu",
+        "lu",
+        "jie",
+        "hao",
+        "road",
+        "rd",
+        "street",
+        "st",
+        "no",
+        "district",
+        "province",
+        "room",
+        "rm",
+    }
+)
 
 
 @functools.cache
@@ -118,20 +154,37 @@ def strong_values(data: SyntheticData, account_ids: set[str]) -> pd.DataFrame:
     accounts = valid_accounts(data)
     accounts = accounts[accounts[cols.ACCOUNT_ID].isin(account_ids)]
     pay = data.payment_instruments
-    pay = pay[pay[cols.INSTRUMENT_TYPE].isin(["card", "bank_account", "alipay"])
-              & pay[cols.INSTRUMENT_ID].notna() & pay[cols.ACCOUNT_ID].isin(account_ids)]
+    pay = pay[
+        pay[cols.INSTRUMENT_TYPE].isin(["card", "bank_account", "alipay"])
+        & pay[cols.INSTRUMENT_ID].notna()
+        & pay[cols.ACCOUNT_ID].isin(account_ids)
+    ]
     log = data.logistics[data.logistics[cols.ACCOUNT_ID].isin(account_ids)]
     parts = [
-        pd.DataFrame({"account_id": accounts[cols.ACCOUNT_ID],
-                      "value": "device:" + accounts[cols.DEVICE_ID].str.strip().str.lower()}),
-        pd.DataFrame({"account_id": pay[cols.ACCOUNT_ID],
-                      "value": "instrument:" + pay[cols.INSTRUMENT_ID].map(instrument_key)}),
-        pd.DataFrame({"account_id": log[cols.ACCOUNT_ID],
-                      "value": "address:" + log[cols.ADDRESS].map(address_key,
-                                                                  na_action="ignore")}),
-        pd.DataFrame({"account_id": log[cols.ACCOUNT_ID],
-                      "value": "phone:" + log[cols.CONTACT_PHONE].map(phone_key,
-                                                                      na_action="ignore")}),
+        pd.DataFrame(
+            {
+                "account_id": accounts[cols.ACCOUNT_ID],
+                "value": "device:" + accounts[cols.DEVICE_ID].str.strip().str.lower(),
+            }
+        ),
+        pd.DataFrame(
+            {
+                "account_id": pay[cols.ACCOUNT_ID],
+                "value": "instrument:" + pay[cols.INSTRUMENT_ID].map(instrument_key),
+            }
+        ),
+        pd.DataFrame(
+            {
+                "account_id": log[cols.ACCOUNT_ID],
+                "value": "address:" + log[cols.ADDRESS].map(address_key, na_action="ignore"),
+            }
+        ),
+        pd.DataFrame(
+            {
+                "account_id": log[cols.ACCOUNT_ID],
+                "value": "phone:" + log[cols.CONTACT_PHONE].map(phone_key, na_action="ignore"),
+            }
+        ),
     ]
     return pd.concat(parts, ignore_index=True).dropna().drop_duplicates()
 
@@ -164,35 +217,67 @@ def test_same_seed_gives_identical_frames_and_bytes(tmp_path: Path) -> None:
     for name in (*cols.INPUT_DATASETS, "truth", "malformed", "entities"):
         pd.testing.assert_frame_equal(getattr(first, name), getattr(second, name))
     for fmt in ("parquet", "csv"):
-        write(first, tmp_path / f"a_{fmt}" / "in", fmt=fmt,
-              truth_path=tmp_path / f"a_{fmt}" / f"truth.{fmt}")
-        write(second, tmp_path / f"b_{fmt}" / "in", fmt=fmt,
-              truth_path=tmp_path / f"b_{fmt}" / f"truth.{fmt}")
+        write(
+            first,
+            tmp_path / f"a_{fmt}" / "in",
+            fmt=fmt,
+            truth_path=tmp_path / f"a_{fmt}" / f"truth.{fmt}",
+        )
+        write(
+            second,
+            tmp_path / f"b_{fmt}" / "in",
+            fmt=fmt,
+            truth_path=tmp_path / f"b_{fmt}" / f"truth.{fmt}",
+        )
         for path in sorted((tmp_path / f"a_{fmt}").rglob("*.*")):
             twin = tmp_path / f"b_{fmt}" / path.relative_to(tmp_path / f"a_{fmt}")
             assert path.read_bytes() == twin.read_bytes(), path.name
 
 
 def test_cli_streaming_writes_the_same_bytes_as_write(tmp_path: Path) -> None:
-    write(generate(accounts=800, seed=9), tmp_path / "mem" / "in", fmt="csv",
-          truth_path=tmp_path / "mem" / "truth.csv")
-    assert main(["--output", str(tmp_path / "cli" / "in"), "--accounts", "800", "--seed", "9",
-                 "--format", "csv"]) == 0
+    write(
+        generate(accounts=800, seed=9),
+        tmp_path / "mem" / "in",
+        fmt="csv",
+        truth_path=tmp_path / "mem" / "truth.csv",
+    )
+    assert (
+        main(
+            [
+                "--output",
+                str(tmp_path / "cli" / "in"),
+                "--accounts",
+                "800",
+                "--seed",
+                "9",
+                "--format",
+                "csv",
+            ]
+        )
+        == 0
+    )
     written = sorted(p.relative_to(tmp_path / "cli") for p in (tmp_path / "cli").rglob("*.*"))
     assert [str(p) for p in written] == [
-        "in/accounts.csv", "in/enforcement_signals.csv", "in/logistics.csv",
-        "in/payment_instruments.csv", "truth.csv", "truth_entities.csv", "truth_malformed.csv",
+        "in/accounts.csv",
+        "in/enforcement_signals.csv",
+        "in/logistics.csv",
+        "in/payment_instruments.csv",
+        "truth.csv",
+        "truth_entities.csv",
+        "truth_malformed.csv",
     ]
     for relative in written:
         assert (tmp_path / "cli" / relative).read_bytes() == (
-            tmp_path / "mem" / relative).read_bytes(), relative
+            tmp_path / "mem" / relative
+        ).read_bytes(), relative
 
 
 def test_different_seeds_give_different_data() -> None:
     one = generate(accounts=500, seed=1)
     two = generate(accounts=500, seed=2)
     assert set(one.accounts[cols.ACCOUNT_ID].dropna()).isdisjoint(
-        set(two.accounts[cols.ACCOUNT_ID].dropna()) - {""})
+        set(two.accounts[cols.ACCOUNT_ID].dropna()) - {""}
+    )
     assert one.accounts[cols.PHONE].tolist() != two.accounts[cols.PHONE].tolist()
     assert one.accounts[cols.LEGAL_NAME].tolist() != two.accounts[cols.LEGAL_NAME].tolist()
 
@@ -213,7 +298,9 @@ def _arrow_kind(t: pa.DataType) -> str:
 def test_parquet_has_contract_columns_and_types(small: SyntheticData, tmp_path: Path) -> None:
     write(small, tmp_path / "in", fmt="parquet", truth_path=tmp_path / "truth.parquet")
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == [
-        "accounts.parquet", "enforcement_signals.parquet", "logistics.parquet",
+        "accounts.parquet",
+        "enforcement_signals.parquet",
+        "logistics.parquet",
         "payment_instruments.parquet",
     ]
     for name, expected in CONTRACT.items():
@@ -238,8 +325,7 @@ def test_csv_has_contract_columns_iso_timestamps_and_listed_bad_ones(
         text = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
         assert list(text.columns) == [c for c, _ in expected]
         assert len(text) == len(getattr(small, name))
-        listed = small.malformed[(small.malformed["dataset"] == name)
-                                 & small.malformed["csv_only"]]
+        listed = small.malformed[(small.malformed["dataset"] == name) & small.malformed["csv_only"]]
         for column, kind in expected:
             if kind == "int64":
                 assert pd.to_numeric(text[column]).dtype == np.int64
@@ -275,8 +361,19 @@ def test_truth_covers_every_account_and_never_sits_in_the_input_dir(
     assert main(["--output", str(tmp_path / "run" / "in"), "--accounts", "300"]) == 0
     assert (tmp_path / "run" / "truth.parquet").is_file()
     assert not any("truth" in p.name for p in (tmp_path / "run" / "in").iterdir())
-    assert main(["--output", str(tmp_path / "x"), "--accounts", "300", "--truth",
-                 str(tmp_path / "x" / "truth.parquet")]) == 2
+    assert (
+        main(
+            [
+                "--output",
+                str(tmp_path / "x"),
+                "--accounts",
+                "300",
+                "--truth",
+                str(tmp_path / "x" / "truth.parquet"),
+            ]
+        )
+        == 2
+    )
 
 
 def test_invalid_knobs_are_reported_together() -> None:
@@ -302,8 +399,10 @@ def test_entity_kinds_and_sizes(data_20k: SyntheticData) -> None:
     assert abs(accounts_by_kind["ring"] - 5_000) < 5  # --ring-share 0.25 of 20,000 accounts
     assert (ring_sizes <= 30).mean() > 0.75 and ring_sizes.max() > 80  # heavy tail
     counted = data_20k.truth.groupby(cols.ENTITY_ID).size()
-    assert (counted.reindex(entities[cols.ENTITY_ID]).to_numpy()
-            == entities[cols.ACCOUNT_COUNT].to_numpy()).all()
+    assert (
+        counted.reindex(entities[cols.ENTITY_ID]).to_numpy()
+        == entities[cols.ACCOUNT_COUNT].to_numpy()
+    ).all()
     assert accounts_by_kind.sum() == 20_000
 
 
@@ -313,8 +412,9 @@ def test_accounts_have_up_to_three_instruments_and_four_logistics_rows(
     ids = valid_accounts(data_20k)[cols.ACCOUNT_ID]
     for name, most in ((cols.PAYMENT_INSTRUMENTS, 3), (cols.LOGISTICS, 4)):
         frame = getattr(data_20k, name)
-        listed = data_20k.malformed[(data_20k.malformed["dataset"] == name)
-                                    & ~data_20k.malformed["csv_only"]]
+        listed = data_20k.malformed[
+            (data_20k.malformed["dataset"] == name) & ~data_20k.malformed["csv_only"]
+        ]
         rows = frame.drop(index=listed["row"].to_numpy())
         per_account = rows.groupby(cols.ACCOUNT_ID).size().reindex(ids, fill_value=0)
         assert per_account.max() == most, name
@@ -360,18 +460,21 @@ def hub_sizes(data: SyntheticData) -> dict[str, pd.Series]:
     accounts = accounts.assign(entity=accounts[cols.ACCOUNT_ID].map(entity))
     pay = data.payment_instruments.dropna(subset=[cols.INSTRUMENT_ID])
     pay = pay[pay[cols.ACCOUNT_ID].isin(entity) & (pay[cols.INSTRUMENT_TYPE] == "other")]
-    pay = pay.assign(entity=pay[cols.ACCOUNT_ID].map(entity),
-                     key=pay[cols.INSTRUMENT_ID].map(instrument_key))
+    pay = pay.assign(
+        entity=pay[cols.ACCOUNT_ID].map(entity), key=pay[cols.INSTRUMENT_ID].map(instrument_key)
+    )
     log = log.dropna(subset=[cols.CONTACT_PHONE])
     return {
         "warehouse": places[places[cols.ROLE] == "warehouse"].groupby("key")["entity"].nunique(),
         "pickup": places[places[cols.ROLE] == "pickup"].groupby("key")["entity"].nunique(),
         "ip": accounts.groupby(accounts[cols.REGISTRATION_IP].str.strip().str.lower())[
-            "entity"].nunique(),
+            "entity"
+        ].nunique(),
         "other": pay.groupby("key")["entity"].nunique(),
         "label_phone": log.groupby(log[cols.CONTACT_PHONE].map(phone_key))["entity"].nunique(),
         "name": accounts.groupby(accounts[cols.LEGAL_NAME].str.replace(r"\s", "", regex=True))[
-            "entity"].nunique(),
+            "entity"
+        ].nunique(),
     }
 
 
@@ -380,8 +483,7 @@ def test_hub_values_are_shared_by_many_unrelated_entities(data_20k: SyntheticDat
     assert hubs["warehouse"].max() >= 100  # a consolidator's warehouse
     assert hubs["pickup"].max() >= 100  # a carrier pickup point
     assert hubs["ip"].max() >= 500  # a mobile-carrier NAT address
-    assert re.match(r"(223\.104|117\.136|112\.97|39\.144|223\.73|117\.188)\.",
-                    hubs["ip"].idxmax())
+    assert re.match(r"(223\.104|117\.136|112\.97|39\.144|223\.73|117\.188)\.", hubs["ip"].idxmax())
     assert hubs["other"].max() >= 100  # a payment service's collection account
     assert hubs["label_phone"].max() >= 20  # a consolidator's desk phone on labels
     common = hubs["name"].reindex(["张伟", "王伟", "王芳", "李伟"]).fillna(0)
@@ -505,11 +607,13 @@ def test_every_rendering_of_an_address_has_one_key() -> None:
             k = int(rng.integers(0, 2))
             number, room = int(rng.integers(1, 1000)), int(rng.choice([0, 1203]))
             address = (c, d, r, k, number, room)
-            keys_by_address[address].add(address_key(
-                gen._render_address(city, d, r, k, number, room, False, 0)))
+            keys_by_address[address].add(
+                address_key(gen._render_address(city, d, r, k, number, room, False, 0))
+            )
             for bits in rng.integers(0, 1 << 14, size=3).tolist():
-                keys_by_address[address].add(address_key(
-                    gen._render_address(city, d, r, k, number, room, True, bits)))
+                keys_by_address[address].add(
+                    address_key(gen._render_address(city, d, r, k, number, room, True, bits))
+                )
     assert all(len(keys) == 1 for keys in keys_by_address.values())
     distinct = {next(iter(keys)) for keys in keys_by_address.values()}
     # Road kinds 路/街 share a key by design (both are generic words).

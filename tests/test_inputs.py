@@ -43,7 +43,9 @@ def _quarantine(loaded) -> list[tuple[str, str, str]]:  # type: ignore[no-untype
     return sorted((r[c.DATASET], r[c.REASON], r[c.RECORD]) for r in rows)
 
 
-def test_csv_malformed_rows_are_quarantined_with_reasons(spark: SparkSession, tmp_path: Path) -> None:
+def test_csv_malformed_rows_are_quarantined_with_reasons(
+    spark: SparkSession, tmp_path: Path
+) -> None:
     _write(tmp_path, "accounts.csv", ACCOUNTS_CSV)
     _write(tmp_path, "payment_instruments.csv", PAYMENTS_CSV)
     loaded = load_inputs(spark, tmp_path, run_id="r1")
@@ -65,13 +67,26 @@ def test_csv_malformed_rows_are_quarantined_with_reasons(spark: SparkSession, tm
             ("accounts", "account_id: duplicate of another accounts row"),
             ("accounts", "row: malformed CSV line"),
             ("payment_instruments", "instrument_id: missing"),
-            ("payment_instruments", "instrument_type: not one of alipay, bank_account, card, wallet, other: bitcoin"),
-            ("payment_instruments", "account_id: not an accepted account (absent from accounts or quarantined)"),
-            ("payment_instruments", "account_id: not an accepted account (absent from accounts or quarantined)"),
+            (
+                "payment_instruments",
+                "instrument_type: not one of alipay, bank_account, card, wallet, other: bitcoin",
+            ),
+            (
+                "payment_instruments",
+                "account_id: not an accepted account (absent from accounts or quarantined)",
+            ),
+            (
+                "payment_instruments",
+                "account_id: not an accepted account (absent from accounts or quarantined)",
+            ),
         ]
     )
     counts = loaded.counts
-    assert (counts[c.ACCOUNTS].read, counts[c.ACCOUNTS].accepted, counts[c.ACCOUNTS].quarantined) == (9, 3, 6)
+    assert (
+        counts[c.ACCOUNTS].read,
+        counts[c.ACCOUNTS].accepted,
+        counts[c.ACCOUNTS].quarantined,
+    ) == (9, 3, 6)
     assert (counts[c.PAYMENT_INSTRUMENTS].read, counts[c.PAYMENT_INSTRUMENTS].accepted) == (5, 1)
     assert counts[c.LOGISTICS].read == 0
     # Optional datasets that are absent come back empty with the contract's columns.
@@ -100,7 +115,11 @@ def test_parquet_and_delta_forms(spark: SparkSession, tmp_path: Path) -> None:
     )
     accounts.to_parquet(tmp_path / "accounts.parquet")
     signals = spark.createDataFrame(
-        [("P1", "rights_holder_complaint", 3), ("P2", "test_buy_counterfeit", -1), ("P1", "weird", None)],
+        [
+            ("P1", "rights_holder_complaint", 3),
+            ("P2", "test_buy_counterfeit", -1),
+            ("P1", "weird", None),
+        ],
         "account_id string, signal_type string, signal_count long",
     )
     signals.write.format("delta").save(str(tmp_path / "enforcement_signals"))
@@ -110,13 +129,17 @@ def test_parquet_and_delta_forms(spark: SparkSession, tmp_path: Path) -> None:
     assert sorted(
         (r[c.ACCOUNT_ID], str(r[c.REGISTERED_AT])) for r in loaded.accepted[c.ACCOUNTS].collect()
     ) == [("P1", "2024-01-01 00:00:00"), ("P2", "None")]  # kept: the row whose record sorts first
-    assert [tuple(r) for r in loaded.accepted[c.ENFORCEMENT_SIGNALS].select(c.ACCOUNT_ID, c.SIGNAL_COUNT).collect()] == [
-        ("P1", 3)
-    ]
+    assert [
+        tuple(r)
+        for r in loaded.accepted[c.ENFORCEMENT_SIGNALS]
+        .select(c.ACCOUNT_ID, c.SIGNAL_COUNT)
+        .collect()
+    ] == [("P1", 3)]
     assert sorted(r for _, r, _ in _quarantine(loaded)) == [
         "account_id: duplicate of another accounts row",
         "signal_count: negative",
-        "signal_type: not one of rights_holder_complaint, customer_complaint, test_buy_counterfeit, listing_takedown, other: weird",
+        "signal_type: not one of rights_holder_complaint, customer_complaint, "
+        "test_buy_counterfeit, listing_takedown, other: weird",
     ]
     for name, counts in loaded.counts.items():
         assert counts.read == counts.accepted + counts.quarantined, name

@@ -91,7 +91,9 @@ def test_blocking_keys_hubs_and_pairs(spark: SparkSession) -> None:
     }
     by_rule = {
         r[c.ATTRIBUTE]: r["pair_count"]
-        for r in summarise_pairs_by_attribute(build_candidate_pairs(counted, config=config)).collect()
+        for r in summarise_pairs_by_attribute(
+            build_candidate_pairs(counted, config=config)
+        ).collect()
     }
     assert by_rule == {
         "phone": 1,
@@ -124,7 +126,10 @@ def test_scoring_weights_probability_and_threshold(spark: SparkSession) -> None:
     config = ScoringConfig(
         prior_weight=-4.0, weights={"card": 10.0, "registration_ip": 2.0}, threshold=0.9
     )
-    scored = {(r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): r for r in score_pairs(pairs, config=config).collect()}
+    scored = {
+        (r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): r
+        for r in score_pairs(pairs, config=config).collect()
+    }
     assert scored[("a", "b")][c.MATCH_WEIGHT] == pytest.approx(8.0)
     assert scored[("a", "b")][c.MATCH_PROBABILITY] == pytest.approx(256 / 257)
     assert [tuple(e) for e in scored[("a", "b")][c.EVIDENCE]] == [
@@ -176,7 +181,9 @@ def test_graphframes_engine_without_its_jar_is_a_clear_error(spark: SparkSession
     if jvm.org.apache.spark.util.Utils.classIsLoadable("org.graphframes.GraphFrame"):
         pytest.skip("the GraphFrames jar is on this classpath")
     frame = spark.createDataFrame([(1, 2)], "src long, dst long")
-    with pytest.raises(ClusteringError, match="org.graphframes.GraphFrame is not on the Spark classpath"):
+    with pytest.raises(
+        ClusteringError, match="org.graphframes.GraphFrame is not on the Spark classpath"
+    ):
         connected_components(frame, config=ClusteringConfig(engine="graphframes"))
 
 
@@ -232,7 +239,11 @@ def test_evaluation_perfect_and_empty_claims(spark: SparkSession) -> None:
         [("a", "T1"), ("b", "T1"), ("c", "T2")], "account_id string, entity_id string"
     )
     perfect = evaluate(truth.withColumn(c.ENTITY_ID, F.concat(F.lit("P"), c.ENTITY_ID)), truth)
-    assert (perfect.pairwise_f1, perfect.bcubed_f1, perfect.entities_recovered_exactly) == (1.0, 1.0, 2)
+    assert (perfect.pairwise_f1, perfect.bcubed_f1, perfect.entities_recovered_exactly) == (
+        1.0,
+        1.0,
+        2,
+    )
     singletons = evaluate(truth.withColumn(c.ENTITY_ID, F.col(c.ACCOUNT_ID)), truth)
     assert singletons.predicted_pairs == 0
     assert singletons.pairwise_precision == 1.0
