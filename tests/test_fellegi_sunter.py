@@ -1,0 +1,352 @@
+"""The Fellegi-Sunter model: EM recovery on simulated pairs, scoring, u, sampling, errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+import numpy as np
+import pytest
+from pyspark.errors import PySparkException
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from features import columns as c
+from resolution.errors import ConfigError, InputError
+from resolution.fellegi_sunter import (
+    Comparison,
+    FellegiSunterModel,
+    comparison_patterns,
+    estimate_m_em,
+    estimate_u,
+    sample_random_pairs,
+    score_pairs,
+)
+
+EMAIL = Comparison("email", ("different", "exact"), tf_adjusted=True)
+NAME = Comparison("name", ("different", "fuzzy", "exact"))
+PHONE = Comparison("phone", ("different", "prefix", "exact"))
+COMPARISONS = (EMAIL, NAME, PHONE)
+GAMMAS = "gamma_email int, gamma_name int, gamma_phone int"
+
+TRUE_PRIOR = 0.05
+TRUE_M = {"email": (0.1, 0.9), "name": (0.1, 0.3, 0.6), "phone": (0.15, 0.25, 0.6)}
+TRUE_U = {"email": (0.98, 0.02), "name": (0.85, 0.12, 0.03), "phone": (0.9, 0.08, 0.02)}
+PHONE_NULL_RATE = 0.1  # phone missing at random on either side: level -1
+
+
+def _simulate_levels(rng: np.random.Generator, is_match: np.ndarray) -> np.ndarray:
+    """One row of levels per pair: drawn from m for matches and from u for the others."""
+    columns = []
+    for comparison in COMPARISONS:
+        k = len(comparison.levels)
+        from_m = rng.choice(k, size=is_match.size, p=TRUE_M[comparison.name])
+        from_u = rng.choice(k, size=is_match.size, p=TRUE_U[comparison.name])
+        columns.append(np.where(is_match, from_m, from_u))
+    columns[2] = np.where(rng.random(is_match.size) < PHONE_NULL_RATE, -1, columns[2])
+    return np.column_stack(columns)
+
+
+def _pairs_from_levels(spark: SparkSession, levels: np.ndarray) -> DataFrame:
+    """Pair rows rebuilt in Spark from the (few) distinct patterns and their counts.
+
+    The patterns arrive as one JSON literal, so no Python worker has to decode rows.
+    """
+    patterns, counts = np.unique(levels, axis=0, return_counts=True)
+    rows = [
+        {"gamma_email": int(p[0]), "gamma_name": int(p[1]), "gamma_phone": int(p[2]), "n": int(n)}
+        for p, n in zip(patterns, counts, strict=True)
+    ]
+    counted = spark.range(1).select(
+        F.inline(F.from_json(F.lit(json.dumps(rows)), f"array<struct<{GAMMAS}, n int>>"))
+    )
+    return counted.select(
+        "gamma_email", "gamma_name", "gamma_phone", F.explode(F.sequence(F.lit(1), F.col("n")))
+    ).drop("col")
+
+
+def test_em_recovers_known_m_and_prior(
+    spark: SparkSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    rng = np.random.default_rng(20240611)
+    # 200,000 candidate pairs (10,000 matches): the sampling error of an m near 0.5 is then
+    # about 0.005, so a 0.02 tolerance tests EM, not luck. Only the patterns go to Spark.
+    candidate_levels = _simulate_levels(rng, rng.random(200_000) < TRUE_PRIOR)
+    random_levels = _simulate_levels(rng, np.zeros(20_000, dtype=bool))
+    candidates = _pairs_from_levels(spark, candidate_levels)
+    random_pairs = _pairs_from_levels(spark, random_levels)
+
+    u = estimate_u(random_pairs, COMPARISONS)
+    for name, truth in TRUE_U.items():
+        assert u[name] == pytest.approx(truth, abs=0.005)
+
+    with caplog.at_level(logging.INFO, logger="resolution.fellegi_sunter"):
+        # Splink's default convergence threshold; each iteration is one Spark job.
+        result = estimate_m_em(candidates, COMPARISONS, u=u, tolerance=1e-4)
+
+    assert result.converged
+    assert result.iterations == len(result.history) < 25
+    assert result.history[-1]["max_change"] < 1e-4
+    assert result.model.prior == pytest.approx(TRUE_PRIOR, abs=0.02)
+    for name, truth in TRUE_M.items():
+        assert result.model.m[name] == pytest.approx(truth, abs=0.02), name
+    assert dict(result.model.u) == u  # fix_u: u stays as estimated
+    assert "EM iteration 1: prior" in caplog.text
+
+
+def test_one_em_step_matches_a_hand_computation(spark: SparkSession) -> None:
+    patterns = {(1, 2, -1): 2, (0, 0, None): 3, (1, 2, 2): 1, (0, 1, 0): 2}
+    gammas = spark.createDataFrame(
+        [pattern for pattern, n in patterns.items() for _ in range(n)], GAMMAS
+    )
+    prior = 0.2
+    names = [x.name for x in COMPARISONS]
+
+    def likelihood(table: dict[str, tuple[float, ...]], pattern: tuple) -> float:  # type: ignore[type-arg]
+        levels = [(name, g) for name, g in zip(names, pattern, strict=True) if g is not None]
+        return math.prod(table[name][g] for name, g in levels if g >= 0)
+
+    posterior = {
+        p: prior
+        * likelihood(TRUE_M, p)
+        / (prior * likelihood(TRUE_M, p) + (1 - prior) * likelihood(TRUE_U, p))
+        for p in patterns
+    }
+
+    def m_step(weight: dict[tuple, float]) -> dict[str, tuple[float, ...]]:  # type: ignore[type-arg]
+        step = {}
+        for i, x in enumerate(COMPARISONS):
+            at = [
+                sum(n * weight[p] for p, n in patterns.items() if p[i] == level)
+                for level in range(len(x.levels))
+            ]
+            step[x.name] = tuple(a / sum(at) for a in at)
+        return step
+
+    result = estimate_m_em(
+        gammas,
+        COMPARISONS,
+        u=TRUE_U,
+        initial_m=TRUE_M,
+        initial_prior=prior,
+        max_iterations=1,
+        fix_u=False,
+    )
+    expected_m = m_step(posterior)
+    expected_u = m_step({p: 1 - q for p, q in posterior.items()})
+    assert not result.converged and result.iterations == 1
+    assert result.model.prior == pytest.approx(
+        sum(n * posterior[p] for p, n in patterns.items()) / 8
+    )
+    for name in names:
+        assert result.model.m[name] == pytest.approx(expected_m[name])
+        assert result.model.u[name] == pytest.approx(expected_u[name])
+    assert result.history[0]["m"] == {name: list(ps) for name, ps in result.model.m.items()}
+
+
+def test_comparison_patterns_counts_each_pattern(spark: SparkSession) -> None:
+    gammas = spark.createDataFrame(
+        [(1, 2, -1), (1, 2, -1), (0, 0, None), (0, 0, None), (0, 0, None), (1, 2, 2)], GAMMAS
+    )
+    patterns = {tuple(r) for r in comparison_patterns(gammas, COMPARISONS).collect()}
+    assert patterns == {(1, 2, -1, 2), (0, 0, None, 3), (1, 2, 2, 1)}
+
+
+def test_term_frequency_adjustment_discounts_a_hub_value(spark: SparkSession) -> None:
+    model = FellegiSunterModel(
+        comparisons=(EMAIL,), m={"email": (0.1, 0.9)}, u={"email": (0.99, 0.01)}, prior=0.01
+    )
+    pairs = spark.createDataFrame(
+        [
+            ("hub_l", "hub_r", 1, 0.5),  # a value half the population shares
+            ("rare_l", "rare_r", 1, 1e-5),
+            ("no_tf_l", "no_tf_r", 1, None),  # exact, tf unknown: no adjustment
+            ("zero_l", "zero_r", 1, 0.0),  # clamped to 1e-12
+            ("diff_l", "diff_r", 0, 0.5),  # tf only adjusts the exact level
+        ],
+        "account_id_l string, account_id_r string, gamma_email int, tf_email double",
+    )
+    scored = {r[c.ACCOUNT_ID_L]: r for r in score_pairs(pairs, model).collect()}
+    prior_weight = math.log2(0.01 / 0.99)
+    exact = math.log2(0.9 / 0.01)
+
+    assert scored["hub_l"][c.MATCH_WEIGHT] == pytest.approx(
+        prior_weight + exact + math.log2(0.01 / 0.5)
+    )
+    assert scored["rare_l"][c.MATCH_WEIGHT] - scored["hub_l"][c.MATCH_WEIGHT] == pytest.approx(
+        math.log2(0.5 / 1e-5)
+    )
+    assert scored["hub_l"][c.MATCH_PROBABILITY] < 0.9 < scored["rare_l"][c.MATCH_PROBABILITY]
+    assert scored["no_tf_l"][c.MATCH_WEIGHT] == pytest.approx(prior_weight + exact)
+    assert scored["zero_l"][c.MATCH_WEIGHT] == pytest.approx(
+        prior_weight + exact + math.log2(0.01 / 1e-12)
+    )
+    assert scored["diff_l"][c.MATCH_WEIGHT] == pytest.approx(prior_weight + math.log2(0.1 / 0.99))
+    hub_evidence = scored["hub_l"][c.EVIDENCE][0]
+    assert hub_evidence["tf_adjustment"] == pytest.approx(math.log2(0.01 / 0.5))
+    assert hub_evidence["weight"] == pytest.approx(exact + math.log2(0.01 / 0.5))
+
+
+def _three_comparison_model() -> FellegiSunterModel:
+    return FellegiSunterModel(
+        comparisons=(Comparison("email", ("different", "exact")), NAME, PHONE),
+        m=TRUE_M,
+        u=TRUE_U,
+        prior=TRUE_PRIOR,
+    )
+
+
+def _rounded(evidence: list) -> list[tuple]:  # type: ignore[type-arg]
+    """(comparison, level, weight, tf_adjustment) with the weights rounded to 9 places."""
+    return [(e[0], e[1], round(e[2], 9), round(e[3], 9)) for e in evidence]
+
+
+def test_evidence_explains_the_weight_and_null_levels_weigh_nothing(spark: SparkSession) -> None:
+    model = _three_comparison_model()
+    pairs = spark.createDataFrame(
+        [
+            ("a", "b", 1, 1, 2),
+            ("a", "c", 1, 1, -1),  # phone unknown
+            ("a", "d", 1, 1, None),  # phone unknown, as a null
+            ("b", "c", 0, -1, -1),
+        ],
+        f"account_id_l string, account_id_r string, {GAMMAS}",
+    )
+    scored = {
+        (r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): r for r in score_pairs(pairs, model).collect()
+    }
+    w = model.weights()
+    prior_weight = math.log2(TRUE_PRIOR / (1 - TRUE_PRIOR))
+
+    assert _rounded(scored[("a", "b")][c.EVIDENCE]) == _rounded(
+        [
+            ("email", "exact", w["email"][1], 0.0),
+            ("name", "fuzzy", w["name"][1], 0.0),
+            ("phone", "exact", w["phone"][2], 0.0),
+        ]
+    )
+    no_phone = _rounded(
+        [
+            ("email", "exact", w["email"][1], 0.0),
+            ("name", "fuzzy", w["name"][1], 0.0),
+            ("phone", "null", 0.0, 0.0),
+        ]
+    )
+    assert _rounded(scored[("a", "c")][c.EVIDENCE]) == no_phone
+    assert _rounded(scored[("a", "d")][c.EVIDENCE]) == no_phone
+    assert _rounded(scored[("b", "c")][c.EVIDENCE]) == _rounded(
+        [
+            ("email", "different", w["email"][0], 0.0),
+            ("name", "null", 0.0, 0.0),
+            ("phone", "null", 0.0, 0.0),
+        ]
+    )
+    assert scored[("a", "c")][c.MATCH_WEIGHT] == pytest.approx(
+        scored[("a", "b")][c.MATCH_WEIGHT] - w["phone"][2]
+    )
+    for row in scored.values():
+        explained = prior_weight + sum(e["weight"] for e in row[c.EVIDENCE])
+        assert row[c.MATCH_WEIGHT] == pytest.approx(explained)
+        odds = 2.0 ** row[c.MATCH_WEIGHT]
+        assert row[c.MATCH_PROBABILITY] == pytest.approx(odds / (1 + odds))
+
+
+def test_estimate_u_smooths_unseen_levels(spark: SparkSession) -> None:
+    gammas = spark.createDataFrame(
+        [(0, 0, -1), (0, 0, None), (0, 1, -1), (1, 0, -1), (-1, 0, -1)], GAMMAS
+    )
+    u = estimate_u(gammas, COMPARISONS, smoothing=1.0)
+    assert u["email"] == pytest.approx((4 / 6, 2 / 6))  # 3 and 1 of 4 non-null, +1 each
+    assert u["name"] == pytest.approx((5 / 8, 2 / 8, 1 / 8))  # "exact" never seen: 1/8 > 0
+    assert u["phone"] == pytest.approx((1 / 3, 1 / 3, 1 / 3))  # no information at all
+    assert all(math.fsum(ps) == pytest.approx(1.0) for ps in u.values())
+
+    unsmoothed = estimate_u(gammas.where(F.col("gamma_phone").isNull()), (EMAIL, NAME), smoothing=0)
+    assert unsmoothed == {"email": (1.0, 0.0), "name": (1.0, 0.0, 0.0)}
+
+
+def test_sample_random_pairs_is_deterministic_distinct_and_ordered(spark: SparkSession) -> None:
+    # Generated in Spark (no Python worker per job): acc0000..acc0499, then a Unicode id, a
+    # null id and a duplicate.
+    numbered = spark.range(500).select(F.format_string("acc%04d", "id").alias("account_id"))
+    extra = spark.range(1).select(
+        F.explode(F.array(F.lit("账户-全角"), F.lit(None).cast("string"), F.lit("acc0001")))
+    )
+    accounts = numbered.unionByName(extra.toDF("account_id"))
+
+    def draw(seed: int, frame: DataFrame = accounts) -> list[tuple[str, str]]:
+        pairs = sample_random_pairs(frame, id_column="account_id", pairs=1000, seed=seed)
+        return [tuple(r) for r in pairs.collect()]
+
+    first = draw(7)
+    assert draw(7, accounts.repartition(3)) == first  # partitioning does not matter
+    assert len(first) == len(set(first)) == 1000
+    assert all(left < right for left, right in first)  # l < r, so no self pairs
+    assert set(draw(8)) != set(first)
+    assert {None} & {x for pair in first for x in pair} == set()
+
+    few = spark.createDataFrame([("x",), ("y",), ("z",)], "account_id string")
+    everything = sample_random_pairs(few, id_column="account_id", pairs=1000, seed=1)
+    assert {tuple(r) for r in everything.collect()} == {("x", "y"), ("x", "z"), ("y", "z")}
+
+
+def test_model_round_trips_through_json() -> None:
+    model = FellegiSunterModel(comparisons=COMPARISONS, m=TRUE_M, u=TRUE_U, prior=TRUE_PRIOR)
+    restored = FellegiSunterModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert restored == model
+    assert restored.comparisons[0].tf_adjusted
+    assert model.bayes_factors()["name"] == pytest.approx((0.1 / 0.85, 0.3 / 0.12, 0.6 / 0.03))
+    table = model.describe()
+    assert "exact +tf" in table and "fuzzy" in table and f"{math.log2(20):+.3f}" in table
+
+
+def test_invalid_models_are_clear_errors() -> None:
+    with pytest.raises(ConfigError, match=r"m\['name'\]: probabilities sum to 0.9") as info:
+        FellegiSunterModel(
+            comparisons=COMPARISONS,
+            m={**TRUE_M, "name": (0.1, 0.2, 0.6)},
+            u={**TRUE_U, "phone": (0.5, 0.5)},
+            prior=0.05,
+        )
+    assert "u['phone']: 2 probabilities for 3 levels" in str(info.value)  # all at once
+    with pytest.raises(ConfigError, match="prior: must be in"):
+        FellegiSunterModel(comparisons=COMPARISONS, m=TRUE_M, u=TRUE_U, prior=1.0)
+    with pytest.raises(ConfigError, match="lacks \\['u'\\]"):
+        FellegiSunterModel.from_dict({"comparisons": [], "m": {}, "prior": 0.1})
+    with pytest.raises(ConfigError, match=r"comparisons\[0\] needs 'name' and 'levels'"):
+        FellegiSunterModel.from_dict(
+            {"comparisons": [{"name": "x"}], "m": {}, "u": {}, "prior": 0.1}
+        )
+    with pytest.raises(ConfigError, match="at least 2 levels"):
+        Comparison("email", ("exact",))
+
+
+def test_bad_gamma_inputs_name_the_column(spark: SparkSession) -> None:
+    model = _three_comparison_model()
+    no_phone = spark.createDataFrame([(1, 1)], "gamma_email int, gamma_name int")
+    with pytest.raises(InputError, match=r"missing column 'gamma_phone'.*found: \['gamma_email'"):
+        score_pairs(no_phone, model)
+    with pytest.raises(InputError, match="missing column 'gamma_phone'"):
+        estimate_u(no_phone, COMPARISONS)
+    text_levels = spark.createDataFrame(
+        [(1, 1, "2")], "gamma_email int, gamma_name int, gamma_phone string"
+    )
+    with pytest.raises(InputError, match="'gamma_phone' must be an integer level"):
+        comparison_patterns(text_levels, COMPARISONS)
+    tf_model = FellegiSunterModel(
+        comparisons=(EMAIL,), m={"email": (0.1, 0.9)}, u={"email": (0.99, 0.01)}, prior=0.01
+    )
+    with pytest.raises(InputError, match="missing column 'tf_email'"):
+        score_pairs(spark.createDataFrame([(1,)], "gamma_email int"), tf_model)
+
+    out_of_range = spark.createDataFrame([(1, 3, 0), (1, 0, -2)], GAMMAS)
+    with pytest.raises(
+        InputError, match=r"'gamma_name' holds levels 0\.\.3, outside -1\.\.2"
+    ) as info:
+        estimate_u(out_of_range, COMPARISONS)
+    assert "'gamma_phone' holds levels -2..0" in str(info.value)
+    with pytest.raises(InputError, match="'gamma_name' holds levels 0..3"):
+        estimate_m_em(out_of_range, COMPARISONS, u=TRUE_U, max_iterations=1)
+    with pytest.raises(PySparkException, match="'gamma_name' holds level 3, outside -1..2"):
+        score_pairs(out_of_range.limit(1), model).collect()
