@@ -299,7 +299,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             tracker.log_metrics(metrics)
             output_counts = {
                 "entity_membership": clock.rows["entity_membership"],
-                "entities": int(sizes["entities"]),
+                "entities": clock.rows["entities"],
                 "match_edges": clock.rows["match_edges"],
                 "hub_values": clock.rows["hub_values"],
                 "quarantine": sum(counts.quarantined for counts in inputs.counts.values()),

@@ -75,7 +75,7 @@ def resolve(
         "entity_membership",
         assign_entities(accounts_std, match_edges, config=config.clustering),
     )
-    entities = summarise_entities(entity_membership)
+    entities = checkpoint("entities", summarise_entities(entity_membership))
     return Resolution(
         blocking_keys=counted_keys,
         hub_values=hub_values,

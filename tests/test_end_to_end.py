@@ -35,6 +35,12 @@ def _run(*args: str | Path, timeout: int = 900) -> subprocess.CompletedProcess[s
     )
 
 
+def _resolve(in_dir: Path, out: Path, *extra: str | Path) -> subprocess.CompletedProcess[str]:
+    """The job through its command line, with the small-data config unless `extra` names one."""
+    conf = () if "--conf" in extra else ("--conf", LOCAL_CONF)
+    return _run("-m", "jobs.resolve_entities", "--input", in_dir, "--output", out, *conf, *extra)
+
+
 def _table(out: Path, name: str) -> pd.DataFrame:
     return DeltaTable(str(out / name)).to_pandas()
 
@@ -63,20 +69,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def first_run(generated: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     in_dir, truth = generated
     out = tmp_path_factory.mktemp("e2e-out") / "out"
-    result = _run(
-        "-m",
-        "jobs.resolve_entities",
-        "--input",
-        in_dir,
-        "--output",
-        out,
-        "--truth",
-        truth,
-        "--conf",
-        LOCAL_CONF,
-        "--run-id",
-        "e2e-1",
-    )
+    result = _resolve(in_dir, out, "--truth", truth, "--run-id", "e2e-1")
     assert result.returncode == 0, result.stderr[-5000:]
     return out, result
 
@@ -162,18 +155,7 @@ def test_rerun_with_same_run_id_duplicates_nothing(generated, first_run) -> None
     before = {
         name: _table(out, name) for name in ("entity_membership", "quarantine", "match_edges")
     }
-    result = _run(
-        "-m",
-        "jobs.resolve_entities",
-        "--input",
-        in_dir,
-        "--output",
-        out,
-        "--conf",
-        LOCAL_CONF,
-        "--run-id",
-        "e2e-1",
-    )
+    result = _resolve(in_dir, out, "--run-id", "e2e-1")
     assert result.returncode == 0, result.stderr[-5000:]
     runs = _table(out, "runs")
     assert list(runs["run_id"]) == ["e2e-1"]
@@ -198,16 +180,7 @@ def test_missing_required_column_exits_2_naming_file_and_column(tmp_path: Path) 
     (in_dir / "payment_instruments.csv").write_text(
         "account_id,instrument_id\nA1,x\n", encoding="utf-8"
     )
-    result = _run(
-        "-m",
-        "jobs.resolve_entities",
-        "--input",
-        in_dir,
-        "--output",
-        tmp_path / "out",
-        "--conf",
-        LOCAL_CONF,
-    )
+    result = _resolve(in_dir, tmp_path / "out")
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ")
@@ -221,16 +194,7 @@ def test_unusable_invocation_exits_2(tmp_path: Path) -> None:
     assert "--input" in result.stderr
     bad_conf = tmp_path / "bad.yaml"
     bad_conf.write_text("resolution:\n  clustering:\n    engine: networkx\n", encoding="utf-8")
-    result = _run(
-        "-m",
-        "jobs.resolve_entities",
-        "--input",
-        tmp_path,
-        "--output",
-        tmp_path / "out",
-        "--conf",
-        bad_conf,
-    )
+    result = _resolve(tmp_path, tmp_path / "out", "--conf", bad_conf)
     assert result.returncode == 2
     assert "clustering.engine" in result.stderr
 
@@ -247,18 +211,7 @@ def test_failed_blocking_quality_check_exits_3_and_keeps_results(generated, tmp_
     conf_path = tmp_path / "strict.yaml"
     conf_path.write_text(yaml.safe_dump(conf), encoding="utf-8")
     out = tmp_path / "out"
-    result = _run(
-        "-m",
-        "jobs.resolve_entities",
-        "--input",
-        in_dir,
-        "--output",
-        out,
-        "--conf",
-        conf_path,
-        "--run-id",
-        "strict-1",
-    )
+    result = _resolve(in_dir, out, "--conf", conf_path, "--run-id", "strict-1")
     assert result.returncode == 3, result.stderr[-3000:]
     assert "entities.account_count_below_max" in result.stderr.strip().splitlines()[-1]
     report = json.loads(
