@@ -80,6 +80,14 @@ DEVICE_NORM = "device_norm"
 ADDRESS_KEY = "address_key"
 NAME_NORM = "name_norm"
 CONTACT_PHONE_E164 = "contact_phone_e164"
+# Read by resolution.blocking and resolution.comparisons.
+NAME_KEY = "name_key"
+NAME_TOKENS = "name_tokens"
+BIRTH_DATE = "birth_date"
+ID_NUMBER_FUZZY = "id_number_fuzzy"
+IP_PREFIX = "ip_prefix"
+ADDRESS_TOKENS = "address_tokens"
+CITY_KEY = "city_key"
 
 # Blocking and pairs -------------------------------------------------------------------------
 ATTRIBUTE = "attribute"

@@ -25,6 +25,7 @@ from resolution.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "conf" / "default.yaml"
+EXTENDS = "extends"
 
 
 @dataclass(frozen=True)
@@ -175,19 +176,50 @@ def parse_config(raw: Mapping[str, Any] | None, *, source: str = "<mapping>") ->
     return typing.cast(JobConfig, config)
 
 
-def load_config(path: str | Path | None = None) -> JobConfig:
-    """Load and validate a YAML config (default `conf/default.yaml`).
+def merge_settings(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `override` laid over it: mappings merge key by key, anything else (lists
+    included) is replaced whole."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_settings(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
-    Example::
 
-        config = load_config("conf/default.yaml")
-        config.resolution.blocking.max_block_size
-    """
-    config_path = Path(path) if path is not None else DEFAULT_CONFIG
+def _read_yaml(config_path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not config_path.is_file():
         raise ConfigError(f"{config_path}: config file not found")
+    if config_path.resolve() in chain:
+        raise ConfigError(f"{config_path}: 'extends' goes round in a circle")
     try:
         raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise ConfigError(f"{config_path}: not valid YAML: {error}") from error
-    return parse_config(raw, source=str(config_path))
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_path}: expected a mapping at the top, got {raw!r}")
+    base = raw.pop(EXTENDS, None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise ConfigError(f"{config_path}: {EXTENDS}: expected a file name, got {base!r}")
+    parent = _read_yaml(config_path.parent / base, (*chain, config_path.resolve()))
+    return merge_settings(parent, raw)
+
+
+def load_config(path: str | Path | None = None) -> JobConfig:
+    """Load and validate a YAML config (default `conf/default.yaml`).
+
+    A file may start from another with `extends: default.yaml` (a path relative to the file):
+    its settings are laid over that file's (mappings merged, lists and values replaced).
+
+    Example::
+
+        config = load_config("conf/local.yaml")
+        config.resolution.blocking.max_block_size
+    """
+    config_path = Path(path) if path is not None else DEFAULT_CONFIG
+    return parse_config(_read_yaml(config_path), source=str(config_path))

@@ -54,6 +54,7 @@ from resolution.errors import (  # noqa: E402
     ResolutionError,
 )
 from resolution.evaluation import Evaluation, evaluate  # noqa: E402
+from resolution.fellegi_sunter import FellegiSunterModel  # noqa: E402
 from resolution.pipeline import Resolution, resolve  # noqa: E402
 
 logger = logging.getLogger("jobs.resolve_entities")
@@ -134,6 +135,7 @@ def _summary(
     largest: list[Any],
     evaluation: Evaluation | None,
     tracker: RunTracker | None,
+    model_path: Path | None = None,
 ) -> str:
     lines = [f"run {run_id} succeeded; tables under {out_dir.resolve()}/"]
     for name, counts in inputs.counts.items():
@@ -161,6 +163,8 @@ def _summary(
             f"{evaluation.true_entities:,}; largest predicted {evaluation.largest_predicted_entity}"
             f" vs true {evaluation.largest_true_entity}"
         )
+    if model_path is not None:
+        lines.append(f"  model: {model_path} (score later runs with it: model.load_from)")
     if tracker is not None:
         lines.append(f"  MLflow: {tracker.ui_command()}")
     return "\n".join(lines)
@@ -232,13 +236,16 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             logistics_std = standardise_logistics(
                 inputs.accepted[c.LOGISTICS], config=config.standardise
             )
+            saved_model = load_model(config.resolution.model.load_from)
             resolution: Resolution = resolve(
                 accounts_std,
                 payments_std,
                 logistics_std,
                 config=config.resolution,
+                model=saved_model,
                 checkpoint=clock.materialise,
             )
+            model_path = _save_model(out_dir, run_id, resolution, tracker)
             with clock.stage("quality_outputs"):
                 output_report = validate_outputs(
                     accepted_accounts=inputs.accepted[c.ACCOUNTS],
@@ -294,6 +301,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             metrics.update({f"seconds.{name}": s for name, s in clock.seconds.items()})
             metrics.update(sizes)
             metrics.update(pairs_by_rule)
+            metrics.update(_training_metrics(resolution))
             if evaluation is not None:
                 metrics.update(evaluation.as_metrics())
             tracker.log_metrics(metrics)
@@ -305,11 +313,54 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 "quarantine": sum(counts.quarantined for counts in inputs.counts.values()),
             }
             finish("succeeded", output_counts=output_counts)
-            print(_summary(out_dir, run_id, inputs, sizes, largest, evaluation, tracker))
+            print(
+                _summary(out_dir, run_id, inputs, sizes, largest, evaluation, tracker, model_path)
+            )
     except BaseException as error:
         finish("failed", error=f"{type(error).__name__}: {error}"[:2000])
         raise
     return 0
+
+
+def load_model(path: str | None) -> FellegiSunterModel | None:
+    """The saved model at `path` (a `model.json` an earlier run wrote), or None to train."""
+    if path is None:
+        return None
+    model_file = Path(path)
+    if not model_file.is_file():
+        raise ConfigError(f"model.load_from: {model_file}: no such file")
+    try:
+        data = json.loads(model_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ConfigError(
+            f"model.load_from: {model_file}: not a model JSON file: {error}"
+        ) from error
+    model = FellegiSunterModel.from_dict(data)
+    logger.info("scoring with the saved model %s", model_file)
+    return model
+
+
+def _save_model(out_dir: Path, run_id: str, resolution: Resolution, tracker: RunTracker) -> Path:
+    """Write the model used to OUT_DIR/_models/RUN_ID/model.json and log it to MLflow."""
+    folder = out_dir / "_models" / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.json"
+    path.write_text(json.dumps(resolution.model.to_dict(), indent=2) + "\n", encoding="utf-8")
+    tracker.log_dict(resolution.model.to_dict(), "model/model.json")
+    tracker.log_text(resolution.model.describe() + "\n", "model/model.txt")
+    if resolution.training is not None:
+        history = {"iterations": list(resolution.training.history)}
+        tracker.log_dict(history, "model/em_history.json")
+    logger.info("model written to %s", path)
+    return path
+
+
+def _training_metrics(resolution: Resolution) -> dict[str, float]:
+    metrics = {"model.prior": resolution.model.prior, "accounts": float(resolution.account_count)}
+    if resolution.training is not None:
+        metrics["model.em_iterations"] = float(resolution.training.iterations)
+        metrics["model.em_converged"] = float(resolution.training.converged)
+    return metrics
 
 
 def _plain(config: JobConfig) -> Any:

@@ -1,10 +1,13 @@
-"""Blocking: exact standardised values, exploded per account, with a hub cap.
+"""Blocking: standardised values and fuzzy keys, exploded per account, with a hub cap.
 
 Every account contributes one row per (attribute, value) it holds: its phone, email, identity
-number hash, device, IP and registered address, each payment instrument and each logistics
-address and contact phone. Two accounts become a candidate pair when they share a value of an
-enabled attribute that at most `max_block_size` accounts hold; more widely shared values are
-hubs (a consolidator's warehouse, a carrier's NAT address) and are reported instead.
+number hash, name key, device, IP and registered address, each payment instrument and each
+logistics address and contact phone, and the keys of the fuzzy rules (identity numbers one typo
+apart, Soundex name codes within a city or with a birth date). Two accounts become a candidate
+pair when they share a value of an enabled rule that at most `max_block_size` accounts hold;
+more widely shared values are hubs (a consolidator's warehouse, a carrier's NAT address) and
+are reported instead. The same rows, with how many accounts hold each value, feed the
+comparisons' term frequencies (`resolution.comparisons`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ _ACCOUNT_ATTRIBUTE_COLUMNS = {
     "device": c.DEVICE_NORM,
     "registration_ip": c.IP_NORM,
     "registered_address": c.ADDRESS_KEY,
+    "name": c.NAME_KEY,
 }
 
 
@@ -42,8 +46,55 @@ def _mapped(value: Column, mapping: dict[str, str]) -> Column:
     return F.element_at(F.create_map(*[F.lit(x) for kv in mapping.items() for x in kv]), value)
 
 
+def _account_value(attribute: str) -> Column:
+    if attribute == "birth_date":
+        return F.col(c.BIRTH_DATE).cast("string")
+    return F.col(_ACCOUNT_ATTRIBUTE_COLUMNS[attribute])
+
+
 def _key_rows(frame: DataFrame, attribute: Column, value: Column) -> DataFrame:
     return frame.select(F.col(c.ACCOUNT_ID), attribute.alias(c.ATTRIBUTE), value.alias(c.VALUE_KEY))
+
+
+def name_code(tokens: Column) -> Column:
+    """The sorted, distinct Soundex codes of a name's tokens, joined by spaces (null if none).
+
+    `zhang wei` and `jang wei` share `J520 W000`; so do `jon smith` and `john smyth`.
+    """
+    codes = F.array_sort(F.array_distinct(F.transform(tokens, lambda t: F.soundex(t))))
+    return F.when(F.size(tokens) > F.lit(0), F.array_join(codes, " "))
+
+
+def _fuzzy_key_rows(accounts_std: DataFrame, rules: tuple[str, ...]) -> list[DataFrame]:
+    parts: list[DataFrame] = []
+    code = name_code(F.col(c.NAME_TOKENS))
+    if "id_number_one_edit" in rules:
+        parts.append(
+            accounts_std.select(
+                c.ACCOUNT_ID,
+                F.lit("id_number_one_edit").alias(c.ATTRIBUTE),
+                F.explode(c.ID_NUMBER_FUZZY).alias(c.VALUE_KEY),
+            )
+        )
+    if "name_in_city" in rules:
+        city = F.col(c.CITY_KEY)
+        parts.append(
+            _key_rows(
+                accounts_std,
+                F.lit("name_in_city"),
+                F.when(city.isNotNull(), F.concat_ws("|", code, city)),
+            )
+        )
+    if "name_birth_date" in rules:
+        born = F.col(c.BIRTH_DATE).cast("string")
+        parts.append(
+            _key_rows(
+                accounts_std,
+                F.lit("name_birth_date"),
+                F.when(born.isNotNull(), F.concat_ws("|", code, born)),
+            )
+        )
+    return parts
 
 
 def extract_blocking_keys(
@@ -51,16 +102,17 @@ def extract_blocking_keys(
     payments_std: DataFrame,
     logistics_std: DataFrame,
     *,
-    config: BlockingConfig,
+    attributes: tuple[str, ...],
 ) -> DataFrame:
-    """Distinct `(account_id, attribute, value_key)` rows for the enabled attributes.
+    """Distinct `(account_id, attribute, value_key)` rows for `attributes`.
 
     Requires the columns written by `features.standardise`. Null values give no row. Sensitive
     values arrive here already hashed, so `value_key` never holds a raw number.
     """
     parts = [
-        _key_rows(accounts_std, F.lit(attribute), F.col(column))
-        for attribute, column in _ACCOUNT_ATTRIBUTE_COLUMNS.items()
+        _key_rows(accounts_std, F.lit(attribute), _account_value(attribute))
+        for attribute in (*_ACCOUNT_ATTRIBUTE_COLUMNS, "birth_date")
+        if attribute in attributes
     ]
     parts.append(
         _key_rows(
@@ -73,11 +125,12 @@ def extract_blocking_keys(
         _key_rows(logistics_std, _mapped(F.col(c.ROLE), _LOGISTICS_ATTRIBUTE), F.col(c.ADDRESS_KEY))
     )
     parts.append(_key_rows(logistics_std, F.lit("contact_phone"), F.col(c.CONTACT_PHONE_E164)))
+    parts += _fuzzy_key_rows(accounts_std, attributes)
     keys = parts[0]
     for part in parts[1:]:
         keys = keys.unionByName(part)
     return keys.where(
-        F.col(c.VALUE_KEY).isNotNull() & F.col(c.ATTRIBUTE).isin(*config.attributes)
+        F.col(c.VALUE_KEY).isNotNull() & F.col(c.ATTRIBUTE).isin(*attributes)
     ).distinct()
 
 
@@ -88,23 +141,30 @@ def count_value_holders(blocking_keys: DataFrame) -> DataFrame:
 
 
 def find_hub_values(counted_keys: DataFrame, *, config: BlockingConfig) -> DataFrame:
-    """`(attribute, value_key, account_count)` of the values held by more than the cap."""
+    """`(attribute, value_key, account_count)` of the blocking rules' values held by more than
+    the cap."""
     return (
-        counted_keys.where(F.col(c.ACCOUNT_COUNT) > F.lit(config.max_block_size))
+        counted_keys.where(
+            (F.col(c.ACCOUNT_COUNT) > F.lit(config.max_block_size))
+            & F.col(c.ATTRIBUTE).isin(*config.rules)
+        )
         .select(c.ATTRIBUTE, c.VALUE_KEY, c.ACCOUNT_COUNT)
         .distinct()
     )
 
 
 def build_candidate_pairs(counted_keys: DataFrame, *, config: BlockingConfig) -> DataFrame:
-    """Candidate pairs sharing at least one value held by 2..cap accounts.
+    """Candidate pairs sharing at least one value of an enabled rule held by 2..cap accounts.
 
     Returns `account_id_l < account_id_r` and `shared_attributes`: a sorted array of
-    `struct(attribute, shared_values, holders)`: how many distinct values of that attribute the
-    two accounts share, and how many accounts hold the rarest of them. One row per pair.
+    `struct(attribute, shared_values, holders)`: which rules paired them, how many distinct
+    values of that rule the two accounts share, and how many accounts hold the rarest of them.
+    One row per pair.
     """
     blockable = counted_keys.where(
-        (F.col(c.ACCOUNT_COUNT) >= 2) & (F.col(c.ACCOUNT_COUNT) <= F.lit(config.max_block_size))
+        (F.col(c.ACCOUNT_COUNT) >= 2)
+        & (F.col(c.ACCOUNT_COUNT) <= F.lit(config.max_block_size))
+        & F.col(c.ATTRIBUTE).isin(*config.rules)
     ).select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY, c.ACCOUNT_COUNT)
     left = blockable.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_L)
     right = blockable.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_R).drop(c.ACCOUNT_COUNT)
@@ -123,7 +183,8 @@ def build_candidate_pairs(counted_keys: DataFrame, *, config: BlockingConfig) ->
 
 
 def summarise_pairs_by_attribute(candidate_pairs: DataFrame) -> DataFrame:
-    """Diagnostics: `(attribute, pair_count)`, pairs that share at least one value of each."""
+    """Diagnostics: `(attribute, pair_count)`, the candidate pairs each rule produced (a pair
+    found by two rules counts for both)."""
     return (
         candidate_pairs.select(F.explode(c.SHARED_ATTRIBUTES).alias("shared"))
         .groupBy(F.col("shared.attribute").alias(c.ATTRIBUTE))

@@ -1,16 +1,19 @@
-"""Settings of blocking, scoring and clustering, loaded from conf/ by `jobs.config`."""
+"""Settings of blocking, the match model and clustering, loaded from conf/ by `jobs.config`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
-# Attribute kinds the blocking step can emit (see `resolution.blocking.extract_blocking_keys`).
-ATTRIBUTES = (
+from resolution.fellegi_sunter import Comparison
+
+# Attributes the blocking step extracts (see `resolution.blocking.extract_blocking_keys`): the
+# exact standardised values every account holds, and keys built for fuzzy blocking rules.
+EXACT_ATTRIBUTES = (
     "phone",
     "email",
     "id_number",
+    "name",
+    "birth_date",
     "card",
     "bank_account",
     "alipay",
@@ -25,65 +28,157 @@ ATTRIBUTES = (
     "pickup_address",
     "contact_phone",
 )
+# Fuzzy rules: `id_number_one_edit` blocks on the keyed symmetric-deletion hashes of identity
+# numbers (one typo apart); `name_in_city` on the Soundex codes of the name tokens within a city;
+# `name_birth_date` on the Soundex name codes with the birth date.
+FUZZY_RULES = ("id_number_one_edit", "name_in_city", "name_birth_date")
+ATTRIBUTES = EXACT_ATTRIBUTES + FUZZY_RULES
 
 CLUSTERING_ENGINES = ("graphframes", "graphx")
 GRAPHFRAMES_ALGORITHMS = ("two_phase", "randomized_contraction", "graphx")
 
 
-def _frozen(mapping: Mapping[str, float]) -> Mapping[str, float]:
-    return MappingProxyType(dict(mapping))
-
-
 @dataclass(frozen=True)
 class BlockingConfig:
-    """Which standardised attributes are blocked on, and the hub cap.
+    """Which blocking rules make candidate pairs, and the hub cap.
 
-    A value shared by more than `max_block_size` accounts is a hub: it is not blocked on and is
-    reported in `hub_values`. The cap also bounds the pairs one value can produce
-    (max_block_size * (max_block_size - 1) / 2).
+    Each rule is an attribute of `ATTRIBUTES`: two accounts are a candidate pair when they
+    share a value (or fuzzy key) of an enabled rule. A value shared by more than
+    `max_block_size` accounts is a hub: it is not blocked on and is reported in `hub_values`.
+    The cap also bounds the pairs one value can produce (max_block_size * (max_block_size - 1)
+    / 2). Hub values still count in comparisons, with the weight of their frequency.
     """
 
-    attributes: tuple[str, ...] = ATTRIBUTES
+    rules: tuple[str, ...] = ATTRIBUTES
     max_block_size: int = 100
 
     def problems(self) -> list[str]:
         found = [
-            f"blocking.attributes: unknown attribute {name!r} (known: {', '.join(ATTRIBUTES)})"
-            for name in self.attributes
+            f"blocking.rules: unknown rule {name!r} (known: {', '.join(ATTRIBUTES)})"
+            for name in self.rules
             if name not in ATTRIBUTES
         ]
-        if not self.attributes:
-            found.append("blocking.attributes: at least one attribute is needed")
+        if not self.rules:
+            found.append("blocking.rules: at least one rule is needed")
         if self.max_block_size < 2:
             found.append(f"blocking.max_block_size: must be >= 2, got {self.max_block_size}")
         return found
 
 
-@dataclass(frozen=True)
-class ScoringConfig:
-    """An evidence-weighted score: log2 Bayes factors per shared attribute kind.
+# kind -> label of its fuzzy levels (see `resolution.comparisons`)
+FUZZY_LEVEL_LABELS = {
+    "exact": "",
+    "name": "similarity",
+    "address": "token_jaccard",
+    "logistics_address": "best_token_jaccard",
+    "identity": "one_edit",
+    "phone": "one_edit",
+    "ip": "same_network",
+}
+COMPARISON_KINDS = tuple(FUZZY_LEVEL_LABELS)
+# Kinds whose single fuzzy level is a yes/no test rather than a similarity threshold.
+SWITCH_KINDS = ("identity", "phone", "ip")
 
-    match_weight = prior_weight + sum over the attribute kinds a the pair shares of
-    (weights[a] - frequency_penalty * log2(max(holders - 1, 1))), where holders is how many
-    accounts hold the shared value; match_probability = 2^w / (1 + 2^w). A pair is accepted
-    when its probability is at least `threshold`. Attributes missing from `weights` count 0.
+
+@dataclass(frozen=True)
+class ComparisonSpec:
+    """One comparison of the model: which evidence, and its levels.
+
+    `kind` picks the evidence (`resolution.comparisons`); `attributes` are the exact attributes
+    whose shared values give the exact level (and, with `tf_adjusted`, its term frequency);
+    `thresholds` are the lower bounds of the fuzzy similarity levels, loosest first (levels
+    1..len(thresholds)); the yes/no kinds (identity, phone, ip) have one fixed fuzzy level
+    (one edit apart, same network) and take no thresholds.
     """
 
-    prior_weight: float = -3.0
-    weights: Mapping[str, float] = field(default_factory=lambda: _frozen({}))
-    frequency_penalty: float = 1.0
-    threshold: float = 0.9
+    name: str = ""
+    kind: str = "exact"
+    attributes: tuple[str, ...] = ()
+    thresholds: tuple[float, ...] = ()
+    tf_adjusted: bool = True
+
+    @property
+    def exact_level(self) -> int:
+        if self.kind in SWITCH_KINDS:
+            return 2
+        return len(self.thresholds) + 1
+
+    def comparison(self) -> Comparison:
+        """The model's view: name and level labels (0 = different ... k = exact)."""
+        label = FUZZY_LEVEL_LABELS.get(self.kind, "")
+        if self.kind in SWITCH_KINDS:
+            fuzzy: tuple[str, ...] = (label,)
+        else:
+            fuzzy = tuple(f"{label}>={t:g}" for t in self.thresholds)
+        return Comparison(
+            name=self.name, levels=("different", *fuzzy, "exact"), tf_adjusted=self.tf_adjusted
+        )
 
     def problems(self) -> list[str]:
-        found = [
-            f"scoring.weights: unknown attribute {name!r} (known: {', '.join(ATTRIBUTES)})"
-            for name in self.weights
-            if name not in ATTRIBUTES
-        ]
-        if self.frequency_penalty < 0:
-            found.append(f"scoring.frequency_penalty: must be >= 0, got {self.frequency_penalty}")
+        where = f"model.comparisons.{self.name or '?'}"
+        found: list[str] = []
+        if not self.name or not self.name.replace("_", "").isalnum():
+            found.append(f"{where}.name: use letters, digits and underscores, got {self.name!r}")
+        if self.kind not in COMPARISON_KINDS:
+            found.append(f"{where}.kind: expected one of {COMPARISON_KINDS}, got {self.kind!r}")
+        unknown = [a for a in self.attributes if a not in EXACT_ATTRIBUTES]
+        if unknown:
+            found.append(
+                f"{where}.attributes: unknown {unknown} (known: {', '.join(EXACT_ATTRIBUTES)})"
+            )
+        if not self.attributes:
+            found.append(f"{where}.attributes: at least one is needed")
+        if list(self.thresholds) != sorted(set(self.thresholds)):
+            found.append(f"{where}.thresholds: must increase strictly, got {list(self.thresholds)}")
+        if any(not 0.0 < t < 1.0 for t in self.thresholds):
+            found.append(f"{where}.thresholds: each must be in (0, 1), got {list(self.thresholds)}")
+        if (self.kind in SWITCH_KINDS or self.kind == "exact") and self.thresholds:
+            found.append(f"{where}: kind {self.kind!r} takes no thresholds")
+        return found
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The Fellegi-Sunter model: its comparisons, how it is trained, and the match threshold.
+
+    Without `load_from`, each run trains: u from `random_pairs` random pairs of accounts
+    (`seed`), m and the prior by EM over the candidate pairs (at most `em_max_iterations`,
+    until no parameter moves more than `em_tolerance`). With `load_from` (a model JSON file
+    written by an earlier run, `model.json` among its MLflow artifacts) the run scores with that
+    model and trains nothing. A pair is a match when its probability reaches `threshold`.
+    """
+
+    comparisons: tuple[ComparisonSpec, ...] = ()
+    threshold: float = 0.9
+    load_from: str | None = None
+    random_pairs: int = 1_000_000
+    seed: int = 42
+    u_smoothing: float = 1.0
+    em_max_iterations: int = 25
+    em_tolerance: float = 1e-4
+    initial_prior: float = 0.3
+
+    def problems(self) -> list[str]:
+        found: list[str] = []
+        if not self.comparisons:
+            found.append("model.comparisons: at least one comparison is needed")
+        names = [spec.name for spec in self.comparisons]
+        if len(set(names)) != len(names):
+            found.append(f"model.comparisons: names repeat: {names}")
+        for spec in self.comparisons:
+            found += spec.problems()
         if not 0.0 < self.threshold < 1.0:
-            found.append(f"scoring.threshold: must be in (0, 1), got {self.threshold}")
+            found.append(f"model.threshold: must be in (0, 1), got {self.threshold}")
+        if self.random_pairs < 1000:
+            found.append(f"model.random_pairs: must be >= 1000, got {self.random_pairs}")
+        if self.u_smoothing < 0:
+            found.append(f"model.u_smoothing: must be >= 0, got {self.u_smoothing}")
+        if self.em_max_iterations < 1:
+            found.append(f"model.em_max_iterations: must be >= 1, got {self.em_max_iterations}")
+        if not self.em_tolerance > 0:
+            found.append(f"model.em_tolerance: must be > 0, got {self.em_tolerance}")
+        if not 0.0 < self.initial_prior < 1.0:
+            found.append(f"model.initial_prior: must be in (0, 1), got {self.initial_prior}")
         return found
 
 
@@ -131,8 +226,8 @@ class ResolutionConfig:
     """Everything the pure `resolve(...)` pipeline needs."""
 
     blocking: BlockingConfig = field(default_factory=BlockingConfig)
-    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
 
     def problems(self) -> list[str]:
-        return self.blocking.problems() + self.scoring.problems() + self.clustering.problems()
+        return self.blocking.problems() + self.model.problems() + self.clustering.problems()

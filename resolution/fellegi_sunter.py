@@ -38,7 +38,6 @@ from pyspark.sql import types as T
 
 from features import columns as c
 from resolution.errors import ConfigError, InputError
-from resolution.scoring import probability_from_weight
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +56,11 @@ SUM_TOLERANCE = 1e-6
 _INTEGRAL_TYPES = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 _POSTERIOR = "_posterior"
 _PARAMETERS = "_parameters"
+
+
+def probability_from_weight(match_weight: Column) -> Column:
+    """2^w / (1 + 2^w), written as 1 / (1 + 2^-w)."""
+    return F.lit(1.0) / (F.lit(1.0) + F.pow(F.lit(2.0), -match_weight))
 
 
 def gamma_column(name: str) -> str:

@@ -1,0 +1,183 @@
+"""Comparison levels per pair, term frequencies, and the tf effect on a hub value."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import pytest
+
+from features import columns as c
+from resolution.comparisons import LOGISTICS_TOKENS, VALUES, compare_pairs
+from resolution.config import ComparisonSpec, ModelConfig
+from resolution.fellegi_sunter import FellegiSunterModel, score_pairs
+
+PROFILE_SCHEMA = (
+    "account_id string, name_key string, name_tokens array<string>, phone_e164 string, "
+    "birth_date date, id_number_fuzzy array<string>, ip_prefix string, "
+    "address_tokens array<string>, "
+    "values map<string, array<struct<value_key:string, holders:bigint>>>, "
+    "logistics_tokens array<array<string>>"
+)
+
+
+def _profile(account_id: str, **fields):
+    row = {
+        "account_id": account_id,
+        "name_key": None,
+        "name_tokens": None,
+        "phone_e164": None,
+        "birth_date": None,
+        "id_number_fuzzy": None,
+        "ip_prefix": None,
+        "address_tokens": None,
+        VALUES: {},
+        LOGISTICS_TOKENS: None,
+    }
+    row.update(fields)
+    return row
+
+
+def _levels(spark, profiles, pairs, specs, *, accounts=1000):
+    frame = spark.createDataFrame([_profile(**p) for p in profiles], PROFILE_SCHEMA)
+    pair_frame = spark.createDataFrame(pairs, "account_id_l string, account_id_r string")
+    rows = compare_pairs(pair_frame, frame, specs, account_count=accounts).collect()
+    return {(r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): r.asDict() for r in rows}
+
+
+def test_name_levels_exact_fuzzy_different_and_null(spark):
+    spec = ComparisonSpec(name="name", kind="name", attributes=("name",), thresholds=(0.7, 0.88))
+    zhang = {"name_key": "wei zhang", "name_tokens": ["wei", "zhang"]}
+    profiles = [
+        {"account_id": "a", **zhang, VALUES: {"name": [("wei zhang", 40)]}},
+        {"account_id": "b", **zhang, VALUES: {"name": [("wei zhang", 40)]}},
+        # one letter off: Levenshtein similarity 8/9
+        {"account_id": "c", "name_key": "wei zhung", "name_tokens": ["wei", "zhung"]},
+        {"account_id": "d", "name_key": "li na", "name_tokens": ["li", "na"]},
+        {"account_id": "e"},
+    ]
+    levels = _levels(
+        spark, profiles, [("a", "b"), ("a", "c"), ("a", "d"), ("a", "e")], [spec], accounts=2000
+    )
+    assert levels[("a", "b")]["gamma_name"] == 3
+    assert levels[("a", "b")]["tf_name"] == pytest.approx(40 / 2000)
+    assert levels[("a", "c")]["gamma_name"] == 2
+    assert levels[("a", "c")]["tf_name"] is None
+    assert levels[("a", "d")]["gamma_name"] == 0
+    assert levels[("a", "e")]["gamma_name"] == -1
+
+
+def test_set_comparison_uses_the_rarest_shared_value(spark):
+    spec = ComparisonSpec(
+        name="payment_instrument", kind="exact", attributes=("card", "bank_account")
+    )
+    profiles = [
+        {"account_id": "a", VALUES: {"card": [("k1", 2), ("k2", 500)], "bank_account": [("b", 9)]}},
+        {"account_id": "b", VALUES: {"card": [("k2", 500)], "bank_account": [("b", 9)]}},
+        {"account_id": "c", VALUES: {"card": [("k3", 1)]}},
+        {"account_id": "d", VALUES: {"wallet": [("w", 3)]}},
+    ]
+    levels = _levels(spark, profiles, [("a", "b"), ("a", "c"), ("a", "d")], [spec])
+    assert levels[("a", "b")]["gamma_payment_instrument"] == 1
+    # k2 (500 holders) and b (9 holders) are shared: the rarer one sets the tf
+    assert levels[("a", "b")]["tf_payment_instrument"] == pytest.approx(9 / 1000)
+    assert levels[("a", "c")]["gamma_payment_instrument"] == 0
+    # d has no card and no bank account: no information
+    assert levels[("a", "d")]["gamma_payment_instrument"] == -1
+
+
+def test_one_edit_phone_network_and_address_levels(spark):
+    specs = [
+        ComparisonSpec(name="id_number", kind="identity", attributes=("id_number",)),
+        ComparisonSpec(name="phone", kind="phone", attributes=("phone",)),
+        ComparisonSpec(name="ip", kind="ip", attributes=("registration_ip",)),
+        ComparisonSpec(
+            name="address", kind="address", attributes=("registered_address",), thresholds=(0.6,)
+        ),
+        ComparisonSpec(
+            name="logistics",
+            kind="logistics_address",
+            attributes=("return_address",),
+            thresholds=(0.5,),
+        ),
+        ComparisonSpec(name="born", kind="exact", attributes=("birth_date",), tf_adjusted=False),
+    ]
+    a = {
+        "account_id": "a",
+        "id_number_fuzzy": ["h0", "h1", "h2"],
+        "phone_e164": "+8613800138000",
+        "ip_prefix": "10.1.2.0/24",
+        "address_tokens": ["8", "keji", "nanshan", "shenzhen", "yuan"],
+        LOGISTICS_TOKENS: [["1", "road", "x"], ["2", "lane", "y", "z"]],
+        "birth_date": date(1990, 1, 1),
+        VALUES: {"birth_date": [("1990-01-01", 3)], "id_number": [("i1", 1)]},
+    }
+    b = {
+        "account_id": "b",
+        "id_number_fuzzy": ["h2", "h9"],
+        "phone_e164": "+8613800138001",
+        "ip_prefix": "10.1.2.0/24",
+        "address_tokens": ["8", "keji", "nanshan", "shenzhen"],
+        LOGISTICS_TOKENS: [["2", "lane", "y"]],
+        VALUES: {"birth_date": [("1990-01-01", 3)], "id_number": [("i2", 1)]},
+    }
+    levels = _levels(spark, [a, b], [("a", "b")], specs)[("a", "b")]
+    assert levels["gamma_id_number"] == 1  # fuzzy hashes overlap, exact hashes differ
+    assert levels["gamma_phone"] == 1
+    assert levels["gamma_ip"] == 1
+    assert levels["gamma_address"] == 1  # Jaccard 4/5
+    assert levels["gamma_logistics"] == 1  # best pair 3/4
+    assert levels["gamma_born"] == 1
+    assert "tf_born" not in levels
+
+
+def test_term_frequency_makes_a_hub_value_weigh_far_less(spark):
+    """Two pairs agree exactly on a device: one on a device 2 accounts use, one on a device
+    5,000 of 100,000 accounts use. The tf adjustment takes log2(5000 / 2) off the second."""
+    spec = ComparisonSpec(name="device", kind="exact", attributes=("device",))
+    profiles = [
+        {"account_id": "a", VALUES: {"device": [("rare", 2)]}},
+        {"account_id": "b", VALUES: {"device": [("rare", 2)]}},
+        {"account_id": "c", VALUES: {"device": [("hub", 5000)]}},
+        {"account_id": "d", VALUES: {"device": [("hub", 5000)]}},
+    ]
+    frame = spark.createDataFrame([_profile(**p) for p in profiles], PROFILE_SCHEMA)
+    pairs = spark.createDataFrame(
+        [("a", "b"), ("c", "d")], "account_id_l string, account_id_r string"
+    )
+    gammas = compare_pairs(pairs, frame, [spec], account_count=100_000)
+    model = FellegiSunterModel(
+        comparisons=(spec.comparison(),),
+        m={"device": (0.4, 0.6)},
+        u={"device": (0.999, 0.001)},
+        prior=0.1,
+    )
+    scored = {r[c.ACCOUNT_ID_L]: r for r in score_pairs(gammas, model).collect()}
+    rare, hub = scored["a"], scored["c"]
+    assert rare[c.MATCH_WEIGHT] - hub[c.MATCH_WEIGHT] == pytest.approx(math.log2(5000 / 2))
+    # weight = log2 prior odds + log2(m_exact / tf)
+    assert rare[c.MATCH_WEIGHT] == pytest.approx(math.log2(0.1 / 0.9) + math.log2(0.6 / 2e-5))
+    assert rare[c.MATCH_PROBABILITY] > 0.999
+    # log2(1/9) + log2(0.6 / 0.05) = 0.415: odds 4:3, far below a 0.9 threshold
+    assert hub[c.MATCH_PROBABILITY] == pytest.approx(4 / 7)
+    evidence = hub[c.EVIDENCE][0]
+    assert evidence["level"] == "exact"
+    assert evidence["tf_adjustment"] == pytest.approx(math.log2(0.001 / 0.05))
+
+
+def test_model_config_reports_every_problem():
+    config = ModelConfig(
+        comparisons=(
+            ComparisonSpec(name="x", kind="fuzzy", attributes=("nope",)),
+            ComparisonSpec(name="x", kind="phone", attributes=("phone",), thresholds=(0.5,)),
+            ComparisonSpec(name="n", kind="name", attributes=("name",), thresholds=(0.9, 0.7)),
+        ),
+        threshold=1.0,
+    )
+    problems = "\n".join(config.problems())
+    assert "names repeat" in problems
+    assert "kind: expected one of" in problems
+    assert "unknown ['nope']" in problems
+    assert "kind 'phone' takes no thresholds" in problems
+    assert "must increase strictly" in problems
+    assert "model.threshold" in problems
