@@ -15,20 +15,21 @@ def test_default_config_loads_typed_and_frozen() -> None:
     config = load_config(DEFAULT_CONFIG)
     assert isinstance(config, JobConfig)
     assert config.resolution.blocking.max_block_size == 100
-    assert set(config.resolution.blocking.attributes) == set(ATTRIBUTES)
+    assert set(config.resolution.blocking.rules) == set(ATTRIBUTES) - {"birth_date"}
     assert config.resolution.clustering.engine == "graphx"
-    assert config.resolution.scoring.weights["card"] == 15.0
+    names = [spec.name for spec in config.resolution.model.comparisons]
+    assert "payment_instrument" in names and "logistics_address" in names
     assert config.spark.options["spark.sql.adaptive.enabled"] is True
     with pytest.raises(TypeError):
-        config.resolution.scoring.weights["card"] = 1.0  # type: ignore[index]
+        config.spark.options["spark.sql.adaptive.enabled"] = False  # type: ignore[index]
 
 
 def test_every_problem_is_reported_at_once() -> None:
     raw = {
         "spark": {"shuffle_partitions": "eight", "typo": 1},
         "resolution": {
-            "blocking": {"max_block_size": 1, "attributes": ["phone", "shoe_size"]},
-            "scoring": {"threshold": 1.5, "weights": {"card": "heavy"}},
+            "blocking": {"max_block_size": 1, "rules": ["phone", "shoe_size"]},
+            "model": {"threshold": "high", "comparisons": [{"name": "x", "thresholds": "a"}]},
             "clustering": {"engine": "networkx"},
         },
         "surprise": {},
@@ -41,7 +42,8 @@ def test_every_problem_is_reported_at_once() -> None:
         "spark.shuffle_partitions: expected int, got 'eight'",
         "spark.typo: unknown setting",
         "surprise: unknown setting",
-        "resolution.scoring.weights.card: expected float, got 'heavy'",
+        "resolution.model.threshold: expected float, got 'high'",
+        "resolution.model.comparisons[0].thresholds: expected a list, got 'a'",
     ):
         assert expected in message
 
@@ -49,8 +51,11 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_value_problems_are_listed_together() -> None:
     raw = {
         "resolution": {
-            "blocking": {"max_block_size": 1, "attributes": ["phone", "shoe_size"]},
-            "scoring": {"threshold": 1.5},
+            "blocking": {"max_block_size": 1, "rules": ["phone", "shoe_size"]},
+            "model": {
+                "threshold": 1.5,
+                "comparisons": [{"name": "x", "kind": "exact", "attributes": ["shoe"]}],
+            },
             "clustering": {"engine": "networkx", "checkpoint_interval": 0},
         }
     }
@@ -58,9 +63,10 @@ def test_value_problems_are_listed_together() -> None:
         parse_config(raw)
     message = str(error.value)
     for expected in (
-        "blocking.attributes: unknown attribute 'shoe_size'",
+        "blocking.rules: unknown rule 'shoe_size'",
         "blocking.max_block_size: must be >= 2, got 1",
-        "scoring.threshold: must be in (0, 1), got 1.5",
+        "model.threshold: must be in (0, 1), got 1.5",
+        "model.comparisons.x.attributes: unknown ['shoe']",
         "clustering.engine: expected one of ('graphframes', 'graphx'), got 'networkx'",
         "clustering.checkpoint_interval: must be >= 1, got 0",
     ):
@@ -74,3 +80,29 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
     broken.write_text("spark: [unclosed\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(broken)
+
+
+def test_a_file_extends_another(tmp_path: Path) -> None:
+    base = tmp_path / "base.yaml"
+    base.write_text(
+        "spark: {shuffle_partitions: 4, options: {a.b: 1}}\n"
+        "resolution: {blocking: {max_block_size: 50, rules: [phone, email]}}\n",
+        encoding="utf-8",
+    )
+    child = tmp_path / "child.yaml"
+    child.write_text(
+        "extends: base.yaml\nspark: {options: {c.d: 2}}\nresolution: {blocking: {rules: [card]}}\n",
+        encoding="utf-8",
+    )
+    config = load_config(child)
+    assert config.spark.shuffle_partitions == 4
+    assert dict(config.spark.options) == {"a.b": 1, "c.d": 2}
+    assert config.resolution.blocking.max_block_size == 50
+    assert config.resolution.blocking.rules == ("card",)  # lists are replaced, not merged
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("extends: loop.yaml\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="goes round in a circle"):
+        load_config(loop)
+    with pytest.raises(ConfigError, match="config file not found"):
+        child.write_text("extends: nowhere.yaml\n", encoding="utf-8")
+        load_config(child)

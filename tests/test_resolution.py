@@ -1,8 +1,9 @@
-"""Blocking, scoring, clustering and evaluation on small inline data."""
+"""Blocking, clustering and evaluation on small inline data."""
 
 from __future__ import annotations
 
 import random
+from datetime import date
 
 import networkx as nx
 import pytest
@@ -18,15 +19,16 @@ from resolution.blocking import (
     summarise_pairs_by_attribute,
 )
 from resolution.clustering import assign_entities, connected_components
-from resolution.config import BlockingConfig, ClusteringConfig, ScoringConfig
+from resolution.config import EXACT_ATTRIBUTES, BlockingConfig, ClusteringConfig
 from resolution.errors import ClusteringError
 from resolution.evaluation import evaluate
-from resolution.scoring import accept_matches, score_pairs
 
 ACCOUNTS_STD = (
     "account_id string, phone_e164 string, email_canonical string, id_number_hash string, "
-    "device_norm string, ip_norm string, address_key string"
+    "device_norm string, ip_norm string, address_key string, name_key string, "
+    "name_tokens array<string>, id_number_fuzzy array<string>, birth_date date, city_key string"
 )
+_NO_NAME = (None, None, None, None, None)
 PAYMENTS_STD = "account_id string, instrument_type string, instrument_hash string"
 LOGISTICS_STD = "account_id string, role string, address_key string, contact_phone_e164 string"
 
@@ -34,11 +36,11 @@ LOGISTICS_STD = "account_id string, role string, address_key string, contact_pho
 def _std_frames(spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame]:
     accounts = spark.createDataFrame(
         [
-            ("a1", "+8613800000001", "x@qq.com", "h-id-1", "dev1", "1.1.1.1", None),
-            ("a2", "+8613800000001", None, None, "dev2", "1.1.1.1", None),
-            ("a3", None, "y@qq.com", "h-id-1", None, "1.1.1.1", "addr-家"),
-            ("a4", None, None, None, None, "1.1.1.1", "addr-家"),
-            ("a5", None, None, None, None, None, None),
+            ("a1", "+8613800000001", "x@qq.com", "h-id-1", "dev1", "1.1.1.1", None) + _NO_NAME,
+            ("a2", "+8613800000001", None, None, "dev2", "1.1.1.1", None) + _NO_NAME,
+            ("a3", None, "y@qq.com", "h-id-1", None, "1.1.1.1", "addr-家") + _NO_NAME,
+            ("a4", None, None, None, None, "1.1.1.1", "addr-家") + _NO_NAME,
+            ("a5", None, None, None, None, None, None) + _NO_NAME,
         ],
         ACCOUNTS_STD,
     )
@@ -64,9 +66,9 @@ def _std_frames(spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame]:
 
 def test_blocking_keys_hubs_and_pairs(spark: SparkSession) -> None:
     accounts, payments, logistics = _std_frames(spark)
-    config = BlockingConfig(max_block_size=3)
+    config = BlockingConfig(rules=EXACT_ATTRIBUTES, max_block_size=3)
     counted = count_value_holders(
-        extract_blocking_keys(accounts, payments, logistics, config=config)
+        extract_blocking_keys(accounts, payments, logistics, attributes=config.rules)
     ).cache()
     keys = {tuple(r) for r in counted.select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY).collect()}
     assert ("a1", "card", "h-card-1") in keys
@@ -105,51 +107,46 @@ def test_blocking_keys_hubs_and_pairs(spark: SparkSession) -> None:
     }
 
 
-def test_blocking_only_enabled_attributes(spark: SparkSession) -> None:
+def test_blocking_only_enabled_rules(spark: SparkSession) -> None:
     accounts, payments, logistics = _std_frames(spark)
-    config = BlockingConfig(attributes=("card",), max_block_size=10)
-    keys = extract_blocking_keys(accounts, payments, logistics, config=config)
-    assert {r[c.ATTRIBUTE] for r in keys.collect()} == {"card"}
+    counted = count_value_holders(
+        extract_blocking_keys(accounts, payments, logistics, attributes=("card", "phone"))
+    )
+    config = BlockingConfig(rules=("card",), max_block_size=10)
+    assert {r[c.ATTRIBUTE] for r in counted.collect()} == {"card", "phone"}
+    pairs = build_candidate_pairs(counted, config=config).collect()
+    assert [(r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]) for r in pairs] == [("a1", "a4")]
 
 
-def test_scoring_weights_probability_and_threshold(spark: SparkSession) -> None:
-    pairs = spark.createDataFrame(
+def test_fuzzy_rules_pair_typos_and_spellings(spark: SparkSession) -> None:
+    born = date(1990, 5, 17)
+    accounts = spark.createDataFrame(
         [
-            ("a", "b", [("card", 1, 2), ("registration_ip", 1, 2)]),
-            ("a", "c", [("registration_ip", 2, 2)]),
-            ("b", "c", [("unweighted", 1, 2)]),
-            ("c", "d", [("card", 1, 9)]),  # a card 9 accounts hold: 10 - log2(8) = 7
+            ("f1", None, None, None, None, None, None)
+            + ("jon smith", ["jon", "smith"], ["d1", "d2"], born, "perth"),
+            ("f2", None, None, None, None, None, None)
+            + ("john smyth", ["john", "smyth"], ["d2", "d3"], born, "perth"),
+            ("f3", None, None, None, None, None, None)
+            + ("john smyth", ["john", "smyth"], ["d9"], date(1971, 1, 1), "sydney"),
         ],
-        "account_id_l string, account_id_r string, "
-        "shared_attributes array<struct<attribute:string,shared_values:int,holders:int>>",
+        ACCOUNTS_STD,
     )
-    config = ScoringConfig(
-        prior_weight=-4.0, weights={"card": 10.0, "registration_ip": 2.0}, threshold=0.9
+    empty_payments = spark.createDataFrame([], PAYMENTS_STD)
+    empty_logistics = spark.createDataFrame([], LOGISTICS_STD)
+    rules = ("id_number_one_edit", "name_in_city", "name_birth_date")
+    counted = count_value_holders(
+        extract_blocking_keys(accounts, empty_payments, empty_logistics, attributes=rules)
     )
-    scored = {
-        (r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): r
-        for r in score_pairs(pairs, config=config).collect()
+    keys = {(r[c.ACCOUNT_ID], r[c.ATTRIBUTE], r[c.VALUE_KEY]) for r in counted.collect()}
+    assert ("f1", "name_in_city", "J500 S530|perth") in keys
+    assert ("f2", "name_birth_date", "J500 S530|1990-05-17") in keys
+    assert ("f2", "id_number_one_edit", "d3") in keys
+    pairs = {
+        (r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): [s["attribute"] for s in r[c.SHARED_ATTRIBUTES]]
+        for r in build_candidate_pairs(counted, config=BlockingConfig(rules=rules)).collect()
     }
-    assert scored[("a", "b")][c.MATCH_WEIGHT] == pytest.approx(8.0)
-    assert scored[("a", "b")][c.MATCH_PROBABILITY] == pytest.approx(256 / 257)
-    assert [tuple(e) for e in scored[("a", "b")][c.EVIDENCE]] == [
-        ("card", 1, 2, 10.0),
-        ("registration_ip", 1, 2, 2.0),
-    ]
-    assert scored[("c", "d")][c.MATCH_WEIGHT] == pytest.approx(3.0)
-    assert scored[("c", "d")][c.MATCH_PROBABILITY] == pytest.approx(8 / 9)
-    assert scored[("a", "c")][c.MATCH_PROBABILITY] == pytest.approx(0.2)
-    assert scored[("b", "c")][c.MATCH_WEIGHT] == pytest.approx(-4.0)
-    accepted = accept_matches(score_pairs(pairs, config=config), config=config)
-    assert [(r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]) for r in accepted.collect()] == [("a", "b")]
-    no_penalty = ScoringConfig(
-        prior_weight=-4.0, weights={"card": 10.0}, frequency_penalty=0.0, threshold=0.9
-    )
-    rescored = {
-        (r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): r[c.MATCH_WEIGHT]
-        for r in score_pairs(pairs, config=no_penalty).collect()
-    }
-    assert rescored[("c", "d")] == pytest.approx(6.0)
+    # f3 has the same name codes but lives elsewhere, was born another day, another number
+    assert pairs == {("f1", "f2"): list(sorted(rules))}
 
 
 def _partition(groups) -> set[frozenset]:  # type: ignore[no-untyped-def]
