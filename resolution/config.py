@@ -137,6 +137,28 @@ class ComparisonSpec:
         return found
 
 
+DEFAULT_COMPARISONS = (
+    ComparisonSpec("name", "name", ("name",), (0.7, 0.88)),
+    ComparisonSpec("id_number", "identity", ("id_number",)),
+    ComparisonSpec("birth_date", "exact", ("birth_date",)),
+    ComparisonSpec("phone", "phone", ("phone",)),
+    ComparisonSpec("email", "exact", ("email",)),
+    ComparisonSpec("device", "exact", ("device",)),
+    ComparisonSpec("registration_ip", "ip", ("registration_ip",)),
+    ComparisonSpec("registered_address", "address", ("registered_address",), (0.6,)),
+    ComparisonSpec("payment_instrument", "exact", ("card", "bank_account", "alipay", "wallet")),
+    ComparisonSpec("collection_account", "exact", ("payment_other",)),
+    ComparisonSpec(
+        "logistics_address",
+        "logistics_address",
+        ("return_address", "warehouse_address", "ship_from_address"),
+        (0.6,),
+    ),
+    ComparisonSpec("pickup_point", "exact", ("pickup_address",)),
+    ComparisonSpec("label_phone", "exact", ("contact_phone",)),
+)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """The Fellegi-Sunter model: its comparisons, how it is trained, and the match threshold.
@@ -148,7 +170,7 @@ class ModelConfig:
     model and trains nothing. A pair is a match when its probability reaches `threshold`.
     """
 
-    comparisons: tuple[ComparisonSpec, ...] = ()
+    comparisons: tuple[ComparisonSpec, ...] = DEFAULT_COMPARISONS
     threshold: float = 0.9
     load_from: str | None = None
     random_pairs: int = 1_000_000
