@@ -8,14 +8,18 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 from mlflow.tracking import MlflowClient
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 logger = logging.getLogger(__name__)
 
 _MAX_PARAM_LENGTH = 500
+CHARTS_DIR = "charts"
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -94,6 +98,24 @@ class RunTracker:
 
     def log_dict(self, data: Mapping[str, Any], artifact_file: str) -> None:
         mlflow.log_dict(dict(data), artifact_file)
+
+    def log_chart(self, chart: Path | Figure, *, name: str | None = None) -> str:
+        """Log a PNG file or a matplotlib figure under `charts/`; return its artifact path.
+
+        A file is logged under its own name (`name` must then be omitted); a figure needs
+        `name`, for example `"match_weights.png"`, and is saved in the format its suffix names.
+        """
+        if isinstance(chart, Path):
+            if name is not None:
+                raise ValueError(f"log_chart: {chart} is logged under its own name; drop `name`")
+            if not chart.is_file():
+                raise FileNotFoundError(f"chart {chart} does not exist; write it before logging")
+            mlflow.log_artifact(str(chart), artifact_path=CHARTS_DIR)
+            return f"{CHARTS_DIR}/{chart.name}"
+        if not name:
+            raise ValueError("log_chart: a figure needs `name`, e.g. name='match_weights.png'")
+        mlflow.log_figure(chart, f"{CHARTS_DIR}/{name}")
+        return f"{CHARTS_DIR}/{name}"
 
     def ui_command(self) -> str:
         return (
