@@ -29,7 +29,7 @@ if __package__ in (None, ""):
     sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != Path(_jobs_dir)]
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pyspark.sql import DataFrame, SparkSession  # noqa: E402
+from pyspark.sql import Column, DataFrame, SparkSession  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
 from features import columns as c  # noqa: E402
@@ -38,6 +38,7 @@ from features.standardise import (  # noqa: E402
     standardise_logistics,
     standardise_payments,
 )
+from jobs import charts  # noqa: E402
 from jobs.config import JobConfig, load_config  # noqa: E402
 from jobs.hash_key import load_hash_key  # noqa: E402
 from jobs.inputs import LoadedInputs, load_inputs  # noqa: E402
@@ -53,9 +54,20 @@ from resolution.errors import (  # noqa: E402
     QualityCheckError,
     ResolutionError,
 )
-from resolution.evaluation import Evaluation, evaluate  # noqa: E402
+from resolution.evaluation import (  # noqa: E402
+    BlockingDiagnostics,
+    Evaluation,
+    blocking_diagnostics,
+    entity_size_histogram,
+    evaluate,
+    threshold_curve,
+    weight_histogram,
+)
 from resolution.fellegi_sunter import FellegiSunterModel  # noqa: E402
 from resolution.pipeline import Resolution, resolve  # noqa: E402
+
+# Probability thresholds of the precision and recall chart.
+CURVE_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (0.97, 0.99, 0.995, 0.999)
 
 logger = logging.getLogger("jobs.resolve_entities")
 
@@ -136,6 +148,7 @@ def _summary(
     evaluation: Evaluation | None,
     tracker: RunTracker | None,
     model_path: Path | None = None,
+    blocking: BlockingDiagnostics | None = None,
 ) -> str:
     lines = [f"run {run_id} succeeded; tables under {out_dir.resolve()}/"]
     for name, counts in inputs.counts.items():
@@ -148,6 +161,17 @@ def _summary(
         f"{int(sizes['entities_5_plus']):,} with 5 or more, "
         f"{int(sizes['singleton_entities']):,} single accounts)"
     )
+    if blocking is not None:
+        line = (
+            f"  blocking: {blocking.candidate_pairs:,} candidate pairs, "
+            f"{blocking.pairs_compared_share:.2e} of all pairs"
+        )
+        if blocking.pair_completeness is not None:
+            line += (
+                f"; true pairs compared {blocking.pair_completeness:.4f}, reachable "
+                f"{blocking.pair_completeness_reachable:.4f}"
+            )
+        lines.append(line)
     lines.append("  largest entities:")
     for row in largest:
         lines.append(f"    {row[c.ENTITY_ID]}  {row[c.ACCOUNT_COUNT]:>5} accounts")
@@ -245,7 +269,11 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 model=saved_model,
                 checkpoint=clock.materialise,
             )
-            model_path = _save_model(out_dir, run_id, resolution, tracker)
+            model_path = (
+                None
+                if resolution.model is None
+                else _save_model(out_dir, run_id, resolution, tracker)
+            )
             with clock.stage("quality_outputs"):
                 output_report = validate_outputs(
                     accepted_accounts=inputs.accepted[c.ACCOUNTS],
@@ -267,27 +295,37 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                         c.ACCOUNT_ID_R,
                         c.MATCH_PROBABILITY,
                         c.MATCH_WEIGHT,
-                        c.EVIDENCE,
+                        _informative_evidence(resolution),
                     ),
                 )
                 writer.replace("hub_values", resolution.hub_values)
 
             with clock.stage("metrics"):
                 sizes = _entity_size_metrics(resolution.entities)
-                pairs_by_rule = {
-                    f"pairs_by_attribute.{row[c.ATTRIBUTE]}": float(row["pair_count"])
-                    for row in summarise_pairs_by_attribute(resolution.candidate_pairs).collect()
-                }
                 largest = (
                     resolution.entities.orderBy(F.desc(c.ACCOUNT_COUNT), c.ENTITY_ID)
                     .limit(5)
                     .collect()
                 )
+                truth = None if args.truth is None else read_truth(spark, args.truth)
                 evaluation = None
-                if args.truth is not None:
-                    evaluation = evaluate(
-                        resolution.entity_membership, read_truth(spark, args.truth)
-                    )
+                if truth is not None:
+                    evaluation = evaluate(resolution.entity_membership, truth)
+                blocking = blocking_diagnostics(
+                    resolution.candidate_pairs,
+                    accounts_std,
+                    truth=truth,
+                    pairs_by_rule=summarise_pairs_by_attribute(resolution.candidate_pairs),
+                    clustering=config.resolution.clustering,
+                )
+            with clock.stage("charts"):
+                _log_charts(
+                    resolution,
+                    truth,
+                    threshold=config.resolution.model.threshold,
+                    folder=out_dir / "_charts" / run_id,
+                    tracker=tracker,
+                )
             metrics: dict[str, float] = {}
             for name, counts in inputs.counts.items():
                 metrics.update(
@@ -300,7 +338,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             metrics.update({f"rows.{name}": float(n) for name, n in clock.rows.items()})
             metrics.update({f"seconds.{name}": s for name, s in clock.seconds.items()})
             metrics.update(sizes)
-            metrics.update(pairs_by_rule)
+            metrics.update(blocking.as_metrics())
             metrics.update(_training_metrics(resolution))
             if evaluation is not None:
                 metrics.update(evaluation.as_metrics())
@@ -314,12 +352,54 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             }
             finish("succeeded", output_counts=output_counts)
             print(
-                _summary(out_dir, run_id, inputs, sizes, largest, evaluation, tracker, model_path)
+                _summary(
+                    out_dir,
+                    run_id,
+                    inputs,
+                    sizes,
+                    largest,
+                    evaluation,
+                    tracker,
+                    model_path=model_path,
+                    blocking=blocking,
+                )
             )
     except BaseException as error:
         finish("failed", error=f"{type(error).__name__}: {error}"[:2000])
         raise
     return 0
+
+
+def _log_charts(
+    resolution: Resolution,
+    truth: DataFrame | None,
+    *,
+    threshold: float,
+    folder: Path,
+    tracker: RunTracker,
+) -> None:
+    """Match weight distribution, entity sizes and (with truth) precision and recall against
+    the threshold, as PNG files under `folder`, logged to MLflow under charts/."""
+    paths = [
+        charts.write_weight_distribution(
+            weight_histogram(resolution.scored_pairs, truth=truth),
+            folder / "match_weight_distribution.png",
+        ),
+        charts.write_entity_sizes(
+            entity_size_histogram(resolution.entity_membership, truth),
+            folder / "entity_sizes.png",
+        ),
+    ]
+    if truth is not None:
+        curve = threshold_curve(resolution.scored_pairs, truth, thresholds=CURVE_THRESHOLDS)
+        paths.append(
+            charts.write_threshold_curve(
+                curve, folder / "precision_recall_threshold.png", threshold=threshold
+            )
+        )
+        tracker.log_text(curve.to_csv(index=False), "charts/precision_recall_threshold.csv")
+    for path in paths:
+        tracker.log_chart(path)
 
 
 def load_model(path: str | None) -> FellegiSunterModel | None:
@@ -342,6 +422,7 @@ def load_model(path: str | None) -> FellegiSunterModel | None:
 
 def _save_model(out_dir: Path, run_id: str, resolution: Resolution, tracker: RunTracker) -> Path:
     """Write the model used to OUT_DIR/_models/RUN_ID/model.json and log it to MLflow."""
+    assert resolution.model is not None
     folder = out_dir / "_models" / run_id
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "model.json"
@@ -349,17 +430,38 @@ def _save_model(out_dir: Path, run_id: str, resolution: Resolution, tracker: Run
     tracker.log_dict(resolution.model.to_dict(), "model/model.json")
     tracker.log_text(resolution.model.describe() + "\n", "model/model.txt")
     if resolution.training is not None:
-        history = {"iterations": list(resolution.training.history)}
-        tracker.log_dict(history, "model/em_history.json")
+        sessions = [
+            {
+                "rules": list(rules),
+                "pairs": pairs,
+                "iterations": None if result is None else result.iterations,
+                "converged": None if result is None else result.converged,
+                "history": [] if result is None else list(result.history),
+            }
+            for rules, pairs, result in resolution.training.sessions
+        ]
+        tracker.log_dict({"sessions": sessions}, "model/em_sessions.json")
     logger.info("model written to %s", path)
     return path
 
 
+def _informative_evidence(resolution: Resolution) -> Column:
+    """Why the pair matched: its evidence, without the comparisons that had no information."""
+    if resolution.model is None:
+        return F.col(c.EVIDENCE)
+    return F.filter(c.EVIDENCE, lambda e: e.getField("level") != F.lit("null")).alias(c.EVIDENCE)
+
+
 def _training_metrics(resolution: Resolution) -> dict[str, float]:
-    metrics = {"model.prior": resolution.model.prior, "accounts": float(resolution.account_count)}
+    metrics = {"accounts": float(resolution.account_count)}
+    if resolution.model is not None:
+        metrics["model.prior"] = resolution.model.prior
     if resolution.training is not None:
-        metrics["model.em_iterations"] = float(resolution.training.iterations)
-        metrics["model.em_converged"] = float(resolution.training.converged)
+        for index, (_rules, pairs, result) in enumerate(resolution.training.sessions):
+            metrics[f"model.session{index}.pairs"] = float(pairs)
+            if result is not None:
+                metrics[f"model.session{index}.em_iterations"] = float(result.iterations)
+                metrics[f"model.session{index}.em_converged"] = float(result.converged)
     return metrics
 
 

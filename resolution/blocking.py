@@ -65,6 +65,25 @@ def name_code(tokens: Column) -> Column:
     return F.when(F.size(tokens) > F.lit(0), F.array_join(codes, " "))
 
 
+def _logistics_address_rows(accounts_std: DataFrame, logistics_std: DataFrame) -> DataFrame:
+    """One row per logistics address, keyed by its role (`return_address`, ...), except that an
+    address equal to the account's own registered address counts as `registered_address`:
+    shipping from home is evidence of living there (a household shares it), not of the
+    reused warehouses and return addresses that tie a ring together."""
+    home = accounts_std.select(
+        F.col(c.ACCOUNT_ID).alias("_home_account"), F.col(c.ADDRESS_KEY).alias("_home")
+    ).where(F.col("_home").isNotNull())
+    joined = logistics_std.join(
+        home,
+        (F.col(c.ACCOUNT_ID) == F.col("_home_account")) & (F.col(c.ADDRESS_KEY) == F.col("_home")),
+        "left",
+    )
+    attribute = F.when(F.col("_home").isNotNull(), F.lit("registered_address")).otherwise(
+        _mapped(F.col(c.ROLE), _LOGISTICS_ATTRIBUTE)
+    )
+    return _key_rows(joined, attribute, F.col(c.ADDRESS_KEY))
+
+
 def _fuzzy_key_rows(accounts_std: DataFrame, rules: tuple[str, ...]) -> list[DataFrame]:
     parts: list[DataFrame] = []
     code = name_code(F.col(c.NAME_TOKENS))
@@ -121,9 +140,7 @@ def extract_blocking_keys(
             F.col(c.INSTRUMENT_HASH),
         )
     )
-    parts.append(
-        _key_rows(logistics_std, _mapped(F.col(c.ROLE), _LOGISTICS_ATTRIBUTE), F.col(c.ADDRESS_KEY))
-    )
+    parts.append(_logistics_address_rows(accounts_std, logistics_std))
     parts.append(_key_rows(logistics_std, F.lit("contact_phone"), F.col(c.CONTACT_PHONE_E164)))
     parts += _fuzzy_key_rows(accounts_std, attributes)
     keys = parts[0]

@@ -215,30 +215,52 @@ def comparison_levels(spec: ComparisonSpec) -> tuple[Column, Column]:
     return gamma.cast("int"), F.when(exact, rarest.cast("double"))
 
 
+def value_holders(counted_keys: DataFrame, specs: Sequence[ComparisonSpec]) -> dict[str, int]:
+    """Per comparison, how many accounts hold at least one value of its attributes: the
+    denominator of its term frequencies (u is estimated among pairs where both sides hold a
+    value, so a term frequency must be a share of the accounts that hold one). One small
+    aggregation; comparisons whose attributes nobody holds get 1."""
+    spark = counted_keys.sparkSession
+    mapping = spark.createDataFrame(
+        [(a, spec.name) for spec in specs for a in spec.attributes],
+        f"{c.ATTRIBUTE} string, comparison string",
+    )
+    rows = (
+        counted_keys.select(c.ACCOUNT_ID, c.ATTRIBUTE)
+        .join(F.broadcast(mapping), on=c.ATTRIBUTE)
+        .groupBy("comparison")
+        .agg(F.countDistinct(c.ACCOUNT_ID).alias("holders"))
+        .collect()
+    )
+    found = {row["comparison"]: int(row["holders"]) for row in rows}
+    return {spec.name: max(found.get(spec.name, 1), 1) for spec in specs}
+
+
 def compare_pairs(
     pairs: DataFrame,
     profiles: DataFrame,
     specs: Sequence[ComparisonSpec],
     *,
-    account_count: int,
+    holders: dict[str, int],
 ) -> DataFrame:
     """`account_id_l`, `account_id_r`, the pair's other columns, and per comparison
-    `gamma_<name>` (int level) and, for tf-adjusted ones, `tf_<name>` (share of the
-    `account_count` accounts that hold the rarest shared value; null unless exact).
+    `gamma_<name>` (int level) and, for tf-adjusted ones, `tf_<name>`: the rarest shared
+    value's holders divided by `holders[name]` (see `value_holders`); null unless exact.
 
     Example::
 
         profiles = account_profiles(accounts_std, logistics_std, counted_keys)
-        gammas = compare_pairs(candidate_pairs, profiles, specs, account_count=100_000)
+        holders = value_holders(counted_keys, specs)
+        gammas = compare_pairs(candidate_pairs, profiles, specs, holders=holders)
     """
     joined = pair_profiles(pairs, profiles)
     extra = [n for n in pairs.columns if n not in (c.ACCOUNT_ID_L, c.ACCOUNT_ID_R)]
     selected: list[Column] = [F.col(c.ACCOUNT_ID_L), F.col(c.ACCOUNT_ID_R), *map(F.col, extra)]
     for spec in specs:
-        gamma, holders = comparison_levels(spec)
+        gamma, value_count = comparison_levels(spec)
         selected.append(gamma.alias(gamma_column(spec.name)))
         if spec.tf_adjusted:
             selected.append(
-                (holders / F.lit(float(max(account_count, 1)))).alias(tf_column(spec.name))
+                (value_count / F.lit(float(max(holders[spec.name], 1)))).alias(tf_column(spec.name))
             )
     return joined.select(*selected)

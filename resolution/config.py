@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from resolution.fellegi_sunter import Comparison
 
@@ -32,6 +34,19 @@ EXACT_ATTRIBUTES = (
 # numbers (one typo apart); `name_in_city` on the Soundex codes of the name tokens within a city;
 # `name_birth_date` on the Soundex name codes with the birth date.
 FUZZY_RULES = ("id_number_one_edit", "name_in_city", "name_birth_date")
+# The exact attributes each fuzzy rule looks at.
+RULE_ATTRIBUTES = {
+    "id_number_one_edit": ("id_number",),
+    "name_in_city": ("name",),
+    "name_birth_date": ("name", "birth_date"),
+}
+
+
+def rule_attributes(rule: str) -> tuple[str, ...]:
+    """The exact attributes a blocking rule looks at (itself for an exact one)."""
+    return RULE_ATTRIBUTES.get(rule, (rule,))
+
+
 ATTRIBUTES = EXACT_ATTRIBUTES + FUZZY_RULES
 
 CLUSTERING_ENGINES = ("graphframes", "graphx")
@@ -88,7 +103,9 @@ class ComparisonSpec:
     whose shared values give the exact level (and, with `tf_adjusted`, its term frequency);
     `thresholds` are the lower bounds of the fuzzy similarity levels, loosest first (levels
     1..len(thresholds)); the yes/no kinds (identity, phone, ip) have one fixed fuzzy level
-    (one edit apart, same network) and take no thresholds.
+    (one edit apart, same network) and take no thresholds. `ignore_disagreement`: a pair that
+    differs here loses nothing for it (nominee accounts differ by design); set it false where
+    a difference is evidence against a match.
     """
 
     name: str = ""
@@ -96,6 +113,7 @@ class ComparisonSpec:
     attributes: tuple[str, ...] = ()
     thresholds: tuple[float, ...] = ()
     tf_adjusted: bool = True
+    ignore_disagreement: bool = True
 
     @property
     def exact_level(self) -> int:
@@ -111,7 +129,10 @@ class ComparisonSpec:
         else:
             fuzzy = tuple(f"{label}>={t:g}" for t in self.thresholds)
         return Comparison(
-            name=self.name, levels=("different", *fuzzy, "exact"), tf_adjusted=self.tf_adjusted
+            name=self.name,
+            levels=("different", *fuzzy, "exact"),
+            tf_adjusted=self.tf_adjusted,
+            ignore_disagreement=self.ignore_disagreement,
         )
 
     def problems(self) -> list[str]:
@@ -159,18 +180,89 @@ DEFAULT_COMPARISONS = (
 )
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    """The Fellegi-Sunter model: its comparisons, how it is trained, and the match threshold.
+# EM sessions (as Splink trains): each runs on the candidate pairs found by its blocking rules,
+# with the comparisons of those rules' attributes left out (they agree by construction), and
+# estimates m of the others; a comparison's m is the mean over the sessions that estimate it.
+DEFAULT_TRAINING_SESSIONS = (
+    ("card", "bank_account", "alipay", "wallet"),
+    ("device", "contact_phone", "return_address", "warehouse_address", "ship_from_address"),
+    ("id_number", "id_number_one_edit", "name_birth_date"),
+    ("phone", "email", "registered_address"),
+)
 
-    Without `load_from`, each run trains: u from `random_pairs` random pairs of accounts
-    (`seed`), m and the prior by EM over the candidate pairs (at most `em_max_iterations`,
-    until no parameter moves more than `em_tolerance`). With `load_from` (a model JSON file
-    written by an earlier run, `model.json` among its MLflow artifacts) the run scores with that
-    model and trains nothing. A pair is a match when its probability reaches `threshold`.
+
+MODEL_KINDS = ("evidence", "fellegi_sunter")
+EVIDENCE_WEIGHTS = {
+    "id_number": 15.0,
+    "card": 15.0,
+    "bank_account": 15.0,
+    "alipay": 15.0,
+    "wallet": 12.0,
+    "phone": 12.0,
+    "email": 12.0,
+    "payment_other": 4.0,
+    "device": 9.0,
+    "return_address": 9.0,
+    "warehouse_address": 9.0,
+    "ship_from_address": 9.0,
+    "contact_phone": 9.0,
+    "id_number_one_edit": 6.0,
+    "name_birth_date": 5.0,
+    "name": 2.0,
+    "name_in_city": 1.0,
+    "pickup_address": 2.0,
+    "registration_ip": 2.0,
+    "registered_address": 2.0,
+}
+
+
+@dataclass(frozen=True)
+class EvidenceConfig:
+    """The hand-weighted evidence score: log2 Bayes factors per blocking rule a pair shares.
+
+    match_weight = prior_weight + sum over the rules r the pair shares of (weights[r] -
+    frequency_penalty * log2(max(holders - 1, 1))), where holders is how many accounts hold
+    the rarest shared value; match_probability = 2^w / (1 + 2^w). Rules missing from
+    `weights` count 0.
     """
 
+    prior_weight: float = -3.0
+    weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(EVIDENCE_WEIGHTS))
+    frequency_penalty: float = 1.0
+
+    def problems(self) -> list[str]:
+        found = [
+            f"model.evidence.weights: unknown rule {name!r} (known: {', '.join(ATTRIBUTES)})"
+            for name in self.weights
+            if name not in ATTRIBUTES
+        ]
+        if self.frequency_penalty < 0:
+            found.append(
+                f"model.evidence.frequency_penalty: must be >= 0, got {self.frequency_penalty}"
+            )
+        return found
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """How pairs are scored, and the match threshold.
+
+    `kind: evidence` scores with the hand-set weights of `evidence` (`EvidenceConfig`);
+    `kind: fellegi_sunter` with a Fellegi-Sunter model over `comparisons`, trained or loaded:
+
+    Without `load_from`, each run trains: u from `random_pairs` random pairs of accounts
+    (`seed`); m by EM in `training_sessions` (each over the candidate pairs of a few blocking
+    rules, at most `em_max_iterations`, until no parameter moves more than `em_tolerance`);
+    then the prior P(match) of two random accounts with m and u fixed. With `load_from` (a
+    model JSON file written by an earlier run, `model.json` among its MLflow artifacts) the run
+    scores with that model and trains nothing. A pair is a match when its probability reaches
+    `threshold`.
+    """
+
+    kind: str = "evidence"
+    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     comparisons: tuple[ComparisonSpec, ...] = DEFAULT_COMPARISONS
+    training_sessions: tuple[tuple[str, ...], ...] = DEFAULT_TRAINING_SESSIONS
     threshold: float = 0.9
     load_from: str | None = None
     random_pairs: int = 1_000_000
@@ -182,6 +274,11 @@ class ModelConfig:
 
     def problems(self) -> list[str]:
         found: list[str] = []
+        if self.kind not in MODEL_KINDS:
+            found.append(f"model.kind: expected one of {MODEL_KINDS}, got {self.kind!r}")
+        if self.kind == "evidence" and self.load_from is not None:
+            found.append("model.load_from: only a fellegi_sunter model is loaded")
+        found += self.evidence.problems()
         if not self.comparisons:
             found.append("model.comparisons: at least one comparison is needed")
         names = [spec.name for spec in self.comparisons]
@@ -189,6 +286,13 @@ class ModelConfig:
             found.append(f"model.comparisons: names repeat: {names}")
         for spec in self.comparisons:
             found += spec.problems()
+        for index, session in enumerate(self.training_sessions):
+            unknown = [rule for rule in session if rule not in ATTRIBUTES]
+            if unknown or not session:
+                found.append(
+                    f"model.training_sessions[{index}]: needs known blocking rules, "
+                    f"got {list(session)}"
+                )
         if not 0.0 < self.threshold < 1.0:
             found.append(f"model.threshold: must be in (0, 1), got {self.threshold}")
         if self.random_pairs < 1000:

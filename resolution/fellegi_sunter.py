@@ -50,6 +50,8 @@ NULL_LABEL = "null"
 # A term frequency is a share of accounts: clamped to [TF_FLOOR, 1] so that a zero (or a
 # rounding error above 1) cannot give an infinite or positive-by-mistake adjustment.
 TF_FLOOR = 1e-12
+# Pseudo-count added to every level's posterior-weighted count in the EM M-step.
+EM_PSEUDO_COUNT = 0.5
 # How far from 1 a level distribution may sum (JSON round trips, EM arithmetic).
 SUM_TOLERANCE = 1e-6
 
@@ -78,11 +80,15 @@ class Comparison:
     """One comparison: its name and the labels of its levels 0..k (k = exact agreement).
 
     `tf_adjusted`: the exact level is adjusted by the term frequency in `tf_<name>`.
+    `ignore_disagreement`: when scoring, the disagreement level (0) weighs 0, as a null
+    does: for evidence whose absence says nothing (a nominee account of a ring has its own
+    name, phone and cards by design). m and u of level 0 are still estimated.
     """
 
     name: str
     levels: tuple[str, ...]
     tf_adjusted: bool = False
+    ignore_disagreement: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "levels", tuple(self.levels))
@@ -219,7 +225,12 @@ class FellegiSunterModel:
         """A JSON-able form (for MLflow and saved models); `from_dict` reads it back."""
         return {
             "comparisons": [
-                {"name": x.name, "levels": list(x.levels), "tf_adjusted": x.tf_adjusted}
+                {
+                    "name": x.name,
+                    "levels": list(x.levels),
+                    "tf_adjusted": x.tf_adjusted,
+                    "ignore_disagreement": x.ignore_disagreement,
+                }
                 for x in self.comparisons
             ],
             "m": {name: list(ps) for name, ps in self.m.items()},
@@ -246,6 +257,7 @@ class FellegiSunterModel:
                 name=item["name"],
                 levels=tuple(item["levels"]),
                 tf_adjusted=bool(item.get("tf_adjusted", False)),
+                ignore_disagreement=bool(item.get("ignore_disagreement", False)),
             )
             for item in data["comparisons"]
         )
@@ -259,6 +271,8 @@ class FellegiSunterModel:
         for comparison in self.comparisons:
             for level, label in enumerate(comparison.levels):
                 suffix = " +tf" if comparison.tf_adjusted and level == comparison.top_level else ""
+                if comparison.ignore_disagreement and level == 0:
+                    suffix = " (scored 0)"
                 rows.append(
                     (
                         comparison.name,
@@ -444,7 +458,7 @@ def sample_random_pairs(accounts: DataFrame, *, id_column: str, pairs: int, seed
 # EM ---------------------------------------------------------------------------------------------
 
 
-def _default_m(comparison: Comparison) -> tuple[float, ...]:
+def default_m(comparison: Comparison) -> tuple[float, ...]:
     # Matches mostly agree, more often the closer the level: 0.05 on "disagree", the rest in
     # proportion to the level number.
     top = comparison.top_level
@@ -475,11 +489,13 @@ def _parameters(model: FellegiSunterModel, schema: T.StructType) -> Column:
     return F.from_json(F.lit(json.dumps(payload)), schema)
 
 
-def _posterior(comparisons: Sequence[Comparison]) -> Column:
+def _posterior(comparisons: Sequence[Comparison], *, as_scored: bool = False) -> Column:
     """P(match | pattern) = lambda prod m / (lambda prod m + (1 - lambda) prod u).
 
     Reads the parameters from the `_parameters` struct; null levels (-1 or null) multiply by 1.
     A level above k gives null (reported by the level check after the first aggregation).
+    `as_scored`: level 0 of an `ignore_disagreement` comparison multiplies by 1 too, as in
+    `score_pairs`.
     """
     parameters = F.col(_PARAMETERS)
     prior = parameters.getField("prior")
@@ -487,7 +503,7 @@ def _posterior(comparisons: Sequence[Comparison]) -> Column:
     under_non_match: Column = F.lit(1.0) - prior
     for x in comparisons:
         gamma = F.col(gamma_column(x.name))
-        known = gamma >= F.lit(0)
+        known = gamma >= F.lit(1 if as_scored and x.ignore_disagreement else 0)
         index = gamma + F.lit(1)
         m = F.try_element_at(parameters.getField(f"m_{x.name}"), index)
         u = F.try_element_at(parameters.getField(f"u_{x.name}"), index)
@@ -533,7 +549,11 @@ def _normalised(
             previous,
         )
         return previous
-    return tuple(w / total for w in weights)
+    # Half a pair's worth on every level: a level no match happened to reach gets a small m,
+    # not 0 (which would weigh -inf and veto every pair at that level).
+    smoothed = [w + EM_PSEUDO_COUNT for w in weights]
+    total = math.fsum(smoothed)
+    return tuple(w / total for w in smoothed)
 
 
 def _largest_change(before: FellegiSunterModel, after: FellegiSunterModel, fix_u: bool) -> float:
@@ -574,7 +594,7 @@ def estimate_m_em(
         raise ConfigError(f"tolerance: must be > 0, got {tolerance}")
     comparisons = tuple(comparisons)
     _require_gamma_columns(candidate_gammas, comparisons)
-    start_m = initial_m if initial_m is not None else {x.name: _default_m(x) for x in comparisons}
+    start_m = initial_m if initial_m is not None else {x.name: default_m(x) for x in comparisons}
     model = FellegiSunterModel(
         comparisons=comparisons,
         m={name: tuple(ps) for name, ps in start_m.items()},
@@ -639,6 +659,60 @@ def estimate_m_em(
     return EMResult(model=model, iterations=iteration, converged=converged, history=tuple(history))
 
 
+def estimate_prior(
+    candidate_gammas: DataFrame,
+    model: FellegiSunterModel,
+    *,
+    total_pairs: int,
+    max_iterations: int = 50,
+    tolerance: float = 1e-9,
+) -> float:
+    """P(match) for two accounts drawn at random, with m and u fixed.
+
+    Pairs that blocking did not propose are taken as non-matches, so the prior is the expected
+    number of matches among the candidate pairs over all `total_pairs` pairs, and that
+    expectation depends on the prior: iterate lambda <- sum over candidate patterns of
+    count * P(match | pattern, lambda) / total_pairs to its fixed point (the EM update of the
+    prior alone). Term frequencies are left out here (patterns hold levels only). Example::
+
+        prior = estimate_prior(candidate_gammas, model, total_pairs=n * (n - 1) // 2)
+    """
+    if total_pairs < 1:
+        raise InputError(f"estimate_prior: total_pairs must be >= 1, got {total_pairs}")
+    comparisons = model.comparisons
+    _require_gamma_columns(candidate_gammas, comparisons)
+    patterns = comparison_patterns(candidate_gammas, comparisons).coalesce(1).cache()
+    schema = _parameter_schema(comparisons)
+    posterior = _posterior(comparisons, as_scored=True)
+    prior = model.prior
+    iterations = 0
+    try:
+        for iterations in range(1, max_iterations + 1):  # noqa: B007 (logged below)
+            current = FellegiSunterModel(comparisons, m=model.m, u=model.u, prior=prior)
+            row = (
+                patterns.withColumn(_PARAMETERS, _parameters(current, schema))
+                .withColumn(_POSTERIOR, posterior)
+                .agg(F.sum(F.col(PAIR_COUNT).cast("double") * F.col(_POSTERIOR)).alias("m"))
+                .collect()[0]
+            )
+            expected = float(row["m"] or 0.0)
+            updated = min(max(expected / total_pairs, 1e-15), 1.0 - 1e-9)
+            change = abs(math.log(updated) - math.log(prior))
+            prior = updated
+            if change < tolerance:
+                break
+    finally:
+        patterns.unpersist()
+    logger.info(
+        "prior P(match) of two random accounts: %.6g after %d iterations (%.0f expected matches "
+        "among candidate pairs)",
+        prior,
+        iterations,
+        prior * total_pairs,
+    )
+    return prior
+
+
 # Scoring ----------------------------------------------------------------------------------------
 
 
@@ -660,6 +734,8 @@ def _contribution(
     is_null = gamma.isNull() | (gamma == F.lit(NULL_LEVEL))
     weight = F.when(is_null, F.lit(0.0))
     label = F.when(is_null, F.lit(NULL_LABEL))
+    if comparison.ignore_disagreement:
+        weight = weight.when(gamma == F.lit(0), F.lit(0.0))
     for level, (level_label, level_weight) in enumerate(
         zip(comparison.levels, weights, strict=True)
     ):

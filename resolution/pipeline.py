@@ -25,17 +25,22 @@ from resolution.blocking import (
     find_hub_values,
 )
 from resolution.clustering import assign_entities, summarise_entities
-from resolution.comparisons import account_profiles, compare_pairs
-from resolution.config import ModelConfig, ResolutionConfig
+from resolution.comparisons import account_profiles, compare_pairs, value_holders
+from resolution.config import ModelConfig, ResolutionConfig, rule_attributes
 from resolution.errors import ConfigError
 from resolution.fellegi_sunter import (
     EMResult,
     FellegiSunterModel,
+    default_m,
     estimate_m_em,
+    estimate_prior,
     estimate_u,
+    gamma_column,
     sample_random_pairs,
     score_pairs,
 )
+from resolution.scoring import accept_matches
+from resolution.scoring import score_pairs as evidence_scores
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +55,9 @@ def _unchanged(_name: str, frame: DataFrame) -> DataFrame:
 class Resolution:
     """Every intermediate and final DataFrame of one resolution, and the model used.
 
-    `training` is the EM result when this run trained the model, None when it was given one.
+    `model` is the Fellegi-Sunter model used (None with `model.kind: evidence`, whose
+    `comparison_vectors` are the candidate pairs); `training` says how the model was trained,
+    None when the run was given one or used the evidence score.
     """
 
     blocking_keys: DataFrame
@@ -61,8 +68,8 @@ class Resolution:
     match_edges: DataFrame
     entity_membership: DataFrame
     entities: DataFrame
-    model: FellegiSunterModel
-    training: EMResult | None
+    model: FellegiSunterModel | None
+    training: Training | None
     account_count: int
 
 
@@ -79,37 +86,99 @@ def check_model(model: FellegiSunterModel, config: ModelConfig) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Training:
+    """What training found: the model, and per EM session its rules, pair count and result
+    (None when the session had no candidate pairs)."""
+
+    model: FellegiSunterModel
+    sessions: tuple[tuple[tuple[str, ...], int, EMResult | None], ...]
+
+
+def _session_pairs(candidate_gammas: DataFrame, rules: tuple[str, ...]) -> DataFrame:
+    return candidate_gammas.where(
+        F.exists(F.col(c.SHARED_ATTRIBUTES), lambda s: s.getField(c.ATTRIBUTE).isin(*rules))
+    )
+
+
 def train_model(
     accounts_std: DataFrame,
     profiles: DataFrame,
     candidate_gammas: DataFrame,
     *,
     config: ModelConfig,
+    holders: dict[str, int],
     account_count: int,
-) -> EMResult:
-    """u from random pairs of accounts, then m and the prior by EM over the candidate pairs.
+) -> Training:
+    """u from random pairs; m by EM per training session; then the prior of two random
+    accounts matching (see `ModelConfig`). All in Spark: only level counts reach the driver.
 
-    Both run in Spark: random pairs are compared exactly as candidate pairs are, and only level
-    counts reach the driver.
+    Each session runs EM over the candidate pairs its rules found, with the comparisons that
+    look at those rules' attributes set to "no information": those agree by construction, so
+    letting them vote would explain every candidate pair as a match (EM's known collapse when
+    u comes from random pairs and m from blocked pairs).
     """
     comparisons = [spec.comparison() for spec in config.comparisons]
     random_pairs = sample_random_pairs(
         accounts_std, id_column=c.ACCOUNT_ID, pairs=config.random_pairs, seed=config.seed
     )
-    random_gammas = compare_pairs(
-        random_pairs, profiles, config.comparisons, account_count=account_count
-    )
+    random_gammas = compare_pairs(random_pairs, profiles, config.comparisons, holders=holders)
     u = estimate_u(random_gammas, comparisons, smoothing=config.u_smoothing)
-    result = estimate_m_em(
-        candidate_gammas,
-        comparisons,
-        u=u,
-        initial_prior=config.initial_prior,
-        max_iterations=config.em_max_iterations,
-        tolerance=config.em_tolerance,
+    estimates: dict[str, list[tuple[float, ...]]] = {x.name: [] for x in comparisons}
+    sessions = []
+    for rules in config.training_sessions:
+        blocked = {a for rule in rules for a in rule_attributes(rule)}
+        fixed = [s.name for s in config.comparisons if blocked & set(s.attributes)]
+        pairs = _session_pairs(candidate_gammas, rules)
+        for name in fixed:
+            pairs = pairs.withColumn(gamma_column(name), F.lit(-1))
+        pair_count = pairs.count()
+        if pair_count == 0:
+            logger.info("EM session %s: no candidate pairs, skipped", list(rules))
+            sessions.append((rules, 0, None))
+            continue
+        result = estimate_m_em(
+            pairs,
+            comparisons,
+            u=u,
+            initial_prior=config.initial_prior,
+            max_iterations=config.em_max_iterations,
+            tolerance=config.em_tolerance,
+        )
+        logger.info(
+            "EM session %s: %d pairs, %d iterations, converged %s; m estimated for %s",
+            list(rules),
+            pair_count,
+            result.iterations,
+            result.converged,
+            [x.name for x in comparisons if x.name not in fixed],
+        )
+        for x in comparisons:
+            if x.name not in fixed:
+                estimates[x.name].append(result.model.m[x.name])
+        sessions.append((rules, pair_count, result))
+    m: dict[str, tuple[float, ...]] = {}
+    for x in comparisons:
+        found = estimates[x.name]
+        if not found:
+            m[x.name] = default_m(x)
+            logger.warning(
+                "no training session estimates m of %s (every session blocks on its "
+                "attributes or found no pairs); using the default %s",
+                x.name,
+                m[x.name],
+            )
+            continue
+        mean = [sum(values) / len(found) for values in zip(*found, strict=True)]
+        total = sum(mean)
+        m[x.name] = tuple(v / total for v in mean)
+    unscaled = FellegiSunterModel(comparisons, m=m, u=u, prior=config.initial_prior)
+    prior = estimate_prior(
+        candidate_gammas, unscaled, total_pairs=account_count * (account_count - 1) // 2
     )
-    logger.info("trained model:\n%s", result.model.describe())
-    return result
+    model = FellegiSunterModel(comparisons, m=m, u=u, prior=prior)
+    logger.info("trained model:\n%s", model.describe())
+    return Training(model=model, sessions=tuple(sessions))
 
 
 def comparison_attributes(config: ResolutionConfig) -> tuple[str, ...]:
@@ -140,8 +209,10 @@ def resolve(
         resolution.entity_membership.show()
     """
     if model is not None:
+        if config.model.kind != "fellegi_sunter":
+            raise ConfigError("a saved model is scored only with model.kind: fellegi_sunter")
         check_model(model, config.model)
-    compared = comparison_attributes(config)
+    compared = comparison_attributes(config) if config.model.kind == "fellegi_sunter" else ()
     wanted = tuple(dict.fromkeys(config.blocking.rules + compared))
     counted_keys = checkpoint(
         "blocking_keys",
@@ -154,35 +225,38 @@ def resolve(
     candidate_pairs = checkpoint(
         "candidate_pairs", build_candidate_pairs(counted_keys, config=config.blocking)
     )
-    profiles = checkpoint(
-        "account_profiles",
-        account_profiles(
-            accounts_std,
-            logistics_std,
-            counted_keys.where(F.col(c.ATTRIBUTE).isin(*compared)),
-        ),
-    )
-    comparison_vectors = checkpoint(
-        "comparison_vectors",
-        compare_pairs(
-            candidate_pairs, profiles, config.model.comparisons, account_count=account_count
-        ),
-    )
     training = None
-    if model is None:
-        training = train_model(
-            accounts_std,
-            profiles,
-            comparison_vectors,
-            config=config.model,
-            account_count=account_count,
+    if config.model.kind == "evidence":
+        comparison_vectors = candidate_pairs
+        scored_pairs = evidence_scores(candidate_pairs, config=config.model.evidence)
+    else:
+        profiles = checkpoint(
+            "account_profiles",
+            account_profiles(
+                accounts_std,
+                logistics_std,
+                counted_keys.where(F.col(c.ATTRIBUTE).isin(*compared)),
+            ),
         )
-        model = training.model
-    scored_pairs = score_pairs(comparison_vectors, model)
-    match_edges = checkpoint(
-        "match_edges",
-        scored_pairs.where(F.col(c.MATCH_PROBABILITY) >= F.lit(config.model.threshold)),
-    )
+        holders = value_holders(
+            counted_keys.where(F.col(c.ATTRIBUTE).isin(*compared)), config.model.comparisons
+        )
+        comparison_vectors = checkpoint(
+            "comparison_vectors",
+            compare_pairs(candidate_pairs, profiles, config.model.comparisons, holders=holders),
+        )
+        if model is None:
+            training = train_model(
+                accounts_std,
+                profiles,
+                comparison_vectors,
+                config=config.model,
+                holders=holders,
+                account_count=account_count,
+            )
+            model = training.model
+        scored_pairs = score_pairs(comparison_vectors, model)
+    match_edges = checkpoint("match_edges", accept_matches(scored_pairs, config=config.model))
     entity_membership = checkpoint(
         "entity_membership",
         assign_entities(accounts_std, match_edges, config=config.clustering),

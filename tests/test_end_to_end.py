@@ -222,3 +222,46 @@ def test_failed_blocking_quality_check_exits_3_and_keeps_results(generated, tmp_
     assert (run["run_id"], run["status"]) == ("strict-1", "failed")
     assert "QualityCheckError" in run["error"]
     assert not (out / "entity_membership").exists()  # nothing published from a failed run
+
+
+def test_fellegi_sunter_model_is_trained_logged_and_reloaded(generated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """kind fellegi_sunter: the run trains, writes and logs model.json; a second run scoring
+    with that saved model (load_from) trains nothing and gives the same entities."""
+    in_dir, truth = generated
+    conf = tmp_path / "fs.yaml"
+    conf.write_text(
+        f"extends: {LOCAL_CONF}\n"
+        "resolution:\n  model:\n    kind: fellegi_sunter\n    random_pairs: 20000\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    trained = _resolve(in_dir, out, "--conf", conf, "--run-id", "fs-1", "--truth", truth)
+    assert trained.returncode == 0, trained.stderr[-5000:]
+    model_file = out / "_models" / "fs-1" / "model.json"
+    model = json.loads(model_file.read_text(encoding="utf-8"))
+    assert 0.0 < model["prior"] < 0.01  # two random accounts rarely match
+    names = [item["name"] for item in model["comparisons"]]
+    assert {"payment_instrument", "device", "logistics_address"} <= set(names)
+    client = MlflowClient(tracking_uri=tracking_uri(out / "_mlflow"))
+    run = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        filter_string="attributes.run_name = 'fs-1'",
+    )[0]
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
+    assert {"model/model.json", "model/em_sessions.json"} <= logged
+    charts = {a.path for a in client.list_artifacts(run.info.run_id, "charts")}
+    assert "charts/precision_recall_threshold.png" in charts
+    assert run.data.metrics["blocking_pair_completeness_reachable"] > 0.9
+
+    reload_conf = tmp_path / "fs-load.yaml"
+    reload_conf.write_text(
+        f"extends: {conf}\nresolution:\n  model:\n    load_from: {model_file}\n",
+        encoding="utf-8",
+    )
+    scored = _resolve(in_dir, tmp_path / "out2", "--conf", reload_conf, "--run-id", "fs-2")
+    assert scored.returncode == 0, scored.stderr[-5000:]
+    assert "scoring with the saved model" in scored.stderr
+    first = _table(out, "entity_membership").sort_values("account_id").reset_index(drop=True)
+    second = _table(tmp_path / "out2", "entity_membership")
+    second = second.sort_values("account_id").reset_index(drop=True)
+    assert first[["account_id", "entity_id"]].equals(second[["account_id", "entity_id"]])

@@ -1,4 +1,4 @@
-"""Blocking, clustering and evaluation on small inline data."""
+"""Blocking, the evidence score, clustering and evaluation on small inline data."""
 
 from __future__ import annotations
 
@@ -19,9 +19,16 @@ from resolution.blocking import (
     summarise_pairs_by_attribute,
 )
 from resolution.clustering import assign_entities, connected_components
-from resolution.config import EXACT_ATTRIBUTES, BlockingConfig, ClusteringConfig
+from resolution.config import (
+    EXACT_ATTRIBUTES,
+    BlockingConfig,
+    ClusteringConfig,
+    EvidenceConfig,
+    ModelConfig,
+)
 from resolution.errors import ClusteringError
 from resolution.evaluation import evaluate
+from resolution.scoring import accept_matches, score_pairs
 
 ACCOUNTS_STD = (
     "account_id string, phone_e164 string, email_canonical string, id_number_hash string, "
@@ -147,6 +154,43 @@ def test_fuzzy_rules_pair_typos_and_spellings(spark: SparkSession) -> None:
     }
     # f3 has the same name codes but lives elsewhere, was born another day, another number
     assert pairs == {("f1", "f2"): list(sorted(rules))}
+
+
+def test_scoring_weights_probability_and_threshold(spark: SparkSession) -> None:
+    pairs = spark.createDataFrame(
+        [
+            ("a", "b", [("card", 1, 2), ("registration_ip", 1, 2)]),
+            ("a", "c", [("registration_ip", 2, 2)]),
+            ("b", "c", [("unweighted", 1, 2)]),
+            ("c", "d", [("card", 1, 9)]),  # a card 9 accounts hold: 10 - log2(8) = 7
+        ],
+        "account_id_l string, account_id_r string, "
+        "shared_attributes array<struct<attribute:string,shared_values:int,holders:int>>",
+    )
+    config = EvidenceConfig(prior_weight=-4.0, weights={"card": 10.0, "registration_ip": 2.0})
+    model = ModelConfig(kind="evidence", evidence=config, threshold=0.9)
+    scored = {
+        (r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): r
+        for r in score_pairs(pairs, config=config).collect()
+    }
+    assert scored[("a", "b")][c.MATCH_WEIGHT] == pytest.approx(8.0)
+    assert scored[("a", "b")][c.MATCH_PROBABILITY] == pytest.approx(256 / 257)
+    assert [tuple(e) for e in scored[("a", "b")][c.EVIDENCE]] == [
+        ("card", 1, 2, 10.0),
+        ("registration_ip", 1, 2, 2.0),
+    ]
+    assert scored[("c", "d")][c.MATCH_WEIGHT] == pytest.approx(3.0)
+    assert scored[("c", "d")][c.MATCH_PROBABILITY] == pytest.approx(8 / 9)
+    assert scored[("a", "c")][c.MATCH_PROBABILITY] == pytest.approx(0.2)
+    assert scored[("b", "c")][c.MATCH_WEIGHT] == pytest.approx(-4.0)
+    accepted = accept_matches(score_pairs(pairs, config=config), config=model)
+    assert [(r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]) for r in accepted.collect()] == [("a", "b")]
+    no_penalty = EvidenceConfig(prior_weight=-4.0, weights={"card": 10.0}, frequency_penalty=0.0)
+    rescored = {
+        (r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): r[c.MATCH_WEIGHT]
+        for r in score_pairs(pairs, config=no_penalty).collect()
+    }
+    assert rescored[("c", "d")] == pytest.approx(6.0)
 
 
 def _partition(groups) -> set[frozenset]:  # type: ignore[no-untyped-def]
