@@ -228,7 +228,7 @@ class EvidenceConfig:
 
     prior_weight: float = -3.0
     weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(EVIDENCE_WEIGHTS))
-    frequency_penalty: float = 1.0
+    frequency_penalty: float = 0.5
 
     def problems(self) -> list[str]:
         found = [
