@@ -1,16 +1,31 @@
-"""Addresses, Chinese and Latin: normalised text, tokens, parts, and an exact-comparison key.
+"""Addresses, Chinese and Latin: normalised text, tokens, parts, and exact-comparison keys.
 
-Only the Unicode normalisation (NFKC with case folding, `features.names.nfkc_casefold`) runs in
-Python; everything after it is native Spark.
+Two families of keys and tokens:
+
+- `romanised_address_tokens` / `romanised_address_key`, what `features.standardise` writes
+  as `address_tokens` / `address_key`: Han romanised to pinyin syllables and Latin pinyin
+  split into syllables, so `广东省深圳市南山区科技园路8号101室` and
+  `Room 101, No. 8 Kejiyuan Road, Nanshan District, Shenzhen, Guangdong Province` agree;
+- `address_tokens` (Han character bigrams) and `address_key` (Han text without its
+  administrative characters): native, script-bound, and blind to homophones that pinyin
+  merges (two different places whose names read alike).
+
+The Unicode normalisation (NFKC with case folding, `features.names.nfkc_casefold`) and the
+romanisation (pypinyin, `features.names.romanised_runs`) run in Python; everything between and
+after them is native Spark.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+import pandas as pd
 from pyspark.sql import Column
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
-from features.names import nfkc_casefold
-from features.text import blank_to_null, to_half_width
+from features.names import canonical_syllables, nfkc_casefold, romanised_runs
+from features.text import blank_to_null, let, to_half_width
 
 # Column names this module adds when callers follow its naming.
 ADDRESS_NORMALISED = "address_normalised"
@@ -117,9 +132,46 @@ _PROVINCES = (
 # nothing more: the key is idempotent.
 _LEADING_PROVINCES = r"^(?:" + "|".join(_PROVINCES) + r")+(?=.*\p{IsHan}.*\p{IsHan})"
 
+# The Latin (pinyin) names of the same provinces, as one word each; `shaanxi` is the official
+# spelling of 陕西 (pypinyin reads it `shan xi`, like 山西).
+_LATIN_PROVINCES = (
+    "anhui",
+    "fujian",
+    "gansu",
+    "guangdong",
+    "guangxi",
+    "guizhou",
+    "hainan",
+    "hebei",
+    "heilongjiang",
+    "henan",
+    "hubei",
+    "hunan",
+    "jiangsu",
+    "jiangxi",
+    "jilin",
+    "liaoning",
+    "neimenggu",
+    "ningxia",
+    "qinghai",
+    "shaanxi",
+    "shandong",
+    "shanxi",
+    "sichuan",
+    "xinjiang",
+    "xizang",
+    "yunnan",
+    "zhejiang",
+)
+# As `_LEADING_PROVINCES`, for text whose administrative characters became spaces.
+_LEADING_PROVINCES_SPACED = r"^(?:(?:" + "|".join(_PROVINCES) + r")\s*)+(?=.*\p{IsHan}.*\p{IsHan})"
+
 _FOLDED = r"[\s\p{P}\p{S}\p{C}]+"
 # Runs of Han characters, of digits, and of other letters (marks kept with their letters).
 _RUNS = r"\p{IsHan}+|\p{N}+|[\p{L}\p{M}&&[^\p{IsHan}]]+"
+# The same, with ASCII letters apart from other letters, as `features.names.romanise_run`
+# splits them: `rdé` is `rd` and `é`, and `rd` is expanded (and dropped) on every pass.
+_ROMAN_RUNS = r"\p{IsHan}+|\p{N}+|[a-z]+|[\p{L}\p{M}&&[^\p{IsHan}a-z]]+"
 
 # Chinese address parts, each ending in its marker and unable to run across another marker;
 # every part is optional, matched in the usual big-to-small order from the start of the text.
@@ -256,3 +308,96 @@ def key_of_normalised(normalised: Column) -> Column:
     joined = F.regexp_replace(F.array_join(kept, ""), _HAN_ADMIN_CHARS, "")
     key = blank_to_null(F.regexp_replace(joined, _LEADING_PROVINCES, ""))
     return key
+
+
+def _without_trailing_province(words: Column) -> Column:
+    """`words` without a last Latin province name (`..., Shenzhen, Guangdong`), when another
+    word that is not a number stays: the Latin counterpart of dropping a leading Han province
+    (Latin addresses run from small to big, Han ones from big to small)."""
+    last = F.try_element_at(words, F.lit(-1))
+    names = F.filter(words, lambda word: ~word.rlike(r"^\p{N}+$"))
+    drop = F.coalesce(last.isin(*_LATIN_PROVINCES) & (F.size(names) >= 2), F.lit(False))
+    return F.when(drop, F.slice(words, 1, F.size(words) - 1)).otherwise(words)
+
+
+def prepare_for_romanisation(normalised: Column) -> Column:
+    """The native half of `romanised_address_tokens`, from `address_normalised` text: the words
+    that `romanised_tokens_value` romanises, one space apart.
+
+    Han administrative characters (省 市 区 县 镇 乡 路 街 道 号 栋 幢 座 室) become word breaks
+    and a leading province is dropped (as `address_key` does); Latin abbreviations are expanded
+    and administrative words (`road`, `district`, `number`, ...) dropped, and so is a last Latin
+    province name. `广东省深圳市南山区科技园路8号` gives `深圳 南山 科技园 8`;
+    `No. 8 Kejiyuan Rd, Nanshan District, Shenzhen, Guangdong` gives
+    `8 kejiyuan nanshan shenzhen`. Text with no word left gives null.
+    """
+    spaced = F.regexp_replace(normalised, _HAN_ADMIN_CHARS, " ")
+    without_province = F.regexp_replace(spaced, _LEADING_PROVINCES_SPACED, "")
+    runs = F.regexp_extract_all(without_province, F.lit(_ROMAN_RUNS), 0)
+    # Han runs and digits are never abbreviations or administrative words: one pass for all.
+    # The words are read several times below: `let` computes them once.
+    words = F.filter(F.transform(runs, _expand), lambda word: ~word.isin(*_LATIN_ADMIN_WORDS))
+    return let(
+        words,
+        lambda kept: let(
+            F.array_join(_without_trailing_province(kept), " "),
+            blank_to_null,
+        ),
+    )
+
+
+@lru_cache(maxsize=65536)
+def romanised_tokens_value(prepared: str | None) -> tuple[str, ...] | None:
+    """Sorted tokens of one prepared address (`prepare_for_romanisation`): pinyin syllables,
+    other Latin words, digit runs; repeats kept. None for None or text without tokens.
+
+    Each word is romanised by `features.names.romanised_runs` (Han to toneless pinyin,
+    run-together pinyin split into syllables), then its syllable boundaries are put in the
+    canonical form of `features.names.canonical_syllables`, so that `Henan` and 河南 agree
+    although the segmenter reads `henan` as `hen an`.
+    """
+    if prepared is None:
+        return None
+    tokens = [token for run in romanised_runs(prepared) for token in _canonical_run(run)]
+    return tuple(sorted(tokens)) or None
+
+
+@lru_cache(maxsize=1 << 17)
+def _canonical_run(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    return canonical_syllables(tokens)
+
+
+# Vectorised UDF: Han-to-pinyin needs pypinyin's dictionary, which has no Spark equivalent;
+# repeated addresses (a warehouse on thousands of labels) are cached.
+@F.pandas_udf(T.ArrayType(T.StringType()))  # type: ignore[call-overload]
+def _romanised_tokens_udf(prepared: pd.Series) -> pd.Series:
+    tokens = [None if pd.isna(value) else romanised_tokens_value(value) for value in prepared]
+    return pd.Series([None if value is None else list(value) for value in tokens], dtype=object)
+
+
+def romanised_address_tokens(raw: Column) -> Column:
+    """`array<string>`: the sorted romanised tokens of an address, repeats kept.
+
+    The same address written in Han or in Latin letters, in either order of its parts, with or
+    without its province, administrative words (`省`, `District`, `Road`, `No.`, `Rm`) and
+    full-width digits, gives the same tokens: `广东省深圳市南山区科技园路8号101室`,
+    `深圳 南山 科技园路 No.8 101室` and
+    `Room 101, No. 8 Kejiyuan Road, Nanshan District, Shenzhen, Guangdong Province` all give
+    `["101", "8", "ji", "ke", "nan", "shan", "shen", "yuan", "zhen"]`. The road kind (路 / 街,
+    `Road` / `Street`) is dropped with the other administrative words, so two addresses that
+    differ only by it agree. Null, empty, whitespace- or punctuation-only input, or an address
+    of administrative words only, gives null.
+
+    >>> logistics.select(romanised_address_tokens(F.col("address")))  # doctest: +SKIP
+    """
+    return _romanised_tokens_udf(prepare_for_romanisation(address_normalised(raw)))
+
+
+def romanised_address_key(raw: Column) -> Column:
+    """An order-insensitive key for exact comparison: `romanised_address_tokens` joined by one
+    space (`101 8 ji ke nan shan shen yuan zhen` for every form of the example there). Keying
+    the key again gives the key. Null when there are no tokens.
+
+    >>> accounts.select(romanised_address_key(F.col("address")))  # doctest: +SKIP
+    """
+    return F.array_join(romanised_address_tokens(raw), " ")

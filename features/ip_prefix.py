@@ -9,12 +9,10 @@ quad, a `%zone` suffix), exactly what Python's `ipaddress` accepts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from features.text import to_half_width
+from features.text import let, to_half_width
 
 # Column names this module adds when callers follow its naming.
 IP_VERSION = "ip_version"
@@ -27,16 +25,6 @@ _HEX_GROUP = r"^[0-9a-f]{1,4}$"
 _GROUPS = 8
 
 
-def _let(value: Column, body: Callable[[Column], Column]) -> Column:
-    """`body(value)` with `value` computed once.
-
-    Spark has no `let`: a sub-expression used n times is copied n times into the plan, and
-    these parsers use theirs many times, so generated code and compile time grew with every
-    use. A lambda variable of a one-element `transform` is evaluated once.
-    """
-    return F.element_at(F.transform(F.array(value), body), 1)
-
-
 def _clean(ip: Column) -> Column:
     return F.lower(F.trim(to_half_width(ip)))
 
@@ -45,7 +33,7 @@ def _ipv6_groups(ip: Column) -> Column:
     """The eight hex groups of an IPv6 address, leading zeros dropped; null when invalid."""
     # A zone id (`%eth0`) names a local interface; a stray `%` elsewhere fails the hex check.
     address = F.regexp_replace(_clean(ip), "%[^%]+$", "")
-    return _let(address, _groups_of_address)
+    return let(address, _groups_of_address)
 
 
 def _split_groups(text: Column) -> Column:
@@ -55,13 +43,13 @@ def _split_groups(text: Column) -> Column:
 
 
 def _groups_of_address(address: Column) -> Column:
-    return _let(
+    return let(
         F.split(address, "::", -1),
         lambda halves: F.when(
             address.contains(":") & (F.size(halves) <= 2),
-            _let(
+            let(
                 _split_groups(F.element_at(halves, 1)),
-                lambda head: _let(
+                lambda head: let(
                     F.when(F.size(halves) == 2, _split_groups(F.element_at(halves, 2))).otherwise(
                         F.array().cast("array<string>")
                     ),
@@ -73,14 +61,14 @@ def _groups_of_address(address: Column) -> Column:
 
 
 def _expand_groups(head: Column, tail: Column, compressed: Column) -> Column:
-    return _let(
+    return let(
         F.concat(head, tail),
-        lambda written: _let(
+        lambda written: let(
             # A trailing dotted quad stands for the last two groups (`try_`: `::` writes none).
             F.coalesce(F.try_element_at(written, F.lit(-1)).rlike(_IPV4), F.lit(False)),
-            lambda ends_in_ipv4: _let(
+            lambda ends_in_ipv4: let(
                 F.when(ends_in_ipv4, F.slice(written, 1, F.size(written) - 1)).otherwise(written),
-                lambda hex_part: _let(
+                lambda hex_part: let(
                     F.size(hex_part) + F.when(ends_in_ipv4, 2).otherwise(0),
                     lambda count: _canonical_groups(
                         head, tail, written, hex_part, count, compressed
@@ -132,7 +120,7 @@ def ipv6_prefix48(ip: Column) -> Column:
     anything that is not an IPv6 address. `::` compression is expanded before the first three
     groups are taken, so `2001:db8::1` gives `2001:db8::/48`.
     """
-    return _let(F.slice(_ipv6_groups(ip), 1, 3), _prefix48_text)
+    return let(F.slice(_ipv6_groups(ip), 1, 3), _prefix48_text)
 
 
 def _prefix48_text(first_three: Column) -> Column:

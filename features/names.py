@@ -4,13 +4,16 @@
 `Ｚｈａｎｇ　Ｗｅｉ` compare equal: Unicode NFKC with case folding, Han characters to toneless
 pinyin (pypinyin), run-together pinyin split into syllables, tokens sorted so that surname-first
 and given-name-first agree. `strip_company_suffix` is native Spark.
+
+`romanised_runs` and `canonical_syllables` are shared with `features.address`, whose romanised
+key reads addresses the same way.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Sequence
 from functools import lru_cache
 
 import pandas as pd
@@ -20,7 +23,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from features.text import blank_to_null, clean_text
+from features.text import blank_to_null, clean_text, let
 
 # Column names this module adds when callers follow its naming (see standardise.py).
 NAME_KEY = "name_key"
@@ -31,6 +34,7 @@ COMPANY_NAME = "company_name"
 NAME_FIELD = "name"
 SUFFIX_FIELD = "suffix"
 HONORIFIC_FIELD = "honorific"
+_UNTITLED = "untitled"  # the name without its honorific, between the two steps
 
 _NORMALISE_PASSES = 4  # NFKC and case folding settle after one or two passes; see below
 _MAX_SEGMENT_LENGTH = 48  # longer Latin runs are not names: not worth a segmentation search
@@ -122,6 +126,70 @@ def segment_pinyin(word: str) -> tuple[str, ...] | None:
     return split_from[0]
 
 
+@lru_cache(maxsize=1 << 17)
+def romanise_run(run: str) -> tuple[str, ...]:
+    """Tokens of one run of letters and digits, in text order: each Han character one toneless
+    pinyin syllable, run-together pinyin split into syllables, other Latin words and digit runs
+    whole, other scripts whole.
+
+    `run` must be NFKC-folded with `ü` written `v` (as `romanised_runs` passes it). Cached:
+    pypinyin is most of the cost of a romanised key, and runs (place names, surnames) repeat
+    far more often than whole addresses or names do.
+    """
+    tokens: list[str] = []
+    # pypinyin returns non-Han text unchanged, Han characters one syllable each.
+    for piece in lazy_pinyin(run, style=Style.NORMAL):
+        for part in _PIECES.findall(piece):
+            if part.isascii() and part.isalpha():
+                tokens.extend(segment_pinyin(part) or (part,))
+            else:
+                tokens.append(part)
+    return tuple(tokens)
+
+
+def romanised_runs(raw: str) -> list[tuple[str, ...]]:
+    """`romanise_run` of each run of letters and digits of the NFKC-folded text (whitespace,
+    punctuation and symbols separate runs)."""
+    text = nfkc_casefold_value(raw).replace("ü", "v")
+    return [romanise_run(run) for run in _WORD_RUN.findall(text)]
+
+
+def canonical_syllables(tokens: Sequence[str]) -> tuple[str, ...]:
+    """One spelling of the syllable boundaries that run-together pinyin leaves ambiguous.
+
+    `henan` splits as `hen an` or `he nan`, `jingan` as `jing an` or `jin gan`, `xian` is one
+    syllable or `xi an`: the segmenter cannot know which (the apostrophe that would say so,
+    `Xi'an`, is usually left out), while Han characters give the true syllables (河南 `he nan`,
+    静安 `jing an`, 西安 `xi an`). Both are rewritten to one canonical form, which need not be
+    the true one: wherever the next syllable starts with a vowel (`a`, `e`, `o`), two
+    neighbours that make one syllable are merged (`xi an` -> `xian`), else the last letter of
+    the first moves over when both stay syllables (`hen an` -> `he nan`, `jing an` ->
+    `jin gan`), repeated until nothing changes. Boundaries only move left or vanish, so this
+    ends. Tokens that are not pinyin syllables are left alone and stop the rewriting.
+
+    Measured against `segment_pinyin` of the concatenation: the two canonical forms agree for
+    every pair of syllables (176,400), and for 1,000,000 random sequences of 3 to 5 syllables
+    without the one-letter syllables `a`, `e`, `o`; with them, 2 in 1,000,000 differ (a lone
+    `a` between two syllables: `lu a nei` is read `luan ei`).
+    """
+    syllables = _pinyin_syllables()
+    canonical = list(tokens)
+    position = 0
+    while position < len(canonical) - 1:
+        first, second = canonical[position], canonical[position + 1]
+        if first in syllables and second in syllables and second[0] in "aeo":
+            if first + second in syllables:
+                canonical[position : position + 2] = [first + second]
+                position = max(position - 1, 0)
+                continue
+            if first[:-1] in syllables and first[-1] + second in syllables:
+                canonical[position : position + 2] = [first[:-1], first[-1] + second]
+                position = max(position - 1, 0)
+                continue
+        position += 1
+    return tuple(canonical)
+
+
 @lru_cache(maxsize=65536)
 def name_tokens_value(raw: str | None) -> tuple[str, ...] | None:
     """Sorted tokens of one name: pinyin syllables, other Latin words, digit runs, other scripts.
@@ -130,16 +198,7 @@ def name_tokens_value(raw: str | None) -> tuple[str, ...] | None:
     """
     if raw is None:
         return None
-    text = nfkc_casefold_value(raw).replace("ü", "v")
-    tokens: list[str] = []
-    for run in _WORD_RUN.findall(text):
-        # Han characters become one syllable each; pypinyin returns other runs unchanged.
-        for piece in lazy_pinyin(run, style=Style.NORMAL):
-            for part in _PIECES.findall(piece):
-                if part.isascii() and part.isalpha():
-                    tokens.extend(segment_pinyin(part) or (part,))
-                else:
-                    tokens.append(part)
+    tokens = [token for run in romanised_runs(raw) for token in run]
     return tuple(sorted(tokens)) or None
 
 
@@ -261,20 +320,15 @@ def strip_company_suffix(raw: Column) -> Column:
 
     >>> shops.select(strip_company_suffix(F.col("legal_name")))  # doctest: +SKIP
     """
-    return _let(clean_text(raw), _split_company_name)
+    # Two `let`s one after the other, not one inside the other: Spark 4.1 leaves a Python UDF
+    # unevaluated ("Cannot evaluate expression: PythonUDF") when its argument holds a lambda
+    # that reads an enclosing lambda's variable, and `name_tokens` of this name is such a UDF.
+    titled = let(clean_text(raw), _split_honorific)
+    return let(titled, lambda parts: _split_suffix(parts[_UNTITLED], parts[HONORIFIC_FIELD]))
 
 
-def _let(value: Column, body: Callable[[Column], Column]) -> Column:
-    """`body(value)` with `value` computed once.
-
-    Spark has no `let`: a sub-expression used n times is copied n times into the plan (here the
-    cleaned text feeds eight regexes), and generated code and compile time grow with each copy.
-    A lambda variable of a one-element `transform` is evaluated once.
-    """
-    return F.element_at(F.transform(F.array(value), body), 1)
-
-
-def _split_company_name(text: Column) -> Column:
+def _split_honorific(text: Column) -> Column:
+    """A struct `(untitled, honorific)` of cleaned text."""
     latin_title = F.regexp_extract(text, _LATIN_HONORIFIC, 1)
     han_title = F.regexp_extract(text, _HAN_HONORIFIC, 2)
     untitled = (
@@ -283,7 +337,7 @@ def _split_company_name(text: Column) -> Column:
         .otherwise(text)
     )
     honorific = F.coalesce(_non_empty(latin_title), _non_empty(han_title))
-    return _let(untitled, lambda name: _split_suffix(name, honorific))
+    return F.struct(untitled.alias(_UNTITLED), honorific.alias(HONORIFIC_FIELD))
 
 
 def _split_suffix(untitled: Column, honorific: Column) -> Column:

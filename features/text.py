@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
@@ -36,3 +38,18 @@ def compact_key(text: Column) -> Column:
 def digits_only(text: Column) -> Column:
     """The digits of the text (full-width digits included); null when there are none."""
     return blank_to_null(F.regexp_replace(to_half_width(text), r"[^0-9]", ""))
+
+
+def let(value: Column, body: Callable[[Column], Column]) -> Column:
+    """`body(value)` with `value` computed once.
+
+    Spark has no `let`: a sub-expression used n times is copied n times into the plan (and
+    inside a higher-order function, evaluated again for every element), so generated code,
+    compile time and run time grow with each copy. A lambda variable of a one-element
+    `transform` is evaluated once.
+
+    Spark 4.1 cannot evaluate a Python UDF whose argument holds a `let` nested in another
+    `let`'s body that reads the outer variable (the UDF is left in the plan: "Cannot evaluate
+    expression: PythonUDF"); chain them instead, as `features.names.strip_company_suffix` does.
+    """
+    return F.element_at(F.transform(F.array(value), body), 1)
