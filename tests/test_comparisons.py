@@ -41,7 +41,8 @@ def _profile(account_id: str, **fields):
 def _levels(spark, profiles, pairs, specs, *, accounts=1000):
     frame = spark.createDataFrame([_profile(**p) for p in profiles], PROFILE_SCHEMA)
     pair_frame = spark.createDataFrame(pairs, "account_id_l string, account_id_r string")
-    rows = compare_pairs(pair_frame, frame, specs, account_count=accounts).collect()
+    holders = {spec.name: accounts for spec in specs}
+    rows = compare_pairs(pair_frame, frame, specs, holders=holders).collect()
     return {(r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): r.asDict() for r in rows}
 
 
@@ -145,7 +146,7 @@ def test_term_frequency_makes_a_hub_value_weigh_far_less(spark):
     pairs = spark.createDataFrame(
         [("a", "b"), ("c", "d")], "account_id_l string, account_id_r string"
     )
-    gammas = compare_pairs(pairs, frame, [spec], account_count=100_000)
+    gammas = compare_pairs(pairs, frame, [spec], holders={"device": 100_000})
     model = FellegiSunterModel(
         comparisons=(spec.comparison(),),
         m={"device": (0.4, 0.6)},

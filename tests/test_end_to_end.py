@@ -203,10 +203,12 @@ def test_failed_blocking_quality_check_exits_3_and_keeps_results(generated, tmp_
     import yaml
 
     in_dir, _ = generated
-    conf = yaml.safe_load(LOCAL_CONF.read_text(encoding="utf-8"))
-    conf["quality"] = {
-        "max_entity_accounts": 2,
-        "severities": {"entities.account_count_below_max": "fail"},
+    conf = {
+        "extends": str(LOCAL_CONF),
+        "quality": {
+            "max_entity_accounts": 2,
+            "severities": {"entities.account_count_below_max": "fail"},
+        },
     }
     conf_path = tmp_path / "strict.yaml"
     conf_path.write_text(yaml.safe_dump(conf), encoding="utf-8")

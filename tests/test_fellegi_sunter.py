@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from features import columns as c
 from resolution.errors import ConfigError, InputError
 from resolution.fellegi_sunter import (
+    EM_PSEUDO_COUNT,
     Comparison,
     FellegiSunterModel,
     comparison_patterns,
@@ -117,8 +118,9 @@ def test_one_em_step_matches_a_hand_computation(spark: SparkSession) -> None:
     def m_step(weight: dict[tuple, float]) -> dict[str, tuple[float, ...]]:  # type: ignore[type-arg]
         step = {}
         for i, x in enumerate(COMPARISONS):
+            # every level gets the M-step's pseudo-count of half a pair
             at = [
-                sum(n * weight[p] for p, n in patterns.items() if p[i] == level)
+                sum(n * weight[p] for p, n in patterns.items() if p[i] == level) + EM_PSEUDO_COUNT
                 for level in range(len(x.levels))
             ]
             step[x.name] = tuple(a / sum(at) for a in at)

@@ -167,7 +167,9 @@ def test_scoring_weights_probability_and_threshold(spark: SparkSession) -> None:
         "account_id_l string, account_id_r string, "
         "shared_attributes array<struct<attribute:string,shared_values:int,holders:int>>",
     )
-    config = EvidenceConfig(prior_weight=-4.0, weights={"card": 10.0, "registration_ip": 2.0})
+    config = EvidenceConfig(
+        prior_weight=-4.0, weights={"card": 10.0, "registration_ip": 2.0}, frequency_penalty=1.0
+    )
     model = ModelConfig(kind="evidence", evidence=config, threshold=0.9)
     scored = {
         (r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): r
