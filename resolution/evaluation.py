@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
@@ -291,30 +291,26 @@ def blocking_diagnostics(
     n_accounts, candidates = int(row["accounts"]), int(row["candidates"])
     possible = n_accounts * (n_accounts - 1) // 2
     share = 0.0 if possible == 0 else candidates / possible
-    if truth is None:
-        return BlockingDiagnostics(
-            accounts=n_accounts,
-            candidate_pairs=candidates,
-            possible_pairs=possible,
-            reduction_ratio=1.0 - share,
-            pairs_compared_share=share,
-            pairs_by_rule=rules,
-        )
-    true_pairs = int(row["twice_true_pairs"]) // 2
-    compared = int(row["compared"])
-    reachable = int(row["twice_reachable"]) // 2
-    return BlockingDiagnostics(
+    counts = BlockingDiagnostics(
         accounts=n_accounts,
         candidate_pairs=candidates,
         possible_pairs=possible,
         reduction_ratio=1.0 - share,
         pairs_compared_share=share,
+        pairs_by_rule=rules,
+    )
+    if truth is None:
+        return counts
+    true_pairs = int(row["twice_true_pairs"]) // 2
+    compared = int(row["compared"])
+    reachable = int(row["twice_reachable"]) // 2
+    return replace(
+        counts,
         true_pairs=true_pairs,
         true_pairs_compared=compared,
         true_pairs_reachable=reachable,
         pair_completeness=_ratio(compared, true_pairs),
         pair_completeness_reachable=_ratio(reachable, true_pairs),
-        pairs_by_rule=rules,
     )
 
 
