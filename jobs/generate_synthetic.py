@@ -72,6 +72,7 @@ import pyarrow.parquet as pq
 from stdnum.cn import ric
 
 from features import columns as cols
+from jobs.logs import configure_logging
 from resolution.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -3415,10 +3416,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, generate, write; return the exit status (0, or 2 for bad arguments)."""
     args = _parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    configure_logging()
     in_dir = Path(args.output)
     truth_path = Path(args.truth) if args.truth else in_dir.resolve().parent / f"truth.{args.fmt}"
     params = GeneratorParams(

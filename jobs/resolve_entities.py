@@ -42,6 +42,7 @@ from jobs import charts  # noqa: E402
 from jobs.config import JobConfig, load_config  # noqa: E402
 from jobs.hash_key import load_hash_key  # noqa: E402
 from jobs.inputs import LoadedInputs, load_inputs  # noqa: E402
+from jobs.logs import configure_logging  # noqa: E402
 from jobs.outputs import RUN_ID_PATTERN, OutputWriter, RunRecord  # noqa: E402
 from jobs.progress import StageClock  # noqa: E402
 from jobs.quality import QualityReport, validate_inputs, validate_outputs  # noqa: E402
@@ -479,11 +480,7 @@ def _to_builtin(value: Any) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging()
     logging.getLogger("py4j").setLevel(logging.WARNING)
     args = parse_args(argv)
     started = time.perf_counter()

@@ -230,17 +230,11 @@ def resolve(
         comparison_vectors = candidate_pairs
         scored_pairs = evidence_scores(candidate_pairs, config=config.model.evidence)
     else:
+        compared_keys = counted_keys.where(F.col(c.ATTRIBUTE).isin(*compared))
         profiles = checkpoint(
-            "account_profiles",
-            account_profiles(
-                accounts_std,
-                logistics_std,
-                counted_keys.where(F.col(c.ATTRIBUTE).isin(*compared)),
-            ),
+            "account_profiles", account_profiles(accounts_std, logistics_std, compared_keys)
         )
-        holders = value_holders(
-            counted_keys.where(F.col(c.ATTRIBUTE).isin(*compared)), config.model.comparisons
-        )
+        holders = value_holders(compared_keys, config.model.comparisons)
         comparison_vectors = checkpoint(
             "comparison_vectors",
             compare_pairs(candidate_pairs, profiles, config.model.comparisons, holders=holders),
