@@ -192,13 +192,19 @@ def _close(spec: ComparisonSpec) -> tuple[Column, Column] | None:
 def comparison_levels(spec: ComparisonSpec) -> tuple[Column, Column]:
     """(gamma, tf) expressions of one comparison over a frame from `pair_profiles`.
 
-    The exact level needs a shared value of one of `spec.attributes`; `tf` is the share of
+    The exact level needs a shared value of one of `spec.attributes` (with frequency classes,
+    the level of the rarest shared value's holder count: `ComparisonSpec.exact_labels`);
+    `tf` is the share of
     accounts holding the rarest shared value (so it needs `accounts`, see `compare_pairs`) and
     is null below the exact level.
     """
     missing_exact, shared, rarest = _shared(spec.attributes)
     exact = F.size(shared) > F.lit(0)
-    gamma = F.when(exact, F.lit(spec.exact_level))
+    exact_level: Column = F.lit(spec.exact_level)
+    for bound in spec.frequency_classes:
+        # One level up per class bound the rarest shared value's holder count is within.
+        exact_level = exact_level + F.when(rarest <= F.lit(bound), F.lit(1)).otherwise(F.lit(0))
+    gamma = F.when(exact, exact_level)
     fuzzy = _fuzzy_similarity(spec)
     close = _close(spec)
     missing = missing_exact

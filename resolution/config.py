@@ -114,12 +114,22 @@ class ComparisonSpec:
     thresholds: tuple[float, ...] = ()
     tf_adjusted: bool = True
     ignore_disagreement: bool = True
+    frequency_classes: tuple[int, ...] = ()
 
     @property
     def exact_level(self) -> int:
+        """The first exact level (of the commonest values when there are frequency classes)."""
         if self.kind in SWITCH_KINDS:
             return 2
         return len(self.thresholds) + 1
+
+    def exact_labels(self) -> tuple[str, ...]:
+        """Labels of the exact levels, commonest values first: one `exact` level, or with
+        frequency classes (b1 < ... < bk) `exact h>bk`, `exact h<=bk`, ..., `exact h<=b1`."""
+        if not self.frequency_classes:
+            return ("exact",)
+        bounds = self.frequency_classes
+        return (f"exact h>{bounds[-1]}", *(f"exact h<={b}" for b in reversed(bounds)))
 
     def comparison(self) -> Comparison:
         """The model's view: name and level labels (0 = different ... k = exact)."""
@@ -130,7 +140,7 @@ class ComparisonSpec:
             fuzzy = tuple(f"{label}>={t:g}" for t in self.thresholds)
         return Comparison(
             name=self.name,
-            levels=("different", *fuzzy, "exact"),
+            levels=("different", *fuzzy, *self.exact_labels()),
             tf_adjusted=self.tf_adjusted,
             ignore_disagreement=self.ignore_disagreement,
         )
@@ -155,28 +165,54 @@ class ComparisonSpec:
             found.append(f"{where}.thresholds: each must be in (0, 1), got {list(self.thresholds)}")
         if (self.kind in SWITCH_KINDS or self.kind == "exact") and self.thresholds:
             found.append(f"{where}: kind {self.kind!r} takes no thresholds")
+        classes = list(self.frequency_classes)
+        if classes != sorted(set(classes)) or any(b < 1 for b in classes):
+            found.append(
+                f"{where}.frequency_classes: holder counts >= 1, strictly increasing, got {classes}"
+            )
+        if classes and self.tf_adjusted:
+            found.append(
+                f"{where}: frequency_classes replace the term-frequency adjustment; "
+                "set tf_adjusted: false"
+            )
         return found
+
+
+# Holder-count classes of the exact levels of identifier-like comparisons: a value held by
+# 2 accounts, 3-5, 6-20, 21-100 or more each get their own m and u (see ComparisonSpec).
+DEFAULT_FREQUENCY_CLASSES = (2, 5, 20, 100)
+
+
+def _classed(name: str, kind: str, attributes: tuple[str, ...], thresholds=()) -> ComparisonSpec:
+    return ComparisonSpec(
+        name,
+        kind,
+        attributes,
+        tuple(thresholds),
+        tf_adjusted=False,
+        frequency_classes=DEFAULT_FREQUENCY_CLASSES,
+    )
 
 
 DEFAULT_COMPARISONS = (
     ComparisonSpec("name", "name", ("name",), (0.7, 0.88)),
-    ComparisonSpec("id_number", "identity", ("id_number",)),
+    _classed("id_number", "identity", ("id_number",)),
     ComparisonSpec("birth_date", "exact", ("birth_date",)),
-    ComparisonSpec("phone", "phone", ("phone",)),
-    ComparisonSpec("email", "exact", ("email",)),
-    ComparisonSpec("device", "exact", ("device",)),
-    ComparisonSpec("registration_ip", "ip", ("registration_ip",)),
-    ComparisonSpec("registered_address", "address", ("registered_address",), (0.6,)),
-    ComparisonSpec("payment_instrument", "exact", ("card", "bank_account", "alipay", "wallet")),
-    ComparisonSpec("collection_account", "exact", ("payment_other",)),
-    ComparisonSpec(
+    _classed("phone", "phone", ("phone",)),
+    _classed("email", "exact", ("email",)),
+    _classed("device", "exact", ("device",)),
+    _classed("registration_ip", "ip", ("registration_ip",)),
+    _classed("registered_address", "address", ("registered_address",), (0.6,)),
+    _classed("payment_instrument", "exact", ("card", "bank_account", "alipay", "wallet")),
+    _classed("collection_account", "exact", ("payment_other",)),
+    _classed(
         "logistics_address",
         "logistics_address",
         ("return_address", "warehouse_address", "ship_from_address"),
         (0.6,),
     ),
-    ComparisonSpec("pickup_point", "exact", ("pickup_address",)),
-    ComparisonSpec("label_phone", "exact", ("contact_phone",)),
+    _classed("pickup_point", "exact", ("pickup_address",)),
+    _classed("label_phone", "exact", ("contact_phone",)),
 )
 
 
@@ -243,25 +279,33 @@ class EvidenceConfig:
         return found
 
 
+TRAINING_KINDS = ("all_pairs", "sessions")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """How pairs are scored, and the match threshold.
 
     `kind: evidence` scores with the hand-set weights of `evidence` (`EvidenceConfig`);
-    `kind: fellegi_sunter` with a Fellegi-Sunter model over `comparisons`, trained or loaded:
+    `kind: fellegi_sunter` with a Fellegi-Sunter model over `comparisons`, trained or loaded.
 
-    Without `load_from`, each run trains: u from `random_pairs` random pairs of accounts
-    (`seed`); m by EM in `training_sessions` (each over the candidate pairs of a few blocking
-    rules, at most `em_max_iterations`, until no parameter moves more than `em_tolerance`);
-    then the prior P(match) of two random accounts with m and u fixed. With `load_from` (a
-    model JSON file written by an earlier run, `model.json` among its MLflow artifacts) the run
-    scores with that model and trains nothing. A pair is a match when its probability reaches
-    `threshold`.
+    Without `load_from`, each run trains. `training: all_pairs` (the default): one EM over
+    every pair of accounts, the candidate pairs counted once and the other pairs stood for by
+    the `random_pairs` random pairs (`seed`) outside them, each weighing (other pairs) /
+    (sampled); m, u and the prior are all estimated, u starting from the random pairs' level
+    frequencies and the prior from `initial_prior` times the candidates' share of all pairs.
+    `training: sessions` (Splink's way): u from the random pairs, fixed; m by EM in
+    `training_sessions` (each over the candidate pairs of a few blocking rules); then the
+    prior of two random accounts matching. EM runs at most `em_max_iterations`, until no
+    parameter moves more than `em_tolerance`. With `load_from` (a model JSON file written by
+    an earlier run, `model.json` among its MLflow artifacts) the run scores with that model and
+    trains nothing. A pair is a match when its probability reaches `threshold`.
     """
 
     kind: str = "evidence"
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     comparisons: tuple[ComparisonSpec, ...] = DEFAULT_COMPARISONS
+    training: str = "all_pairs"
     training_sessions: tuple[tuple[str, ...], ...] = DEFAULT_TRAINING_SESSIONS
     threshold: float = 0.9
     load_from: str | None = None
@@ -279,6 +323,8 @@ class ModelConfig:
         if self.kind == "evidence" and self.load_from is not None:
             found.append("model.load_from: only a fellegi_sunter model is loaded")
         found += self.evidence.problems()
+        if self.training not in TRAINING_KINDS:
+            found.append(f"model.training: expected one of {TRAINING_KINDS}, got {self.training!r}")
         if not self.comparisons:
             found.append("model.comparisons: at least one comparison is needed")
         names = [spec.name for spec in self.comparisons]

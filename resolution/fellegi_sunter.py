@@ -6,16 +6,25 @@ Bayes factor log2(m / u), where m = P(level | match) and u = P(level | non-match
 match weight is log2 of the prior odds plus the sum of its levels' weights; a null level
 (-1) is no information and weighs 0.
 
-u is estimated from random pairs (almost all non-matches); m and the prior from the
-candidate pairs by expectation maximisation (Winkler 1988; as in Splink's
-`estimate_parameters_using_expectation_maximisation` with u fixed). EM only needs the count of
-each comparison pattern, which is bounded by the product of the level counts, not by the data
-size: every iteration is one Spark aggregation over that small pattern table, and only
-per-level sums reach the driver.
+Training (see `resolution.pipeline.train_model`): u starts from random pairs (almost all
+non-matches). Splink's way estimates m and the prior by expectation maximisation over the
+candidate pairs with u fixed (`estimate_m_em`, Winkler 1988). The default instead runs one EM
+over every pair (`estimate_em` over `weighted_patterns`: the candidate pairs plus a weighted
+random sample of the rest) with u free as well: a random sample counts its few true links as
+chance agreements, which on ring data puts u of a private card as high as m times the prior
+and caps every single-asset link at P = 0.5. EM only needs the count of each comparison
+pattern, bounded by the product of the level counts, not by the data size: every iteration
+is one Spark aggregation over that small pattern table, and only per-level sums reach the
+driver.
 
-Term-frequency adjustment (as in Splink): agreeing exactly on a value that a share `tf` of
-accounts hold is about tf / u_exact times likelier by chance than the average exact agreement,
-so the exact level of a tf-adjusted comparison weighs log2(m_exact / u_exact) +
+Term-frequency adjustment, two ways. (1) Frequency classes (`ComparisonSpec.frequency_classes`,
+the default for identifiers, devices, addresses and payment values): the exact level is split
+by how many accounts hold the shared value, and each class gets its own m and u from EM, so a
+card two accounts share and one 5,000 share are different evidence, learnt from the data.
+(2) A per-value adjustment at the exact level (`tf_adjusted`, for names and birth dates):
+log2(reference / tf), where tf is the share of accounts holding the value and the reference
+is the mean tf of the values non-matches agree on (`estimate_tf_reference`, Winkler's
+frequency-based weights); without a reference (sessions training) Splink's form
 log2(u_exact / tf).
 
 Input columns: `gamma_<name>` (integer level, -1 or null = no information) per comparison and,
@@ -28,7 +37,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -183,6 +192,7 @@ class FellegiSunterModel:
     m: Mapping[str, tuple[float, ...]]
     u: Mapping[str, tuple[float, ...]]
     prior: float
+    tf_reference: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "comparisons", tuple(self.comparisons))
@@ -196,11 +206,22 @@ class FellegiSunterModel:
         found += _distribution_problems("u", self.comparisons, self.u)
         if not (math.isfinite(self.prior) and 0.0 < self.prior < 1.0):
             found.append(f"prior: must be in (0, 1), got {self.prior}")
+        adjusted = {x.name for x in self.comparisons if x.tf_adjusted}
+        for name, value in self.tf_reference.items():
+            if name not in adjusted:
+                found.append(f"tf_reference: {name!r} is not a tf-adjusted comparison")
+            elif not (math.isfinite(value) and 0.0 < value <= 1.0):
+                found.append(f"tf_reference[{name!r}]: must be in (0, 1], got {value}")
         if found:
             raise ConfigError("invalid Fellegi-Sunter model: " + "; ".join(found))
         object.__setattr__(self, "m", _frozen_table(self.m))
         object.__setattr__(self, "u", _frozen_table(self.u))
         object.__setattr__(self, "prior", float(self.prior))
+        object.__setattr__(
+            self,
+            "tf_reference",
+            MappingProxyType({k: float(v) for k, v in self.tf_reference.items()}),
+        )
 
     @property
     def prior_weight(self) -> float:
@@ -236,6 +257,7 @@ class FellegiSunterModel:
             "m": {name: list(ps) for name, ps in self.m.items()},
             "u": {name: list(ps) for name, ps in self.u.items()},
             "prior": self.prior,
+            "tf_reference": dict(self.tf_reference),
         }
 
     @classmethod
@@ -261,7 +283,13 @@ class FellegiSunterModel:
             )
             for item in data["comparisons"]
         )
-        return cls(comparisons=comparisons, m=data["m"], u=data["u"], prior=data["prior"])
+        return cls(
+            comparisons=comparisons,
+            m=data["m"],
+            u=data["u"],
+            prior=data["prior"],
+            tf_reference=data.get("tf_reference") or {},
+        )
 
     def describe(self) -> str:
         """A readable table of m, u and the log2 weight per comparison level."""
@@ -288,6 +316,9 @@ class FellegiSunterModel:
             f"Fellegi-Sunter model: prior {self.prior:.6g} "
             f"(log2 prior odds {self.prior_weight:+.3f}); null level (-1) weighs 0"
         ]
+        if self.tf_reference:
+            references = ", ".join(f"{k} {v:.3g}" for k, v in self.tf_reference.items())
+            lines.append(f"term-frequency references (mean tf of chance agreements): {references}")
         lines += [
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
             for row in rows
@@ -534,13 +565,25 @@ def _m_step_sums(comparisons: Sequence[Comparison]) -> list[Column]:
 
 
 def _normalised(
-    sums: Row, kind: str, comparison: Comparison, previous: tuple[float, ...]
+    sums: Row,
+    kind: str,
+    comparison: Comparison,
+    previous: tuple[float, ...],
+    warned: set[tuple[str, str]],
 ) -> tuple[float, ...]:
+    """The level distribution of m (kind "m") or u from the M-step sums, smoothed.
+
+    A comparison without any weighted non-null level keeps `previous`, with one warning per
+    (kind, comparison) in `warned` (an attribute the data lacks would repeat it every
+    iteration)."""
     weights = [
         sums[f"_{kind}_{comparison.name}_{level}"] or 0.0 for level in range(len(comparison.levels))
     ]
     total = math.fsum(weights)
     if total <= 0.0:
+        if (kind, comparison.name) in warned:
+            return previous
+        warned.add((kind, comparison.name))
         logger.warning(
             "EM: no %s-weighted non-null level of %s; keeping %s = %s",
             "match" if kind == "m" else "non-match",
@@ -549,9 +592,14 @@ def _normalised(
             previous,
         )
         return previous
-    # Half a pair's worth on every level: a level no match happened to reach gets a small m,
-    # not 0 (which would weigh -inf and veto every pair at that level).
-    smoothed = [w + EM_PSEUDO_COUNT for w in weights]
+    # Half a pair's worth on every level, split between m and u as the pairs are: a level no
+    # match happened to reach gets a small m, not 0 (which would weigh -inf and veto every
+    # pair at that level), and a level no pair reached weighs about 0 rather than the prior's
+    # inverse (equal pseudo-counts over a few matches and millions of non-matches).
+    pairs = float(sums["_pairs"] or 0.0)
+    share = float(sums["_matches"] or 0.0) / pairs if pairs > 0.0 else 0.5
+    pseudo = EM_PSEUDO_COUNT * (share if kind == "m" else 1.0 - share)
+    smoothed = [w + pseudo for w in weights]
     total = math.fsum(smoothed)
     return tuple(w / total for w in smoothed)
 
@@ -588,12 +636,42 @@ def estimate_m_em(
         result = estimate_m_em(candidate_gammas, comparisons, u=u)
         logger.info("%s", result.model.describe())
     """
+    comparisons = tuple(comparisons)
+    _require_gamma_columns(candidate_gammas, comparisons)
+    return estimate_em(
+        comparison_patterns(candidate_gammas, comparisons),
+        comparisons,
+        u=u,
+        initial_m=initial_m,
+        initial_prior=initial_prior,
+        max_iterations=max_iterations,
+        tolerance=tolerance,
+        fix_u=fix_u,
+    )
+
+
+def estimate_em(
+    patterns: DataFrame,
+    comparisons: Sequence[Comparison],
+    *,
+    u: Mapping[str, Sequence[float]],
+    initial_m: Mapping[str, Sequence[float]] | None = None,
+    initial_prior: float = 0.01,
+    max_iterations: int = 25,
+    tolerance: float = 1e-4,
+    fix_u: bool = True,
+) -> EMResult:
+    """EM over a pattern table: `gamma_<name>` per comparison and `pair_count` (how many
+    pairs have the pattern; a double when the patterns are weighted, as in
+    `weighted_patterns`). See `estimate_m_em`."""
     if max_iterations < 1:
         raise ConfigError(f"max_iterations: must be >= 1, got {max_iterations}")
     if not (math.isfinite(tolerance) and tolerance > 0.0):
         raise ConfigError(f"tolerance: must be > 0, got {tolerance}")
     comparisons = tuple(comparisons)
-    _require_gamma_columns(candidate_gammas, comparisons)
+    _require_gamma_columns(patterns, comparisons)
+    if PAIR_COUNT not in patterns.columns:
+        raise InputError(f"estimate_em: the patterns lack {PAIR_COUNT!r}")
     start_m = initial_m if initial_m is not None else {x.name: default_m(x) for x in comparisons}
     model = FellegiSunterModel(
         comparisons=comparisons,
@@ -603,11 +681,12 @@ def estimate_m_em(
     )
     # A few hundred rows at most: one partition makes each iteration one task, not one per
     # shuffle partition.
-    patterns = comparison_patterns(candidate_gammas, comparisons).coalesce(1).cache()
+    patterns = patterns.coalesce(1).cache()
     schema = _parameter_schema(comparisons)
     posterior = _posterior(comparisons)
     sums_and_bounds = _m_step_sums(comparisons) + _level_bounds(comparisons)
     history: list[dict[str, Any]] = []
+    warned: set[tuple[str, str]] = set()
     converged = False
     iteration = 0
     try:
@@ -624,10 +703,12 @@ def estimate_m_em(
                     raise InputError("estimate_m_em: the candidate pairs are empty")
             updated = FellegiSunterModel(
                 comparisons=comparisons,
-                m={x.name: _normalised(sums, "m", x, model.m[x.name]) for x in comparisons},
+                m={x.name: _normalised(sums, "m", x, model.m[x.name], warned) for x in comparisons},
                 u=model.u
                 if fix_u
-                else {x.name: _normalised(sums, "u", x, model.u[x.name]) for x in comparisons},
+                else {
+                    x.name: _normalised(sums, "u", x, model.u[x.name], warned) for x in comparisons
+                },
                 prior=sums["_matches"] / sums["_pairs"],
             )
             change = _largest_change(model, updated, fix_u)
@@ -657,6 +738,74 @@ def estimate_m_em(
             "EM did not converge within %d iterations (tolerance %.3g)", max_iterations, tolerance
         )
     return EMResult(model=model, iterations=iteration, converged=converged, history=tuple(history))
+
+
+def weighted_patterns(
+    parts: Sequence[tuple[DataFrame, float]], comparisons: Sequence[Comparison]
+) -> DataFrame:
+    """One pattern table from several pair sets, each pair counting `weight` times.
+
+    Used to stand for all pairs of accounts: the candidate pairs with weight 1 and a random
+    sample of the other pairs with weight (other pairs) / (sample size). Example::
+
+        patterns = weighted_patterns([(candidate_gammas, 1.0), (sample_gammas, 2_000.0)], cs)
+    """
+    comparisons = tuple(comparisons)
+    keys = [gamma_column(x.name) for x in comparisons]
+    frames = [
+        comparison_patterns(gammas, comparisons).select(
+            *keys, (F.col(PAIR_COUNT).cast("double") * F.lit(float(weight))).alias(PAIR_COUNT)
+        )
+        for gammas, weight in parts
+    ]
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame)
+    return union.groupBy(*keys).agg(F.sum(PAIR_COUNT).alias(PAIR_COUNT))
+
+
+def estimate_tf_reference(
+    parts: Sequence[tuple[DataFrame, float]], model: FellegiSunterModel
+) -> dict[str, float]:
+    """Per tf-adjusted comparison, the mean term frequency of the values that non-matches
+    agree on exactly: sum (1 - P(match)) tf / sum (1 - P(match)) over the pairs at the exact
+    level with a tf, each pair of `parts` counting its weight (as in `weighted_patterns`).
+
+    The relative term-frequency adjustment log2(reference / tf) then leaves the average chance
+    agreement at the trained log2(m / u) and moves a value up or down by how much rarer or
+    commoner it is than the values chance agreements fall on (Winkler's frequency-based
+    weights). One Spark aggregation per part; a comparison with no such pair gets none (and is
+    scored in Splink's form).
+    """
+    adjusted = [x for x in model.comparisons if x.tf_adjusted]
+    if not adjusted:
+        return {}
+    schema = _parameter_schema(model.comparisons)
+    sums: dict[str, list[float]] = {x.name: [0.0, 0.0] for x in adjusted}
+    for gammas, weight in parts:
+        _require_gamma_columns(gammas, model.comparisons, with_tf=True)
+        non_match = F.lit(1.0) - F.col(_POSTERIOR)
+        aggregates = []
+        for x in adjusted:
+            tf = F.col(tf_column(x.name)).cast("double")
+            at_exact = (F.col(gamma_column(x.name)) == F.lit(x.top_level)) & tf.isNotNull()
+            aggregates.append(F.sum(F.when(at_exact, non_match * tf)).alias(f"_t_{x.name}"))
+            aggregates.append(F.sum(F.when(at_exact, non_match)).alias(f"_n_{x.name}"))
+        row = (
+            gammas.withColumn(_PARAMETERS, _parameters(model, schema))
+            .withColumn(_POSTERIOR, _posterior(model.comparisons))
+            .agg(*aggregates)
+            .collect()[0]
+        )
+        for x in adjusted:
+            sums[x.name][0] += weight * float(row[f"_t_{x.name}"] or 0.0)
+            sums[x.name][1] += weight * float(row[f"_n_{x.name}"] or 0.0)
+    reference = {}
+    for name, (weighted_tf, mass) in sums.items():
+        if mass > 0.0 and weighted_tf > 0.0:
+            reference[name] = min(max(weighted_tf / mass, TF_FLOOR), 1.0)
+    logger.info("term-frequency references: %s", reference)
+    return reference
 
 
 def estimate_prior(
@@ -745,13 +894,17 @@ def _contribution(
     label = label.otherwise(_out_of_range(gamma, comparison))
     tf_adjustment: Column = F.lit(0.0)
     if comparison.tf_adjusted:
-        u_exact = model.u[comparison.name][comparison.top_level]
+        # Relative to the mean tf of chance agreements when the model has it (trained over all
+        # pairs), else to u_exact (Splink's form).
+        reference = model.tf_reference.get(
+            comparison.name, model.u[comparison.name][comparison.top_level]
+        )
         tf = F.col(tf_column(comparison.name)).cast("double")
         # least/greatest skip nulls, so the null test comes first.
         clamped = F.least(F.greatest(tf, F.lit(TF_FLOOR)), F.lit(1.0))
         tf_adjustment = F.when(
             (gamma == F.lit(comparison.top_level)) & tf.isNotNull(),
-            F.log2(F.lit(u_exact) / clamped),
+            F.log2(F.lit(reference) / clamped),
         ).otherwise(F.lit(0.0))
     return F.struct(
         F.lit(comparison.name).alias("comparison"),

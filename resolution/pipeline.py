@@ -27,17 +27,20 @@ from resolution.blocking import (
 from resolution.clustering import assign_entities, summarise_entities
 from resolution.comparisons import account_profiles, compare_pairs, value_holders
 from resolution.config import ModelConfig, ResolutionConfig, rule_attributes
-from resolution.errors import ConfigError
+from resolution.errors import ConfigError, InputError
 from resolution.fellegi_sunter import (
     EMResult,
     FellegiSunterModel,
     default_m,
+    estimate_em,
     estimate_m_em,
     estimate_prior,
+    estimate_tf_reference,
     estimate_u,
     gamma_column,
     sample_random_pairs,
     score_pairs,
+    weighted_patterns,
 )
 from resolution.scoring import accept_matches
 from resolution.scoring import score_pairs as evidence_scores
@@ -124,6 +127,16 @@ def train_model(
     )
     random_gammas = compare_pairs(random_pairs, profiles, config.comparisons, holders=holders)
     u = estimate_u(random_gammas, comparisons, smoothing=config.u_smoothing)
+    if config.training == "all_pairs":
+        return _train_over_all_pairs(
+            random_pairs,
+            random_gammas,
+            candidate_gammas,
+            comparisons=comparisons,
+            u=u,
+            config=config,
+            account_count=account_count,
+        )
     estimates: dict[str, list[tuple[float, ...]]] = {x.name: [] for x in comparisons}
     sessions = []
     for rules in config.training_sessions:
@@ -179,6 +192,68 @@ def train_model(
     model = FellegiSunterModel(comparisons, m=m, u=u, prior=prior)
     logger.info("trained model:\n%s", model.describe())
     return Training(model=model, sessions=tuple(sessions))
+
+
+def _train_over_all_pairs(
+    random_pairs: DataFrame,
+    random_gammas: DataFrame,
+    candidate_gammas: DataFrame,
+    *,
+    comparisons: list,
+    u: dict[str, tuple[float, ...]],
+    config: ModelConfig,
+    account_count: int,
+) -> Training:
+    """m, u and the prior by one EM over every pair of accounts (see `ModelConfig`).
+
+    All pairs = the candidate pairs (each once) + the other pairs, stood for by the random
+    pairs that are not candidates, each weighing (other pairs) / (such random pairs). u starts
+    from the random pairs' level frequencies and is re-estimated: a random sample counts the
+    few true links it contains as chance agreements, which puts u of a private card or device
+    as high as m times the prior and leaves every single-asset link at P = 0.5.
+    """
+    key = [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R]
+    candidate_keys = candidate_gammas.select(*key)
+    others_sample = random_gammas.join(candidate_keys, on=key, how="left_anti").persist()
+    sampled = others_sample.count()
+    candidates = candidate_keys.count()
+    total_pairs = account_count * (account_count - 1) // 2
+    other_pairs = max(total_pairs - candidates, 0)
+    if sampled == 0 or candidates == 0:
+        others_sample.unpersist()
+        raise InputError(
+            f"training over all pairs needs candidate pairs ({candidates}) and random pairs "
+            f"outside them ({sampled}); with so few accounts ({account_count}) use a saved "
+            "model (model.load_from) or model.kind: evidence"
+        )
+    weight = other_pairs / sampled
+    parts = [(candidate_gammas, 1.0), (others_sample, weight)]
+    logger.info(
+        "EM over all %d pairs: %d candidate pairs and %d random other pairs weighing %.1f each",
+        total_pairs,
+        candidates,
+        sampled,
+        weight,
+    )
+    try:
+        result = estimate_em(
+            weighted_patterns(parts, comparisons),
+            comparisons,
+            u=u,
+            initial_prior=config.initial_prior * candidates / total_pairs,
+            max_iterations=config.em_max_iterations,
+            tolerance=config.em_tolerance,
+            fix_u=False,
+        )
+        references = estimate_tf_reference(parts, result.model)
+    finally:
+        others_sample.unpersist()
+    fitted = result.model
+    model = FellegiSunterModel(
+        fitted.comparisons, m=fitted.m, u=fitted.u, prior=fitted.prior, tf_reference=references
+    )
+    logger.info("trained model:\n%s", model.describe())
+    return Training(model=model, sessions=((("all_pairs",), total_pairs, result),))
 
 
 def comparison_attributes(config: ResolutionConfig) -> tuple[str, ...]:

@@ -182,3 +182,45 @@ def test_model_config_reports_every_problem():
     assert "kind 'phone' takes no thresholds" in problems
     assert "must increase strictly" in problems
     assert "model.threshold" in problems
+
+
+def test_frequency_classes_split_the_exact_level_by_holder_count(spark):
+    spec = ComparisonSpec(
+        name="device",
+        kind="exact",
+        attributes=("device",),
+        tf_adjusted=False,
+        frequency_classes=(2, 5, 20, 100),
+    )
+    assert spec.comparison().levels == (
+        "different",
+        "exact h>100",
+        "exact h<=100",
+        "exact h<=20",
+        "exact h<=5",
+        "exact h<=2",
+    )
+    holders = {"p": 2, "q": 5, "r": 6, "s": 100, "t": 5000}
+    profiles = [
+        {"account_id": f"{v}{side}", VALUES: {"device": [(v, n)]}}
+        for v, n in holders.items()
+        for side in "lr"
+    ]
+    profiles.append({"account_id": "x", VALUES: {"device": [("other", 1)]}})
+    pairs = [(f"{v}l", f"{v}r") for v in holders] + [("pl", "x")]
+    levels = _levels(spark, profiles, pairs, [spec])
+    got = {left[0]: levels[(left, right)]["gamma_device"] for left, right in pairs[:-1]}
+    # private value top, then one class down per bound passed; the hub is the lowest exact level
+    assert got == {"p": 5, "q": 4, "r": 3, "s": 2, "t": 1}
+    assert levels[("pl", "x")]["gamma_device"] == 0
+    assert "tf_device" not in levels[("pl", "x")]
+
+
+def test_frequency_classes_need_increasing_bounds_and_no_tf():
+    bad = ComparisonSpec("device", "exact", ("device",), frequency_classes=(5, 2))
+    problems = " ".join(bad.problems())
+    assert "strictly increasing, got [5, 2]" in problems
+    assert "set tf_adjusted: false" in problems
+    assert not ComparisonSpec(
+        "device", "exact", ("device",), tf_adjusted=False, frequency_classes=(2, 5)
+    ).problems()

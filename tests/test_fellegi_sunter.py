@@ -19,10 +19,13 @@ from resolution.fellegi_sunter import (
     Comparison,
     FellegiSunterModel,
     comparison_patterns,
+    estimate_em,
     estimate_m_em,
+    estimate_tf_reference,
     estimate_u,
     sample_random_pairs,
     score_pairs,
+    weighted_patterns,
 )
 
 EMAIL = Comparison("email", ("different", "exact"), tf_adjusted=True)
@@ -115,12 +118,16 @@ def test_one_em_step_matches_a_hand_computation(spark: SparkSession) -> None:
         for p in patterns
     }
 
-    def m_step(weight: dict[tuple, float]) -> dict[str, tuple[float, ...]]:  # type: ignore[type-arg]
+    new_prior = sum(n * posterior[p] for p, n in patterns.items()) / 8
+
+    def m_step(weight: dict[tuple, float], share: float) -> dict[str, tuple[float, ...]]:  # type: ignore[type-arg]
         step = {}
         for i, x in enumerate(COMPARISONS):
-            # every level gets the M-step's pseudo-count of half a pair
+            # every level gets the M-step's pseudo-count of half a pair, split between m and u
+            # as the pairs are (the new prior)
             at = [
-                sum(n * weight[p] for p, n in patterns.items() if p[i] == level) + EM_PSEUDO_COUNT
+                sum(n * weight[p] for p, n in patterns.items() if p[i] == level)
+                + EM_PSEUDO_COUNT * share
                 for level in range(len(x.levels))
             ]
             step[x.name] = tuple(a / sum(at) for a in at)
@@ -135,12 +142,10 @@ def test_one_em_step_matches_a_hand_computation(spark: SparkSession) -> None:
         max_iterations=1,
         fix_u=False,
     )
-    expected_m = m_step(posterior)
-    expected_u = m_step({p: 1 - q for p, q in posterior.items()})
+    expected_m = m_step(posterior, new_prior)
+    expected_u = m_step({p: 1 - q for p, q in posterior.items()}, 1 - new_prior)
     assert not result.converged and result.iterations == 1
-    assert result.model.prior == pytest.approx(
-        sum(n * posterior[p] for p, n in patterns.items()) / 8
-    )
+    assert result.model.prior == pytest.approx(new_prior)
     for name in names:
         assert result.model.m[name] == pytest.approx(expected_m[name])
         assert result.model.u[name] == pytest.approx(expected_u[name])
@@ -352,3 +357,93 @@ def test_bad_gamma_inputs_name_the_column(spark: SparkSession) -> None:
         estimate_m_em(out_of_range, COMPARISONS, u=TRUE_U, max_iterations=1)
     with pytest.raises(PySparkException, match="'gamma_name' holds level 3, outside -1..2"):
         score_pairs(out_of_range.limit(1), model).collect()
+
+
+def test_em_over_all_pairs_recovers_m_u_and_prior_from_candidates_and_a_weighted_sample(
+    spark: SparkSession,
+) -> None:
+    # A population of 1,000,000 pairs with 0.4% matches. Blocking proposes the pairs that
+    # agree exactly on email or phone; the rest are stood for by 200,000 of them, each weighing
+    # (others / 200,000). u starts from a random sample of all pairs, matches included. The
+    # few matches blocking misses (email and phone both off) are what m of "email different"
+    # is learnt from, so the sample has to hold enough of them.
+    rng = np.random.default_rng(20261130)
+    prior = 0.004
+    population = _simulate_levels(rng, rng.random(1_000_000) < prior)
+    blocked = (population[:, 0] == 1) | (population[:, 2] == 2)
+    candidates, others = population[blocked], population[~blocked]
+    sample = others[rng.choice(len(others), size=200_000, replace=False)]
+    start_u = estimate_u(
+        _pairs_from_levels(spark, population[rng.choice(len(population), size=20_000)]),
+        COMPARISONS,
+    )
+    parts = [
+        (_pairs_from_levels(spark, candidates), 1.0),
+        (_pairs_from_levels(spark, sample), len(others) / len(sample)),
+    ]
+    patterns = weighted_patterns(parts, COMPARISONS)
+    assert patterns.agg(F.sum("pair_count")).first()[0] == pytest.approx(1_000_000)
+
+    result = estimate_em(
+        patterns,
+        COMPARISONS,
+        u=start_u,
+        initial_prior=0.3 * len(candidates) / len(population),
+        max_iterations=100,
+        fix_u=False,
+    )
+
+    assert result.converged
+    assert result.model.prior == pytest.approx(prior, rel=0.1)
+    for name in TRUE_M:
+        assert result.model.m[name] == pytest.approx(TRUE_M[name], abs=0.03), name
+        assert result.model.u[name] == pytest.approx(TRUE_U[name], abs=0.003), name
+
+
+def test_a_level_no_pair_reaches_weighs_about_nothing(spark: SparkSession) -> None:
+    # 100 candidate matches and 100,000 non-matches; nobody reaches the "prefix" phone level.
+    matches = [(1, 2, 2)] * 100
+    non_matches = [(0, 0, 0)] * 1000
+    gammas = _pairs_from_levels(spark, np.array(matches + non_matches * 100))
+    result = estimate_m_em(gammas, COMPARISONS, u=TRUE_U, fix_u=False, max_iterations=30)
+    unseen = result.model.weights()["phone"][1]
+    assert abs(unseen) < 0.5  # equal pseudo-counts would weigh it log2(100,000 / 100) ~ +10
+    assert result.model.weights()["phone"][2] > 10
+
+
+def test_tf_reference_is_the_mean_tf_of_chance_agreements_and_scores_relative_to_it(
+    spark: SparkSession,
+) -> None:
+    email_only = FellegiSunterModel(
+        comparisons=(EMAIL,), m={"email": (0.5, 0.5)}, u={"email": (0.999, 0.001)}, prior=1e-4
+    )
+    rows = "account_id_l string, account_id_r string, gamma_email int, tf_email double"
+    # candidates: exact agreements on a rare value (matches, by the weight) and on a hub value
+    candidates = spark.createDataFrame(
+        [("a", "b", 1, 1e-5), ("c", "d", 1, 0.02), ("e", "f", 0, None)], rows
+    )
+    sample = spark.createDataFrame([("g", "h", 1, 0.02), ("i", "j", 0, None)], rows)
+    reference = estimate_tf_reference([(candidates, 1.0), (sample, 9.0)], email_only)
+    # the hub agreements are non-matches (P ~ 0.05); the rare one is a match (P ~ 0.05 too:
+    # no tf in the E-step), so it weighs its share: (0.02 * 10 + 1e-5) / 11
+    p = 1e-4 * 500 / (1e-4 * 500 + (1 - 1e-4))
+    expected = ((1 - p) * (0.02 * 10 + 1e-5)) / ((1 - p) * 11)
+    assert reference["email"] == pytest.approx(expected)
+
+    model = FellegiSunterModel(
+        comparisons=(EMAIL,),
+        m=email_only.m,
+        u=email_only.u,
+        prior=email_only.prior,
+        tf_reference=reference,
+    )
+    restored = FellegiSunterModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert restored.tf_reference == {"email": pytest.approx(expected)}
+    scored = {r[c.ACCOUNT_ID_L]: r for r in score_pairs(candidates, restored).collect()}
+    assert scored["a"][c.EVIDENCE][0]["tf_adjustment"] == pytest.approx(math.log2(expected / 1e-5))
+    assert scored["c"][c.EVIDENCE][0]["tf_adjustment"] == pytest.approx(math.log2(expected / 0.02))
+    assert scored["a"][c.MATCH_PROBABILITY] > 0.9 > scored["c"][c.MATCH_PROBABILITY]
+    with pytest.raises(ConfigError, match="tf_reference: 'name' is not a tf-adjusted"):
+        FellegiSunterModel(
+            comparisons=COMPARISONS, m=TRUE_M, u=TRUE_U, prior=0.1, tf_reference={"name": 0.1}
+        )
