@@ -76,6 +76,37 @@ class TrackingConfig:
 
 
 @dataclass(frozen=True)
+class OutputsConfig:
+    """Delta table properties and maintenance of the output tables (see README, "History").
+
+    Every output table gets `delta.logRetentionDuration` = `log_retention` (how long its
+    commit history, and so time travel by version, is kept) and
+    `delta.deletedFileRetentionDuration` = `deleted_file_retention` (how long files a later
+    commit replaced stay readable). At the end of a succeeded run, with `vacuum`, files older
+    than that are deleted (VACUUM); a ledger table (`quarantine`, `entity_changes`,
+    `entity_splits`, `runs`: one small commit per run) with more than `compact_min_files` data
+    files is compacted first (OPTIMIZE). Runs older than `deleted_file_retention` can then no
+    longer be read by time travel.
+    """
+
+    log_retention: str = "interval 30 days"
+    deleted_file_retention: str = "interval 7 days"
+    compact_min_files: int = 16
+    vacuum: bool = True
+
+    def problems(self) -> list[str]:
+        found = []
+        for name in ("log_retention", "deleted_file_retention"):
+            value = getattr(self, name)
+            parts = value.split()
+            if len(parts) != 3 or parts[0] != "interval" or not parts[1].isdigit():
+                found.append(f"outputs.{name}: expected 'interval <n> <unit>', got {value!r}")
+        if self.compact_min_files < 2:
+            found.append(f"outputs.compact_min_files: must be >= 2, got {self.compact_min_files}")
+        return found
+
+
+@dataclass(frozen=True)
 class JobConfig:
     """The whole job's configuration, one section per YAML top-level key."""
 
@@ -85,6 +116,7 @@ class JobConfig:
     resolution: ResolutionConfig = field(default_factory=ResolutionConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    outputs: OutputsConfig = field(default_factory=OutputsConfig)
 
     def problems(self) -> list[str]:
         return (
@@ -93,6 +125,7 @@ class JobConfig:
             + self.standardise.problems()
             + self.resolution.problems()
             + self.tracking.problems()
+            + self.outputs.problems()
         )
 
 

@@ -1,7 +1,9 @@
 """Delta Lake writes of the contract's output tables, and the `runs` ledger.
 
-Replaced tables (`entity_membership`, `entities`, `match_edges`, `hub_values`) are overwritten
-in one Delta commit each. Ledger tables (`quarantine`, `runs`) keep every run's rows; a run's
+Replaced tables (`entity_membership`, `entities`, `match_edges`, `hub_values`, `entity_links`,
+`entity_leads`) are overwritten
+in one Delta commit each. Ledger tables (`quarantine`, `entity_changes`, `entity_splits`, `runs`)
+keep every run's rows; a run's
 rows are written with `replaceWhere run_id = ...` in one commit, so a re-run with the same run
 id replaces its own rows and never duplicates them.
 """
@@ -25,8 +27,15 @@ from features import columns as c
 
 logger = logging.getLogger(__name__)
 
-REPLACED_TABLES = ("entity_membership", "entities", "match_edges", "hub_values")
-LEDGER_TABLES = ("quarantine", "runs")
+REPLACED_TABLES = (
+    "entity_membership",
+    "entities",
+    "match_edges",
+    "hub_values",
+    "entity_links",
+    "entity_leads",
+)
+LEDGER_TABLES = ("quarantine", "entity_changes", "entity_splits", "runs")
 RUNS = "runs"
 
 # run ids go into a replaceWhere predicate: only this alphabet is accepted (no quoting issues).
@@ -84,6 +93,40 @@ class OutputWriter:
         row = history.select("version").first()
         assert row is not None
         return int(row["version"])
+
+    def set_properties(self, properties: Mapping[str, str]) -> None:
+        """Give every table this run wrote these Delta table properties (where they differ)."""
+        for table in [*self.table_versions, RUNS]:
+            path = self.path(table)
+            if not DeltaTable.isDeltaTable(self._spark, path):
+                continue
+            detail = DeltaTable.forPath(self._spark, path).detail().first()
+            current = dict(detail["properties"] or {}) if detail is not None else {}
+            wanted = {k: v for k, v in properties.items() if current.get(k) != v}
+            if not wanted:
+                continue
+            settings = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(wanted.items()))
+            self._spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({settings})")
+            logger.info("%s: set %s", path, settings)
+
+    def maintain(self, *, compact_min_files: int, vacuum: bool) -> dict[str, int]:
+        """Compact the ledger tables with more than `compact_min_files` files, then (with
+        `vacuum`) delete every written table's files older than its retention. Returns the
+        number of files per table before maintenance."""
+        files: dict[str, int] = {}
+        for table in [*self.table_versions, RUNS]:
+            path = self.path(table)
+            if not DeltaTable.isDeltaTable(self._spark, path):
+                continue
+            delta = DeltaTable.forPath(self._spark, path)
+            detail = delta.detail().first()
+            files[table] = int(detail["numFiles"]) if detail is not None else 0
+            if table in LEDGER_TABLES and files[table] > compact_min_files:
+                delta.optimize().executeCompaction()
+                logger.info("%s: compacted %d files", path, files[table])
+            if vacuum:
+                delta.vacuum()
+        return files
 
     def replace(self, table: str, frame: DataFrame) -> int:
         """Overwrite `table` with `frame` plus this run's id; returns the new Delta version."""

@@ -70,6 +70,8 @@ EDGES_PROBABILITY_IN_UNIT_INTERVAL: Final = "match_edges.probability_in_unit_int
 EDGES_ORDERED_PAIR: Final = "match_edges.ordered_pair"
 EDGES_REFER_TO_KNOWN_ACCOUNTS: Final = "match_edges.refers_to_known_accounts"
 EDGES_PAIR_UNIQUE: Final = "match_edges.pair_unique"
+ENTITIES_LARGEST_GROWTH: Final = "entities.largest_within_growth_of_previous_run"
+ENTITIES_COUNT_CHANGE: Final = "entities.count_within_change_of_previous_run"
 
 INPUT_CHECKS: Final[Mapping[str, Severity]] = MappingProxyType(
     {
@@ -96,6 +98,10 @@ OUTPUT_CHECKS: Final[Mapping[str, Severity]] = MappingProxyType(
         EDGES_REFER_TO_KNOWN_ACCOUNTS: FAIL,
         # A repeated pair does not change the clustering; it points at a blocking bug.
         EDGES_PAIR_UNIQUE: WARN,
+        # Against the previous succeeded run: a jump is worth a look (a new hub value, a
+        # changed config), not by itself a wrong result.
+        ENTITIES_LARGEST_GROWTH: WARN,
+        ENTITIES_COUNT_CHANGE: WARN,
     }
 )
 DEFAULT_SEVERITIES: Final[Mapping[str, Severity]] = MappingProxyType(
@@ -103,6 +109,10 @@ DEFAULT_SEVERITIES: Final[Mapping[str, Severity]] = MappingProxyType(
 )
 
 DEFAULT_MAX_ENTITY_ACCOUNTS: Final = 1000
+# Against the previous succeeded run: the largest entity may grow to this many times its size,
+# and the number of entities may change by this share.
+DEFAULT_MAX_LARGEST_GROWTH: Final = 2.0
+DEFAULT_MAX_ENTITY_COUNT_CHANGE: Final = 0.5
 
 # Java regex; (?U) makes \s match Unicode white space (U+3000 ideographic space included).
 _BLANK_PATTERN: Final = r"(?U)^\s*$"
@@ -140,10 +150,13 @@ class QualityConfig:
 
     severities: Mapping[str, str] = field(default_factory=dict)
     max_entity_accounts: int = DEFAULT_MAX_ENTITY_ACCOUNTS
+    max_largest_growth: float = DEFAULT_MAX_LARGEST_GROWTH
+    max_entity_count_change: float = DEFAULT_MAX_ENTITY_COUNT_CHANGE
 
     def __post_init__(self) -> None:
         problems = _severity_problems(self.severities)
         problems.extend(_max_entity_accounts_problems(self.max_entity_accounts))
+        problems.extend(_run_change_problems(self.max_largest_growth, self.max_entity_count_change))
         if problems:
             raise ConfigError(_config_message(problems))
         # A read-only copy, so that a frozen config stays frozen.
@@ -163,7 +176,12 @@ class QualityConfig:
                 _config_message([f"quality: expected a mapping, got {type(raw).__name__}"])
             )
         problems: list[str] = []
-        known_keys = ("severities", "max_entity_accounts")
+        known_keys = (
+            "severities",
+            "max_entity_accounts",
+            "max_largest_growth",
+            "max_entity_count_change",
+        )
         problems.extend(
             f"quality.{key}: unknown setting (known: {', '.join(known_keys)})"
             for key in raw
@@ -181,9 +199,17 @@ class QualityConfig:
         problems.extend(_severity_problems(severities))
         max_entity_accounts = raw.get("max_entity_accounts", DEFAULT_MAX_ENTITY_ACCOUNTS)
         problems.extend(_max_entity_accounts_problems(max_entity_accounts))
+        growth = raw.get("max_largest_growth", DEFAULT_MAX_LARGEST_GROWTH)
+        change = raw.get("max_entity_count_change", DEFAULT_MAX_ENTITY_COUNT_CHANGE)
+        problems.extend(_run_change_problems(growth, change))
         if problems:
             raise ConfigError(_config_message(problems))
-        return cls(severities=dict(severities), max_entity_accounts=max_entity_accounts)
+        return cls(
+            severities=dict(severities),
+            max_entity_accounts=max_entity_accounts,
+            max_largest_growth=float(growth),
+            max_entity_count_change=float(change),
+        )
 
     def severity_of(self, check: str) -> Severity:
         """The severity of `check`: the override if there is one, else the default."""
@@ -207,6 +233,25 @@ def _severity_problems(severities: Mapping[Any, Any]) -> list[str]:
                 f"{', '.join(SEVERITIES)}"
             )
     return problems
+
+
+def _run_change_problems(growth: Any, change: Any) -> list[str]:
+    problems = []
+    if isinstance(growth, bool) or not isinstance(growth, int | float) or not growth >= 1.0:
+        problems.append(f"quality.max_largest_growth: expected a number >= 1, got {growth!r}")
+    if isinstance(change, bool) or not isinstance(change, int | float) or not change > 0.0:
+        problems.append(f"quality.max_entity_count_change: expected a number > 0, got {change!r}")
+    return problems
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    """What the quality checks compare a run with: the previous succeeded run's number of
+    entities and its largest entity (from its `runs` row)."""
+
+    run_id: str
+    entities: int
+    largest_entity: int
 
 
 def _max_entity_accounts_problems(value: Any) -> list[str]:
@@ -429,6 +474,30 @@ def validate_inputs(accounts: DataFrame, *, config: QualityConfig) -> QualityRep
     return _run_suite(INPUTS, frames, config=config, checks=INPUT_CHECKS)
 
 
+def _against_previous(previous: PreviousRun | None, config: QualityConfig) -> tuple[_Expect, ...]:
+    """The checks of this run's entities against the previous succeeded run's."""
+    if previous is None:
+        return ()
+    largest = int(previous.largest_entity * config.max_largest_growth)
+    low = int(previous.entities * (1.0 - config.max_entity_count_change))
+    high = int(previous.entities * (1.0 + config.max_entity_count_change)) + 1
+    return (
+        _Expect(
+            ENTITIES_LARGEST_GROWTH,
+            gxe.ExpectColumnMaxToBeBetween(column=cols.ACCOUNT_COUNT, max_value=largest),
+            "largest entity has {observed_value} accounts; run "
+            f"{previous.run_id} had {previous.largest_entity} (bound {largest}: "
+            f"x{config.max_largest_growth:g})",
+        ),
+        _Expect(
+            ENTITIES_COUNT_CHANGE,
+            gxe.ExpectTableRowCountToBeBetween(min_value=max(low, 0), max_value=high),
+            "{observed_value} entities; run "
+            f"{previous.run_id} had {previous.entities} (bounds {max(low, 0)}-{high})",
+        ),
+    )
+
+
 def validate_outputs(
     *,
     accepted_accounts: DataFrame,
@@ -436,8 +505,10 @@ def validate_outputs(
     entities: DataFrame,
     match_edges: DataFrame,
     config: QualityConfig,
+    previous: PreviousRun | None = None,
 ) -> QualityReport:
-    """Validate the output tables against each other and the accepted accounts.
+    """Validate the output tables against each other and the accepted accounts (and, with
+    `previous`, the entity sizes against the previous succeeded run's).
 
     Requires `account_id` (accepted_accounts); `account_id`, `entity_id` (entity_membership);
     `entity_id`, `account_count` (entities); `account_id_l`, `account_id_r`,
@@ -529,6 +600,7 @@ def validate_outputs(
                     "largest entity has {observed_value} accounts "
                     f"(bound {config.max_entity_accounts})",
                 ),
+                *_against_previous(previous, config),
             ),
         ),
         _FrameChecks(

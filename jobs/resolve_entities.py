@@ -29,6 +29,7 @@ if __package__ in (None, ""):
     sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != Path(_jobs_dir)]
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from delta.tables import DeltaTable  # noqa: E402
 from pyspark.sql import Column, DataFrame, SparkSession  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
@@ -45,7 +46,12 @@ from jobs.inputs import LoadedInputs, load_inputs  # noqa: E402
 from jobs.logs import configure_logging  # noqa: E402
 from jobs.outputs import RUN_ID_PATTERN, OutputWriter, RunRecord  # noqa: E402
 from jobs.progress import StageClock  # noqa: E402
-from jobs.quality import QualityReport, validate_inputs, validate_outputs  # noqa: E402
+from jobs.quality import (  # noqa: E402
+    PreviousRun,
+    QualityReport,
+    validate_inputs,
+    validate_outputs,
+)
 from jobs.session import build_session  # noqa: E402
 from jobs.tracking import RunTracker  # noqa: E402
 from resolution.blocking import summarise_pairs_by_attribute  # noqa: E402
@@ -61,11 +67,18 @@ from resolution.evaluation import (  # noqa: E402
     blocking_diagnostics,
     entity_size_histogram,
     evaluate,
+    lead_precision,
     threshold_curve,
     weight_histogram,
 )
 from resolution.fellegi_sunter import FellegiSunterModel  # noqa: E402
-from resolution.pipeline import Resolution, resolve  # noqa: E402
+from resolution.network import LEAD_RANK, REASONS  # noqa: E402
+from resolution.pipeline import (  # noqa: E402
+    PreviousEntities,
+    Resolution,
+    investigate,
+    resolve,
+)
 
 # Probability thresholds of the precision and recall chart.
 CURVE_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (0.97, 0.99, 0.995, 0.999)
@@ -90,6 +103,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="resolve new and changed accounts only (not yet incremental: runs in full)",
     )
     return parser.parse_args(argv)
+
+
+# With --truth, how many of the top leads are checked against it.
+LEADS_CHECKED = 20
 
 
 def new_run_id() -> str:
@@ -150,6 +167,8 @@ def _summary(
     tracker: RunTracker | None,
     model_path: Path | None = None,
     blocking: BlockingDiagnostics | None = None,
+    leads: list[Any] | None = None,
+    lead_hits: tuple[int, int] | None = None,
 ) -> str:
     lines = [f"run {run_id} succeeded; tables under {out_dir.resolve()}/"]
     for name, counts in inputs.counts.items():
@@ -176,6 +195,10 @@ def _summary(
     lines.append("  largest entities:")
     for row in largest:
         lines.append(f"    {row[c.ENTITY_ID]}  {row[c.ACCOUNT_COUNT]:>5} accounts")
+    if leads:
+        lines.append("  top leads (entity_leads):")
+        for row in leads:
+            lines.append(f"    {row[LEAD_RANK]:>3}. {row[c.ENTITY_ID]}  {row[REASONS]}")
     if evaluation is not None:
         ev = evaluation
         lines.append(
@@ -187,6 +210,11 @@ def _summary(
             f"  true entities recovered exactly: {evaluation.entities_recovered_exactly:,} of "
             f"{evaluation.true_entities:,}; largest predicted {evaluation.largest_predicted_entity}"
             f" vs true {evaluation.largest_true_entity}"
+        )
+    if lead_hits is not None:
+        lines.append(
+            f"  leads: {lead_hits[0]} of the top {lead_hits[1]} are true multi-account operators "
+            "with signals"
         )
     if model_path is not None:
         lines.append(f"  model: {model_path} (score later runs with it: model.load_from)")
@@ -262,6 +290,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 inputs.accepted[c.LOGISTICS], config=config.standardise
             )
             saved_model = load_model(config.resolution.model.load_from)
+            previous_entities, previous_run = previous_state(spark, out_dir, run_id)
             resolution: Resolution = resolve(
                 accounts_std,
                 payments_std,
@@ -269,6 +298,8 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 config=config.resolution,
                 model=saved_model,
                 checkpoint=clock.materialise,
+                run_id=run_id,
+                previous=previous_entities,
             )
             model_path = (
                 None
@@ -282,6 +313,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     entities=resolution.entities,
                     match_edges=resolution.match_edges,
                     config=config.quality,
+                    previous=previous_run,
                 )
                 tracker.log_text(output_report.to_json(), "quality/outputs.json")
                 _require_quality(output_report, quality_dir)
@@ -300,6 +332,29 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     ),
                 )
                 writer.replace("hub_values", resolution.hub_values)
+                writer.replace_run_rows(
+                    "entity_changes",
+                    resolution.entity_changes.withColumn(c.RUN_ID, F.lit(run_id)),
+                )
+                if resolution.entity_splits is not None:
+                    writer.replace_run_rows(
+                        "entity_splits",
+                        resolution.entity_splits.withColumn(c.RUN_ID, F.lit(run_id)),
+                    )
+
+            found = investigate(
+                resolution.entity_membership,
+                resolution.blocking_keys,
+                inputs.accepted[c.ENFORCEMENT_SIGNALS],
+                resolution.match_edges,
+                config=config.resolution,
+            )
+            entity_links = clock.materialise("entity_links", found.entity_links)
+            entity_leads = clock.materialise("entity_leads", found.entity_leads)
+            with clock.stage("write_investigation"):
+                writer.replace("entity_links", entity_links)
+                writer.replace("entity_leads", entity_leads)
+            top_leads = entity_leads.orderBy(LEAD_RANK).limit(5).collect()
 
             with clock.stage("metrics"):
                 sizes = _entity_size_metrics(resolution.entities)
@@ -310,8 +365,16 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 )
                 truth = None if args.truth is None else read_truth(spark, args.truth)
                 evaluation = None
+                lead_hits = None
                 if truth is not None:
                     evaluation = evaluate(resolution.entity_membership, truth)
+                    lead_hits = lead_precision(
+                        entity_leads,
+                        resolution.entity_membership,
+                        truth,
+                        inputs.accepted[c.ENFORCEMENT_SIGNALS],
+                        top=LEADS_CHECKED,
+                    )
                 blocking = blocking_diagnostics(
                     resolution.candidate_pairs,
                     accounts_std,
@@ -341,16 +404,36 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             metrics.update(sizes)
             metrics.update(blocking.as_metrics())
             metrics.update(_training_metrics(resolution))
+            metrics.update(_cluster_metrics(resolution))
             if evaluation is not None:
                 metrics.update(evaluation.as_metrics())
+            if lead_hits is not None:
+                metrics[f"leads.top{LEADS_CHECKED}_true_operators_with_signals"] = lead_hits[0]
+                metrics[f"leads.top{LEADS_CHECKED}_looked_at"] = lead_hits[1]
             tracker.log_metrics(metrics)
             output_counts = {
                 "entity_membership": clock.rows["entity_membership"],
                 "entities": clock.rows["entities"],
                 "match_edges": clock.rows["match_edges"],
                 "hub_values": clock.rows["hub_values"],
+                "largest_entity": int(sizes["largest_entity"]),
+                "entity_changes": clock.rows["entity_changes"],
+                "entity_splits": clock.rows.get("entity_splits", 0),
+                "entity_links": clock.rows["entity_links"],
+                "entity_leads": clock.rows["entity_leads"],
                 "quarantine": sum(counts.quarantined for counts in inputs.counts.values()),
             }
+            with clock.stage("maintenance"):
+                writer.set_properties(
+                    {
+                        "delta.logRetentionDuration": config.outputs.log_retention,
+                        "delta.deletedFileRetentionDuration": config.outputs.deleted_file_retention,
+                    }
+                )
+                writer.maintain(
+                    compact_min_files=config.outputs.compact_min_files,
+                    vacuum=config.outputs.vacuum,
+                )
             finish("succeeded", output_counts=output_counts)
             print(
                 _summary(
@@ -363,12 +446,70 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     tracker,
                     model_path=model_path,
                     blocking=blocking,
+                    leads=top_leads,
+                    lead_hits=lead_hits,
                 )
             )
     except BaseException as error:
         finish("failed", error=f"{type(error).__name__}: {error}"[:2000])
         raise
     return 0
+
+
+def previous_state(
+    spark: SparkSession, out_dir: Path, run_id: str
+) -> tuple[PreviousEntities | None, PreviousRun | None]:
+    """The latest succeeded run in `out_dir` other than `run_id`: its `entity_membership` (the
+    Delta version its `runs` row names, so a later failed run's half-writes are never read)
+    and every entity id issued so far (`entity_changes`), for stable ids; its entity counts,
+    for the quality checks against it. (None, None) on a first run."""
+    runs_path = out_dir / "runs"
+    if not DeltaTable.isDeltaTable(spark, str(runs_path)):
+        return None, None
+    row = (
+        spark.read.format("delta")
+        .load(str(runs_path))
+        .where((F.col("status") == "succeeded") & (F.col(c.RUN_ID) != run_id))
+        .orderBy(F.desc("finished_at"), F.desc(c.RUN_ID))
+        .select(c.RUN_ID, "table_versions", "output_counts")
+        .first()
+    )
+    if row is None:
+        return None, None
+    versions = json.loads(row["table_versions"] or "{}")
+    counts = json.loads(row["output_counts"] or "{}")
+    previous_run = None
+    if "entities" in counts and "largest_entity" in counts:
+        previous_run = PreviousRun(
+            run_id=row[c.RUN_ID],
+            entities=int(counts["entities"]),
+            largest_entity=int(counts["largest_entity"]),
+        )
+    if "entity_membership" not in versions:
+        return None, previous_run
+    membership = (
+        spark.read.format("delta")
+        .option("versionAsOf", versions["entity_membership"])
+        .load(str(out_dir / "entity_membership"))
+        .select(c.ACCOUNT_ID, c.ENTITY_ID)
+    )
+    known_ids = None
+    changes_path = out_dir / "entity_changes"
+    if DeltaTable.isDeltaTable(spark, str(changes_path)):
+        known_ids = (
+            spark.read.format("delta")
+            .load(str(changes_path))
+            .where(F.col(c.RUN_ID) != run_id)
+            .select(c.ENTITY_ID)
+            .unionByName(membership.select(c.ENTITY_ID))
+            .distinct()
+        )
+    logger.info(
+        "continuing run %s: entity_membership version %s",
+        row[c.RUN_ID],
+        versions["entity_membership"],
+    )
+    return PreviousEntities(membership=membership, known_ids=known_ids), previous_run
 
 
 def _log_charts(
@@ -451,6 +592,21 @@ def _informative_evidence(resolution: Resolution) -> Column:
     if resolution.model is None:
         return F.col(c.EVIDENCE)
     return F.filter(c.EVIDENCE, lambda e: e.getField("level") != F.lit("null")).alias(c.EVIDENCE)
+
+
+def _cluster_metrics(resolution: Resolution) -> dict[str, float]:
+    """Cluster control's statistics and the entity changes per type, as metrics."""
+    metrics: dict[str, float] = {}
+    if resolution.cluster_statistics is not None:
+        row = resolution.cluster_statistics.first()
+        if row is not None:
+            for name, value in row.asDict().items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    metrics[f"clusters.{name}"] = float(value)
+    if resolution.entity_changes is not None:
+        for row in resolution.entity_changes.groupBy("change_type").count().collect():
+            metrics[f"entity_changes.{row['change_type']}"] = float(row["count"])
+    return metrics
 
 
 def _training_metrics(resolution: Resolution) -> dict[str, float]:

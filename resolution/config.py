@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from features import columns as c
 from resolution.fellegi_sunter import Comparison
 
 # Attributes the blocking step extracts (see `resolution.blocking.extract_blocking_keys`): the
@@ -393,6 +395,202 @@ class ClusteringConfig:
         return found
 
 
+# The logistics, payment and device attributes: what an operator must reuse to ship and get
+# paid. Identity, phone, email and name are left out: nominee accounts differ there by design,
+# and households share them legitimately.
+NETWORK_ATTRIBUTES = (
+    "return_address",
+    "warehouse_address",
+    "ship_from_address",
+    "pickup_address",
+    "contact_phone",
+    "card",
+    "bank_account",
+    "alipay",
+    "wallet",
+    "payment_other",
+    "device",
+)
+# Per signal count. A counterfeit test buy is proof; a rights-holder complaint names an
+# infringement; a takedown was confirmed by the platform; customer complaints are mostly about
+# service, and honest sellers get them too.
+SIGNAL_WEIGHTS = {
+    "test_buy_counterfeit": 8.0,
+    "rights_holder_complaint": 3.0,
+    "listing_takedown": 2.0,
+    "other": 1.0,
+    "customer_complaint": 0.5,
+}
+
+
+def _attribute_problems(where: str, attributes: Sequence[str]) -> list[str]:
+    found = [
+        f"{where}: unknown attribute {name!r} (known: {', '.join(EXACT_ATTRIBUTES)})"
+        for name in attributes
+        if name not in EXACT_ATTRIBUTES
+    ]
+    if not attributes:
+        found.append(f"{where}: at least one attribute is needed")
+    if len(set(attributes)) != len(attributes):
+        found.append(f"{where}: attributes repeat: {list(attributes)}")
+    return found
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Which shared values link entities, and the cap on how common such a value may be.
+
+    Two entities are linked through a value of one of `attributes` (blocking attributes of
+    `resolution.config.EXACT_ATTRIBUTES`) that both hold. A value held by more than
+    `max_entities_per_value` entities links no one; the cap bounds the pairs one value makes
+    to cap * (cap - 1) / 2.
+    """
+
+    attributes: tuple[str, ...] = NETWORK_ATTRIBUTES
+    max_entities_per_value: int = 50
+
+    def problems(self) -> list[str]:
+        found = _attribute_problems("network.attributes", self.attributes)
+        if self.max_entities_per_value < 2:
+            found.append(
+                f"network.max_entities_per_value: must be >= 2, got {self.max_entities_per_value}"
+            )
+        return found
+
+
+@dataclass(frozen=True)
+class LeadsConfig:
+    """Which entities are leads, and how they are scored (see `entity_leads` for the formula).
+
+    An entity is a lead when it has at least `min_accounts` accounts or at least `min_signals`
+    enforcement signals. `signal_weights` weigh each signal by its type (types missing here
+    weigh 0). A value counts as shared inside an entity when at least two of its accounts hold
+    it, it is of one of `attributes`, and at most `max_value_holders` accounts in all hold it
+    (a consolidator's warehouse used by two of the entity's accounts is no sign of a ring).
+    `accounts_weight`, `shared_value_weight` and `match_weight` weigh the three parts of the
+    entity's structure: its size, the values its accounts share, the mean match probability of
+    its accepted pairs.
+    """
+
+    attributes: tuple[str, ...] = NETWORK_ATTRIBUTES
+    signal_weights: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType(SIGNAL_WEIGHTS)
+    )
+    min_accounts: int = 2
+    min_signals: int = 1
+    max_value_holders: int = 100
+    accounts_weight: float = 1.0
+    shared_value_weight: float = 1.0
+    match_weight: float = 1.0
+
+    def problems(self) -> list[str]:
+        found = _attribute_problems("leads.attributes", self.attributes)
+        found += [
+            f"leads.signal_weights: unknown signal type {name!r} "
+            f"(known: {', '.join(c.SIGNAL_TYPES)})"
+            for name in self.signal_weights
+            if name not in c.SIGNAL_TYPES
+        ]
+        found += [
+            f"leads.signal_weights.{name}: must be >= 0, got {weight}"
+            for name, weight in self.signal_weights.items()
+            if not weight >= 0
+        ]
+        if self.min_accounts < 1:
+            found.append(f"leads.min_accounts: must be >= 1, got {self.min_accounts}")
+        if self.min_signals < 1:
+            found.append(f"leads.min_signals: must be >= 1, got {self.min_signals}")
+        if self.max_value_holders < 2:
+            found.append(f"leads.max_value_holders: must be >= 2, got {self.max_value_holders}")
+        for name in ("accounts_weight", "shared_value_weight", "match_weight"):
+            if not getattr(self, name) >= 0:
+                found.append(f"leads.{name}: must be >= 0, got {getattr(self, name)}")
+        return found
+
+
+LINEAGE_CUTS = ("reliable", "local")
+
+
+@dataclass(frozen=True)
+class ClusterControlConfig:
+    """When an entity is re-examined and how it is split (see the module docstring).
+
+    Defaults, for the default evidence score (match weights are log2 Bayes factors with a
+    prior of -3, accepted from about 3.2):
+
+    - `max_size` 500: the data contract's rings have 5 to 150 accounts and blocking caps a
+      shared value at 100 holders (`blocking.max_block_size`), so 500 accounts need several
+      capped values chained together; it also bounds the entities the bridge search holds
+      in one Python worker (at most 500 accounts).
+    - `min_size_for_density` 200 and `min_density` 0.01: together they flag only entities of
+      200 accounts and more with fewer than 0.01 of their possible pairs as edges; no chain of
+      up to 200 accounts is ever flagged (its density 2/n is at least 0.01).
+    - `min_bridge_part` 5: the smallest ring; an honest operator has 2-5 accounts, and a
+      weak edge hanging one or two accounts on an entity is the match threshold's business.
+    - `bridge_max_weight` 5.0: below one private strong asset shared (a device, return or
+      warehouse address or label phone gives 9 - 3 = 6), so a weak edge is one accepted on a
+      widely held value (its weight lowered by its holder count) or on soft evidence (names,
+      IP networks, near-miss identity numbers).
+    - `max_cut_edges` 2: one weak edge, or two through one shared value; a cut of two is
+      searched among the `max_cut_candidates` weakest non-bridge weak edges of an entity
+      (one Tarjan pass each).
+    - `weight_step` 2.0 (a Bayes factor of 4) and `max_rounds` 5: from the acceptance weight,
+      five steps reach `max_threshold` 12.0, the weight of one shared card or identity
+      number alone; edges that strong are never dropped by a raised threshold.
+    - `lineage_cut`: how each round's results are cut from their lineage: `reliable`
+      (`DataFrame.checkpoint`, into the checkpoint directory the caller sets, which connected
+      components needs anyway) or `local` (`localCheckpoint`: faster, lost with an executor).
+    """
+
+    enabled: bool = True
+    max_size: int = 500
+    min_size_for_density: int = 200
+    min_density: float = 0.01
+    min_bridge_part: int = 5
+    bridge_max_weight: float = 5.0
+    max_cut_edges: int = 2
+    max_cut_candidates: int = 200
+    weight_step: float = 2.0
+    max_threshold: float = 12.0
+    max_rounds: int = 5
+    lineage_cut: str = "reliable"
+
+    def problems(self) -> list[str]:
+        where = "cluster_control"
+        found: list[str] = []
+        if self.max_size < 2:
+            found.append(f"{where}.max_size: must be >= 2, got {self.max_size}")
+        if self.min_size_for_density < 3:
+            found.append(
+                f"{where}.min_size_for_density: must be >= 3, got {self.min_size_for_density}"
+            )
+        if not 0.0 < self.min_density <= 1.0:
+            found.append(f"{where}.min_density: must be in (0, 1], got {self.min_density}")
+        if self.min_bridge_part < 1:
+            found.append(f"{where}.min_bridge_part: must be >= 1, got {self.min_bridge_part}")
+        if not math.isfinite(self.bridge_max_weight):
+            found.append(
+                f"{where}.bridge_max_weight: must be a finite number, got {self.bridge_max_weight}"
+            )
+        if self.max_cut_edges not in (1, 2):
+            found.append(f"{where}.max_cut_edges: must be 1 or 2, got {self.max_cut_edges}")
+        if self.max_cut_candidates < 1:
+            found.append(f"{where}.max_cut_candidates: must be >= 1, got {self.max_cut_candidates}")
+        if not (math.isfinite(self.weight_step) and self.weight_step > 0):
+            found.append(f"{where}.weight_step: must be > 0, got {self.weight_step}")
+        if not math.isfinite(self.max_threshold):
+            found.append(
+                f"{where}.max_threshold: must be a finite number, got {self.max_threshold}"
+            )
+        if self.max_rounds < 1:
+            found.append(f"{where}.max_rounds: must be >= 1, got {self.max_rounds}")
+        if self.lineage_cut not in LINEAGE_CUTS:
+            found.append(
+                f"{where}.lineage_cut: expected one of {LINEAGE_CUTS}, got {self.lineage_cut!r}"
+            )
+        return found
+
+
 @dataclass(frozen=True)
 class ResolutionConfig:
     """Everything the pure `resolve(...)` pipeline needs."""
@@ -400,6 +598,16 @@ class ResolutionConfig:
     blocking: BlockingConfig = field(default_factory=BlockingConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
+    cluster_control: ClusterControlConfig = field(default_factory=ClusterControlConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    leads: LeadsConfig = field(default_factory=LeadsConfig)
 
     def problems(self) -> list[str]:
-        return self.blocking.problems() + self.model.problems() + self.clustering.problems()
+        return (
+            self.blocking.problems()
+            + self.model.problems()
+            + self.clustering.problems()
+            + self.cluster_control.problems()
+            + self.network.problems()
+            + self.leads.problems()
+        )

@@ -494,3 +494,61 @@ def entity_size_histogram(membership: DataFrame, truth: DataFrame | None = None)
         columns.append("true_entities")
     records = sorted(tuple(int(row[name] or 0) for name in columns) for row in sizes.collect())
     return pd.DataFrame.from_records(records, columns=columns)
+
+
+def lead_precision(
+    entity_leads: DataFrame,
+    entity_membership: DataFrame,
+    truth: DataFrame,
+    signals: DataFrame,
+    *,
+    top: int = 20,
+) -> tuple[int, int]:
+    """(hits, leads looked at): how many of the `top` leads are true multi-account operators
+    with enforcement signals.
+
+    A lead is a hit when the true entity most of its accounts belong to (ties: smallest id)
+    has at least two accounts and at least one of them has a signal. `entity_leads` needs
+    `entity_id`, `lead_rank`; `entity_membership` and `truth` `account_id`, `entity_id`;
+    `signals` `account_id`. Only the top leads and their accounts are looked at; one small
+    collect of at most `top` rows. Example::
+
+        hits, looked_at = lead_precision(leads, membership, truth, signals, top=20)
+    """
+    _require_columns(entity_leads, "entity_leads", [c.ENTITY_ID, "lead_rank"])
+    _require_columns(entity_membership, "entity_membership", [c.ACCOUNT_ID, c.ENTITY_ID])
+    _require_columns(truth, "truth", [c.ACCOUNT_ID, c.ENTITY_ID])
+    _require_columns(signals, "signals", [c.ACCOUNT_ID])
+    leads = entity_leads.where(F.col("lead_rank") <= F.lit(top)).select(c.ENTITY_ID, "lead_rank")
+    true_of = truth.select(c.ACCOUNT_ID, F.col(c.ENTITY_ID).alias("_true"))
+    members = entity_membership.select(c.ACCOUNT_ID, c.ENTITY_ID).join(leads, on=c.ENTITY_ID)
+    votes = (
+        members.join(true_of, on=c.ACCOUNT_ID, how="left")
+        .groupBy(c.ENTITY_ID, "_true")
+        .agg(F.count(F.lit(1)).alias("_votes"))
+    )
+    best = Window.partitionBy(c.ENTITY_ID).orderBy(F.desc("_votes"), F.asc_nulls_last("_true"))
+    majority = votes.withColumn("_rank", F.row_number().over(best)).where("_rank = 1")
+    true_sizes = truth.groupBy(F.col(c.ENTITY_ID).alias("_true")).agg(
+        F.count(F.lit(1)).alias("_size")
+    )
+    flagged = (
+        signals.select(c.ACCOUNT_ID)
+        .distinct()
+        .join(true_of, on=c.ACCOUNT_ID)
+        .select("_true")
+        .distinct()
+        .withColumn("_signals", F.lit(True))
+    )
+    rows = (
+        majority.join(true_sizes, on="_true", how="left")
+        .join(flagged, on="_true", how="left")
+        .select(
+            (
+                (F.coalesce(F.col("_size"), F.lit(0)) >= 2)
+                & F.coalesce(F.col("_signals"), F.lit(False))
+            ).alias("_hit")
+        )
+        .collect()
+    )
+    return sum(1 for row in rows if row["_hit"]), len(rows)

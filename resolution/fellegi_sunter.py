@@ -650,6 +650,17 @@ def estimate_m_em(
     )
 
 
+def _small_table(patterns: DataFrame) -> DataFrame:
+    """The pattern table in one partition, computed once, its lineage cut.
+
+    Every EM iteration plans a query over it; with the lineage kept, each plan (and each
+    adaptive re-plan's explain string) carries the whole comparison of the pairs behind it,
+    which at 100,000 accounts ran the driver out of heap. A local checkpoint keeps the few
+    thousand rows on the executors (nothing reaches the driver) and plans as a scan.
+    """
+    return patterns.coalesce(1).localCheckpoint(eager=True)
+
+
 def estimate_em(
     patterns: DataFrame,
     comparisons: Sequence[Comparison],
@@ -681,7 +692,7 @@ def estimate_em(
     )
     # A few hundred rows at most: one partition makes each iteration one task, not one per
     # shuffle partition.
-    patterns = patterns.coalesce(1).cache()
+    patterns = _small_table(patterns)
     schema = _parameter_schema(comparisons)
     posterior = _posterior(comparisons)
     sums_and_bounds = _m_step_sums(comparisons) + _level_bounds(comparisons)
@@ -830,7 +841,7 @@ def estimate_prior(
         raise InputError(f"estimate_prior: total_pairs must be >= 1, got {total_pairs}")
     comparisons = model.comparisons
     _require_gamma_columns(candidate_gammas, comparisons)
-    patterns = comparison_patterns(candidate_gammas, comparisons).coalesce(1).cache()
+    patterns = _small_table(comparison_patterns(candidate_gammas, comparisons))
     schema = _parameter_schema(comparisons)
     posterior = _posterior(comparisons, as_scored=True)
     prior = model.prior

@@ -24,6 +24,7 @@ from resolution.blocking import (
     extract_blocking_keys,
     find_hub_values,
 )
+from resolution.cluster_control import control_clusters
 from resolution.clustering import assign_entities, summarise_entities
 from resolution.comparisons import account_profiles, compare_pairs, value_holders
 from resolution.config import ModelConfig, ResolutionConfig, rule_attributes
@@ -42,8 +43,10 @@ from resolution.fellegi_sunter import (
     score_pairs,
     weighted_patterns,
 )
+from resolution.network import entity_leads, entity_links
 from resolution.scoring import accept_matches
 from resolution.scoring import score_pairs as evidence_scores
+from resolution.stable_ids import CLUSTER, assign_stable_ids
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +77,9 @@ class Resolution:
     model: FellegiSunterModel | None
     training: Training | None
     account_count: int
+    entity_splits: DataFrame | None = None
+    cluster_statistics: DataFrame | None = None
+    entity_changes: DataFrame | None = None
 
 
 def check_model(model: FellegiSunterModel, config: ModelConfig) -> None:
@@ -87,6 +93,16 @@ def check_model(model: FellegiSunterModel, config: ModelConfig) -> None:
             f"{want}; train a new model (drop model.load_from) or use the config it was "
             "trained with"
         )
+
+
+@dataclass(frozen=True)
+class PreviousEntities:
+    """The resolved state a run continues: the previous run's `entity_membership`
+    (`account_id`, `entity_id`) and every entity id issued so far (`entity_id`; None when
+    the previous membership's ids are all there is)."""
+
+    membership: DataFrame
+    known_ids: DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -273,12 +289,17 @@ def resolve(
     config: ResolutionConfig,
     model: FellegiSunterModel | None = None,
     checkpoint: StageHook = _unchanged,
+    run_id: str = "run",
+    previous: PreviousEntities | None = None,
 ) -> Resolution:
     """Resolve standardised accounts into entities.
 
     Inputs are the outputs of `features.standardise` (payments and logistics may be empty
     frames with the same columns). Without `model`, one is trained on this data (see
-    `train_model`). Example::
+    `train_model`). After connected components, `resolution.cluster_control` re-examines and
+    splits over-merged entities (unless disabled); then `resolution.stable_ids` gives each
+    entity the id of the `previous` entity it continues (`run_id` salts new ids that would
+    repeat one; without `previous` every entity is born). Example::
 
         resolution = resolve(accounts_std, payments_std, logistics_std, config=ResolutionConfig())
         resolution.entity_membership.show()
@@ -326,10 +347,29 @@ def resolve(
             model = training.model
         scored_pairs = score_pairs(comparison_vectors, model)
     match_edges = checkpoint("match_edges", accept_matches(scored_pairs, config=config.model))
-    entity_membership = checkpoint(
-        "entity_membership",
-        assign_entities(accounts_std, match_edges, config=config.clustering),
+    clusters = checkpoint(
+        "clusters", assign_entities(accounts_std, match_edges, config=config.clustering)
     )
+    splits = statistics = None
+    if config.cluster_control.enabled:
+        controlled = control_clusters(
+            accounts_std,
+            match_edges,
+            clusters,
+            config=config.cluster_control,
+            clustering=config.clustering,
+        )
+        clusters = checkpoint("controlled_clusters", controlled.membership)
+        splits = checkpoint("entity_splits", controlled.splits)
+        statistics = controlled.statistics
+    stable = assign_stable_ids(
+        clusters.withColumnRenamed(c.ENTITY_ID, CLUSTER),
+        None if previous is None else previous.membership,
+        run_id=run_id,
+        known_ids=None if previous is None else previous.known_ids,
+    )
+    entity_membership = checkpoint("entity_membership", stable.membership)
+    entity_changes = checkpoint("entity_changes", stable.changes)
     entities = checkpoint("entities", summarise_entities(entity_membership))
     return Resolution(
         blocking_keys=counted_keys,
@@ -343,4 +383,41 @@ def resolve(
         model=model,
         training=training,
         account_count=account_count,
+        entity_splits=splits,
+        cluster_statistics=statistics,
+        entity_changes=entity_changes,
+    )
+
+
+@dataclass(frozen=True)
+class Investigation:
+    """What the enforcement team reads: the entity network and the ranked leads."""
+
+    entity_links: DataFrame
+    entity_leads: DataFrame
+
+
+def investigate(
+    entity_membership: DataFrame,
+    blocking_keys: DataFrame,
+    signals: DataFrame,
+    match_edges: DataFrame | None,
+    *,
+    config: ResolutionConfig,
+) -> Investigation:
+    """`entity_links` and `entity_leads` (`resolution.network`) of resolved entities.
+
+    `blocking_keys` is `Resolution.blocking_keys` (hashed value keys, with holder counts);
+    `signals` the accepted `enforcement_signals` rows (may be empty). Example::
+
+        found = investigate(resolution.entity_membership, resolution.blocking_keys, signals,
+                            resolution.match_edges, config=ResolutionConfig())
+        found.entity_leads.orderBy("lead_rank").show(20, truncate=False)
+    """
+    membership = entity_membership.select(c.ACCOUNT_ID, c.ENTITY_ID)
+    return Investigation(
+        entity_links=entity_links(membership, blocking_keys, config=config.network),
+        entity_leads=entity_leads(
+            membership, signals, blocking_keys, match_edges=match_edges, config=config.leads
+        ),
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from jobs.config import DEFAULT_CONFIG, JobConfig, load_config, parse_config
-from resolution.config import ATTRIBUTES, ModelConfig
+from resolution.config import ATTRIBUTES, LeadsConfig, ModelConfig, NetworkConfig
 from resolution.errors import ConfigError
 
 
@@ -19,6 +19,8 @@ def test_default_config_loads_typed_and_frozen() -> None:
     assert config.resolution.clustering.engine == "graphx"
     # the file spells out the defaults of the code
     assert config.resolution.model == ModelConfig()
+    assert config.resolution.network == NetworkConfig()
+    assert config.resolution.leads == LeadsConfig()
     assert config.spark.options["spark.sql.adaptive.enabled"] is True
     with pytest.raises(TypeError):
         config.spark.options["spark.sql.adaptive.enabled"] = False  # type: ignore[index]

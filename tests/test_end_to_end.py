@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -171,6 +172,67 @@ def test_rerun_with_same_run_id_duplicates_nothing(generated, first_run) -> None
             .sort_values(key)
             .reset_index(drop=True),
         )
+
+
+def test_next_run_keeps_every_entity_id_and_records_changes(
+    generated, first_run, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A second run on the same input continues the first: every id kept, no entity change;
+    the first run's changes are one `born` per entity. Then one ring loses its accounts from
+    the input: its id retires, everything else keeps its id."""
+    in_dir, _ = generated
+    out = tmp_path / "out"
+    shutil.copytree(first_run[0], out)
+    first = _table(out, "entity_membership")
+    born = _table(out, "entity_changes")
+    assert (born["change_type"] == "born").all()
+    assert len(born) == first["entity_id"].nunique()
+
+    again = _resolve(in_dir, out, "--run-id", "e2e-next")
+    assert again.returncode == 0, again.stderr[-5000:]
+    second = _table(out, "entity_membership")
+    merged = first.merge(second, on="account_id", suffixes=("_1", "_2"))
+    assert len(merged) == len(first) == len(second)
+    assert (merged["entity_id_1"] == merged["entity_id_2"]).all()
+    changes = _table(out, "entity_changes")
+    assert set(changes["run_id"]) == {"e2e-1"}  # the second run changed nothing
+
+    # Drop the accounts of the largest entity (and their rows) from the input: it retires.
+    sizes = second.groupby("entity_id").size().sort_values(ascending=False)
+    gone = set(second.loc[second["entity_id"] == sizes.index[0], "account_id"])
+    smaller = tmp_path / "in"
+    smaller.mkdir()
+    for path in sorted(in_dir.iterdir()):
+        frame = pd.read_parquet(path)
+        frame[~frame["account_id"].isin(gone)].to_parquet(smaller / path.name, index=False)
+    third = _resolve(smaller, out, "--run-id", "e2e-third")
+    assert third.returncode == 0, third.stderr[-5000:]
+    after = _table(out, "entity_membership")
+    kept = second[~second["account_id"].isin(gone)].merge(after, on="account_id")
+    assert len(kept) == len(after)
+    # Its accounts gone, the values they held are held by fewer accounts, which may move a
+    # few neighbours; nearly every other account keeps its entity id.
+    assert (kept["entity_id_x"] == kept["entity_id_y"]).mean() > 0.99
+    latest = _table(out, "entity_changes").query("run_id == 'e2e-third'")
+    retired = latest.query("change_type == 'retired'")
+    assert list(retired["entity_id"]) == [sizes.index[0]]
+    assert int(retired["account_count"].iloc[0]) == len(gone)
+    runs = _table(out, "runs").set_index("run_id")
+    assert json.loads(runs.loc["e2e-third", "table_versions"])["entity_changes"] >= 2
+
+
+def test_links_and_leads_are_written_without_raw_numbers(generated, first_run) -> None:  # type: ignore[no-untyped-def]
+    in_dir, _ = generated
+    out, result = first_run
+    leads = _table(out, "entity_leads").sort_values("lead_rank")
+    links = _table(out, "entity_links")
+    assert list(leads["lead_rank"]) == list(range(1, len(leads) + 1))
+    assert (links["entity_id_l"] < links["entity_id_r"]).all()
+    assert "top leads (entity_leads):" in result.stdout
+    raw_numbers = set(pd.read_parquet(in_dir / "payment_instruments.parquet")["instrument_id"])
+    raw_numbers |= set(pd.read_parquet(in_dir / "accounts.parquet")["id_number"].dropna())
+    text = " ".join(leads["reasons"]) + " ".join(links.astype(str).to_numpy().ravel())
+    assert not [n for n in raw_numbers if isinstance(n, str) and len(n) >= 8 and n in text]
 
 
 def test_missing_required_column_exits_2_naming_file_and_column(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from resolution.errors import ResolutionError
 from resolution.evaluation import (
     blocking_diagnostics,
     entity_size_histogram,
+    lead_precision,
     threshold_curve,
     weight_histogram,
 )
@@ -277,3 +278,22 @@ def test_tracker_logs_charts_to_mlflow(tmp_path: Path) -> None:
     assert _is_png(local)
     run = client.get_run(tracker.mlflow_run_id)
     assert run.data.metrics["blocking_reduction_ratio"] == pytest.approx(0.75)
+
+
+def test_lead_precision_counts_leads_on_true_operators_with_signals(spark) -> None:  # type: ignore[no-untyped-def]
+    truth = spark.createDataFrame(
+        [("a1", "T1"), ("a2", "T1"), ("a3", "T1"), ("b1", "T2"), ("b2", "T2"), ("c1", "T3")],
+        "account_id string, entity_id string",
+    )
+    membership = spark.createDataFrame(
+        # E1 mostly T1 (a hit: T1 has 3 accounts and a signal); E2 is T2 (no signal);
+        # E3 is the singleton T3 (signal, but one account); E4 is not among the top 3.
+        [("a1", "E1"), ("a2", "E1"), ("b1", "E1"), ("a3", "E4"), ("b2", "E2"), ("c1", "E3")],
+        "account_id string, entity_id string",
+    )
+    leads = spark.createDataFrame(
+        [("E1", 1), ("E2", 2), ("E3", 3), ("E4", 4)], "entity_id string, lead_rank int"
+    )
+    signals = spark.createDataFrame([("a3",), ("c1",)], "account_id string")
+    assert lead_precision(leads, membership, truth, signals, top=3) == (1, 3)
+    assert lead_precision(leads, membership, truth, signals, top=4) == (2, 4)

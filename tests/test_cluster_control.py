@@ -1,0 +1,405 @@
+"""Cluster control on tiny hand-made graphs; Tarjan's bridges checked against networkx."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+
+import networkx as nx
+import pytest
+from pyspark.sql import SparkSession
+
+from features import columns as c
+from resolution.cluster_control import (
+    ClusterControlConfig,
+    ControlledClusters,
+    control_clusters,
+    find_bridges,
+    find_weak_cut,
+)
+from resolution.clustering import assign_entities
+from resolution.config import ClusteringConfig
+from resolution.errors import ConfigError, ResolutionError
+
+EDGES = "account_id_l string, account_id_r string, match_weight double"
+ACCOUNTS = "account_id string"
+CLUSTERING = ClusteringConfig(engine="graphx")
+SPLIT_COLUMNS = (
+    "entity_id",
+    "round",
+    "reason",
+    "method",
+    "threshold",
+    "removed_edges",
+    "parts",
+    "part_sizes",
+    "account_count",
+    "edge_count",
+)
+
+Edge = tuple[str | None, str | None, float | None]
+
+
+def _entity_id(account_id: str) -> str:
+    """The id scheme of `assign_entities`, computed independently."""
+    return "E" + hashlib.sha256(account_id.encode("utf-8")).hexdigest()[:16]
+
+
+def _expected_membership(parts: list[list[str]]) -> set[tuple[str, str]]:
+    return {(account, _entity_id(min(part))) for part in parts for account in part}
+
+
+def _ring(prefix: str) -> tuple[list[str], list[Edge]]:
+    """Eight accounts chained by reused assets, with three chords: a small real ring."""
+    accounts = [f"{prefix}-{i}" for i in range(8)]
+    pairs = [(i, i + 1) for i in range(7)] + [(0, 2), (3, 5), (4, 7)]
+    weights = (6.0, 7.5, 9.0)
+    edges: list[Edge] = [
+        (accounts[a], accounts[b], weights[k % 3]) for k, (a, b) in enumerate(pairs)
+    ]
+    return accounts, edges
+
+
+def _clique(prefix: str, size: int, weight: float) -> tuple[list[str], list[Edge]]:
+    accounts = [f"{prefix}{i}" for i in range(size)]
+    edges: list[Edge] = [
+        (accounts[a], accounts[b], weight) for a in range(size) for b in range(a + 1, size)
+    ]
+    return accounts, edges
+
+
+def _run(
+    spark: SparkSession,
+    accounts: list[str],
+    edges: list[Edge],
+    config: ClusterControlConfig,
+    *,
+    components: list[list[str]] | None = None,
+    shuffled: bool = False,
+) -> ControlledClusters:
+    """Control the entities of `components` (accounts in none are singletons), or without
+    them cluster with GraphX first as the pipeline does. `shuffled`: reversed input order and
+    several partitions."""
+    if shuffled:
+        accounts, edges = accounts[::-1], edges[::-1]
+    account_frame = spark.createDataFrame([(a,) for a in accounts], ACCOUNTS)
+    edge_frame = spark.createDataFrame(edges, EDGES)
+    if shuffled:
+        account_frame, edge_frame = account_frame.repartition(3), edge_frame.repartition(4)
+    if components is not None:
+        membership = spark.createDataFrame(
+            sorted(_expected_membership(components)), "account_id string, entity_id string"
+        )
+    else:
+        accepted = edge_frame.where("account_id_l is not null and account_id_r is not null")
+        membership = assign_entities(account_frame, accepted, config=CLUSTERING)
+    if shuffled:
+        membership = membership.repartition(2)
+    return control_clusters(
+        account_frame, edge_frame, membership, config=config, clustering=CLUSTERING
+    )
+
+
+def _membership(result: ControlledClusters) -> set[tuple[str, str]]:
+    rows = result.membership.select(c.ACCOUNT_ID, c.ENTITY_ID).collect()
+    assert len(rows) == len({row[0] for row in rows}), "an account appears twice"
+    return {(row[0], row[1]) for row in rows}
+
+
+def _splits(result: ControlledClusters) -> set[tuple]:  # type: ignore[type-arg]
+    return {
+        tuple(tuple(v) if isinstance(v, list) else v for v in row)
+        for row in result.splits.select(*SPLIT_COLUMNS).collect()
+    }
+
+
+def _hub_bridged_rings() -> tuple[list[str], list[Edge], list[list[str]]]:
+    """Two pairs of rings, and bystanders: (accounts, edges, expected parts).
+
+    `r1`/`r2` are joined by one weak edge (also given reversed, weaker: the pair counts once
+    with its highest weight); `环A`/`环B` by two weak edges through one hub account of `环A`
+    (a value shared with two accounts of `环B`): a two-edge cut, no single bridge. `x1`-`x2`
+    is weak but too small to split; `　` (full-width space) and `` have no edge; an edge with a
+    null account is ignored.
+    """
+    r1, r1_edges = _ring("r1")
+    r2, r2_edges = _ring("r2")
+    han_a, han_a_edges = _ring("环A")
+    han_b, han_b_edges = _ring("环B")
+    bystanders = ["x1", "x2", "\u3000", ""]
+    edges = (
+        r1_edges
+        + r2_edges
+        + [("r1-7", "r2-0", 3.5), ("r2-0", "r1-7", 2.0)]
+        + han_a_edges
+        + han_b_edges
+        + [("环A-3", "环B-2", 3.0), ("环A-3", "环B-5", 4.0)]
+        + [("x1", "x2", 2.0), ("x1", None, 1.0)]
+    )
+    parts = [r1, r2, han_a, han_b, ["x1", "x2"], ["\u3000"], [""]]
+    return r1 + r2 + han_a + han_b + bystanders, edges, parts
+
+
+# What splitting `_hub_bridged_rings` records (the `SPLIT_COLUMNS`).
+_HUB_SPLITS = {
+    (
+        _entity_id("r1-0"),
+        1,
+        "bridge edges (1) hold 2 parts of 8 and 8 accounts",
+        "bridges",
+        None,
+        1,
+        2,
+        (8, 8),
+        16,
+        21,
+    ),
+    (
+        _entity_id("环A-0"),
+        1,
+        "bridge edges (2) hold 2 parts of 8 and 8 accounts",
+        "bridges",
+        None,
+        2,
+        2,
+        (8, 8),
+        16,
+        22,
+    ),
+}
+
+
+# --- Tarjan and the weak-cut search, without Spark -------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_find_bridges_matches_networkx(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(40):
+        n = rng.randint(1, 30)
+        edges = [(rng.randrange(n), rng.randrange(n)) for _ in range(rng.randint(0, 2 * n))]
+        multiplicity = Counter(frozenset(e) for e in edges)
+        simple = nx.Graph()
+        simple.add_nodes_from(range(n))
+        simple.add_edges_from(e for e in edges if e[0] != e[1])
+        # networkx.bridges takes a simple graph: a doubled edge is never a bridge.
+        expected = {frozenset(e) for e in nx.bridges(simple) if multiplicity[frozenset(e)] == 1}
+        found = find_bridges(n, edges)
+        assert {frozenset(edges[index]) for index, _, _ in found} == expected
+        for index, below, total in found:
+            cut = simple.copy()
+            cut.remove_edge(*edges[index])
+            sides = sorted(len(nx.node_connected_component(cut, v)) for v in edges[index])
+            assert sorted((below, total - below)) == sides
+
+
+def test_find_bridges_on_a_long_chain_needs_no_recursion() -> None:
+    n = 20_000  # deeper than Python's recursion limit
+    found = find_bridges(n, [(i, i + 1) for i in range(n - 1)])
+    assert sorted(index for index, _, _ in found) == list(range(n - 1))
+    assert {(index, below, total) for index, below, total in found} == {
+        (i, n - 1 - i, n) for i in range(n - 1)
+    }
+
+
+def test_find_weak_cut_one_bridge_two_edge_cut_and_weak_chain() -> None:
+    triangles = [(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (3, 5)]
+    strong = [9.0] * 6
+    # One weak bridge.
+    assert find_weak_cut(6, [*triangles, (2, 3)], [*strong, 3.0], min_part=3, max_weight=5) == [6]
+    # The same bridge, strong: nothing to cut; cutting off fewer than min_part: nothing either.
+    assert find_weak_cut(6, [*triangles, (2, 3)], [*strong, 6.0], min_part=3, max_weight=5) == []
+    assert find_weak_cut(6, [*triangles, (2, 3)], [*strong, 3.0], min_part=4, max_weight=5) == []
+    # Two weak edges from one hub vertex: a two-edge cut, unless only single bridges are sought.
+    hub = [*triangles, (2, 3), (2, 4)]
+    assert find_weak_cut(6, hub, [*strong, 3.0, 4.0], min_part=3, max_weight=5) == [6, 7]
+    assert (
+        find_weak_cut(6, hub, [*strong, 3.0, 4.0], min_part=3, max_weight=5, max_cut_edges=1) == []
+    )
+    # A weak chain is cut into runs of at least min_part, not shattered; NaN is never weak.
+    chain = [(i, i + 1) for i in range(29)]
+    cut = find_weak_cut(30, chain, [4.0] * 29, min_part=5, max_weight=5)
+    runs = [b - a for a, b in zip([-1, *cut], [*cut, 29], strict=True)]
+    assert sum(runs) == 30 and min(runs) >= 5 and len(cut) >= 2
+    assert find_weak_cut(30, chain, [float("nan")] * 29, min_part=5, max_weight=5) == []
+
+
+def test_config_problems_and_input_errors(spark: SparkSession) -> None:
+    assert ClusterControlConfig().problems() == []
+    bad = ClusterControlConfig(
+        max_size=1, min_density=0.0, max_cut_edges=3, weight_step=0.0, lineage_cut="none"
+    )
+    assert [p.split(":")[0] for p in bad.problems()] == [
+        "cluster_control.max_size",
+        "cluster_control.min_density",
+        "cluster_control.max_cut_edges",
+        "cluster_control.weight_step",
+        "cluster_control.lineage_cut",
+    ]
+    accounts = spark.createDataFrame([("a",)], ACCOUNTS)
+    edges = spark.createDataFrame([("a", "b", 1.0)], EDGES)
+    membership = spark.createDataFrame([("a", "Ea")], "account_id string, entity_id string")
+    with pytest.raises(ConfigError, match="cluster_control.max_size: must be >= 2"):
+        control_clusters(accounts, edges, membership, config=bad, clustering=CLUSTERING)
+    with pytest.raises(
+        ResolutionError,
+        match="match_edges lacks column.s. match_weight; found: account_id_l, account_id_r",
+    ):
+        control_clusters(
+            accounts,
+            edges.drop("match_weight"),
+            membership,
+            config=ClusterControlConfig(),
+            clustering=CLUSTERING,
+        )
+
+
+# --- control_clusters on Spark ----------------------------------------------------------------
+
+
+def test_hub_bridged_rings_are_split_into_the_rings(spark: SparkSession) -> None:
+    accounts, edges, parts = _hub_bridged_rings()
+    result = _run(spark, accounts, edges, ClusterControlConfig())
+
+    assert _membership(result) == _expected_membership(parts)
+    # Each pair of rings is split once, in round 1, named by its anchor account's entity id.
+    assert _splits(result) == _HUB_SPLITS
+    stats = result.statistics.first()
+    assert stats is not None
+    assert (stats.entity_count, stats.largest_entity, stats.split_count) == (7, 8, 2)
+    assert (stats.rounds, stats.unsplittable, stats.unchecked) == (1, 0, 0)
+    # Four rings of 10 edges on 8 accounts, and x1-x2.
+    assert stats.mean_density == pytest.approx((4 * 10 / 28 + 1.0) / 5)
+
+
+def test_ids_do_not_depend_on_partitioning_or_order(spark: SparkSession) -> None:
+    accounts, edges, parts = _hub_bridged_rings()
+    config = ClusterControlConfig(lineage_cut="local")
+    shuffled = _run(spark, accounts, edges, config, shuffled=True)
+    assert _membership(shuffled) == _expected_membership(parts)
+    assert _splits(shuffled) == _HUB_SPLITS
+
+
+def test_coherent_chain_ring_of_30_is_not_split(spark: SparkSession) -> None:
+    # A chain of reused assets: density 2/30 = 0.067, every edge a bridge, but none weak.
+    ring = [f"ring{i:02d}" for i in range(30)]
+    weights = (5.5, 6.0, 9.0, 12.0)
+    ring_edges: list[Edge] = [(ring[i], ring[i + 1], weights[i % 4]) for i in range(29)]
+    # The same shape held by weak edges only is cut into runs of min_bridge_part (5): the most
+    # balanced weak bridge first (20 | 20), then each that leaves no part under 5.
+    weak = [f"weak{i:02d}" for i in range(40)]
+    weak_edges: list[Edge] = [(weak[i], weak[i + 1], 4.0) for i in range(39)]
+    # The density rule applies from 20 accounts here; 0.067 is far above min_density 0.01.
+    config = ClusterControlConfig(min_size_for_density=20, lineage_cut="local")
+    result = _run(
+        spark, [*ring, *weak, "alone"], ring_edges + weak_edges, config, components=[ring, weak]
+    )
+
+    runs = [weak[i : i + 5] for i in range(0, 40, 5)]
+    assert _membership(result) == _expected_membership([ring, ["alone"], *runs])
+    assert _splits(result) == {
+        (
+            _entity_id("weak00"),
+            1,
+            "bridge edges (7) hold 8 parts of 5, 5, 5, 5, 5, ... accounts",
+            "bridges",
+            None,
+            7,
+            8,
+            (5,) * 8,
+            40,
+            39,
+        )
+    }
+    stats = result.statistics.first()
+    assert stats is not None
+    assert (stats.entity_count, stats.largest_entity, stats.split_count, stats.rounds) == (
+        10,
+        30,
+        1,
+        1,
+    )
+    assert (stats.size_p50, stats.size_p90) == (5, 5)
+    assert stats.mean_density == pytest.approx((2 / 30 + 8 * 4 / 10) / 9)
+
+
+def test_sparse_and_oversized_entities_are_split_at_a_higher_threshold(
+    spark: SparkSession,
+) -> None:
+    # Over max_size (10 > 9): two cliques held by two links of weight 4 and 4.5, no bridge.
+    p, p_edges = _clique("p", 5, 9.0)
+    q, q_edges = _clique("q", 5, 9.0)
+    p_edges[0] = ("p0", "p1", 5.5)  # weak inside a part: dropped too, splits nothing
+    links: list[Edge] = [("p4", "q0", 4.0), ("p3", "q1", 4.5)]
+    # Sparse (11 / 36 = 0.306 < 0.35): three triangles chained by links of 5.5 and 6.0, too
+    # strong to be weak bridges, and too few accounts (9 < 2 * 5) for the bridge search.
+    t, t_edges = _clique("t", 3, 9.0)
+    u, u_edges = _clique("u", 3, 9.0)
+    v, v_edges = _clique("v", 3, 9.0)
+    chained: list[Edge] = [("t2", "u0", 5.5), ("u2", "v0", 6.0)]
+    config = ClusterControlConfig(
+        max_size=9, min_size_for_density=9, min_density=0.35, lineage_cut="local"
+    )
+    result = _run(
+        spark,
+        p + q + t + u + v,
+        p_edges + q_edges + links + t_edges + u_edges + v_edges + chained,
+        config,
+        components=[p + q, t + u + v],
+    )
+
+    assert _membership(result) == _expected_membership([p, q, t, u, v])
+    # Threshold = the weakest edge + weight_step 2.0: 6.0 drops the links and p0-p1, 7.5 both
+    # chain links.
+    assert _splits(result) == {
+        (_entity_id("p0"), 1, "10 accounts > max_size 9", "threshold", 6.0, 3, 2, (5, 5), 10, 22),
+        (
+            _entity_id("t0"),
+            1,
+            "density 0.306 < 0.35 with 9 accounts",
+            "threshold",
+            7.5,
+            2,
+            3,
+            (3, 3, 3),
+            9,
+            11,
+        ),
+    }
+
+
+def test_split_that_cannot_be_improved_stops_after_max_rounds(spark: SparkSession) -> None:
+    # A chain whose weights rise by 1: each round's threshold (weakest + 0.5) peels one
+    # account off, and the rest is still too large when max_rounds runs out.
+    chain = [f"c{i}" for i in range(10)]
+    chain_edges: list[Edge] = [(chain[i], chain[i + 1], float(i + 1)) for i in range(9)]
+    # A clique over max_size whose every edge is at max_threshold: flagged, not splittable.
+    strong, strong_edges = _clique("s", 5, 12.0)
+    config = ClusterControlConfig(max_size=3, weight_step=0.5, max_rounds=2, lineage_cut="local")
+    result = _run(
+        spark, chain + strong, chain_edges + strong_edges, config, components=[chain, strong]
+    )
+
+    membership = _membership(result)
+    assert sorted(account for account, _ in membership) == sorted(chain + strong)
+    assert membership == _expected_membership([["c0"], ["c1"], chain[2:], strong])
+    assert _splits(result) == {
+        (_entity_id("c0"), 1, "10 accounts > max_size 3", "threshold", 1.5, 1, 2, (9, 1), 10, 9),
+        (_entity_id("c1"), 2, "9 accounts > max_size 3", "threshold", 2.5, 1, 2, (8, 1), 9, 8),
+    }
+    stats = result.statistics.first()
+    assert stats is not None
+    # Round 2's parts {c1} and c2..c9 were not examined again; the clique could not be split.
+    assert (stats.rounds, stats.unsplittable, stats.unchecked) == (2, 1, 2)
+    assert (stats.entity_count, stats.largest_entity, stats.split_count) == (4, 8, 2)
+
+
+def test_disabled_control_returns_the_membership(spark: SparkSession) -> None:
+    accounts, edges, parts = _hub_bridged_rings()
+    merged = [parts[0] + parts[1], parts[2] + parts[3], *parts[4:]]
+    # The empty account id is missing from the membership given: it comes back a singleton.
+    given = [part for part in merged if part != [""]]
+    result = _run(spark, accounts, edges, ClusterControlConfig(enabled=False), components=given)
+    assert _membership(result) == _expected_membership(merged)
+    assert result.splits.collect() == []

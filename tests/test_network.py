@@ -1,0 +1,342 @@
+"""The entity network (`entity_links`) and investigation leads (`entity_leads`) on tiny frames."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from features import columns as c
+from resolution.errors import ConfigError, ResolutionError
+from resolution.network import (
+    ENTITY_ID_L,
+    ENTITY_ID_R,
+    LINK_TYPE,
+    LeadsConfig,
+    NetworkConfig,
+    count_link_values,
+    entity_leads,
+    entity_links,
+)
+
+MEMBERSHIP = "account_id string, entity_id string"
+KEYS = "account_id string, attribute string, value_key string"
+COUNTED_KEYS = KEYS + ", account_count long"
+SIGNALS = "account_id string, signal_type string, signal_count long, observed_at timestamp"
+EDGES = "account_id_l string, account_id_r string, match_probability double"
+LINK_COLUMNS = [ENTITY_ID_L, ENTITY_ID_R, LINK_TYPE, "shared_value_count", "max_value_holders"]
+
+
+def _rows(frame: DataFrame, columns: list[str]) -> list[tuple[Any, ...]]:
+    return sorted(tuple(row) for row in frame.select(*columns).collect())
+
+
+# Entity ids deliberately sort against their accounts' ids: `Ez` holds a1 and a2, `Ea` a3.
+@pytest.fixture(scope="module")
+def network(spark: SparkSession) -> tuple[DataFrame, DataFrame]:
+    membership = spark.createDataFrame(
+        [
+            ("a1", "Ez"),
+            ("a2", "Ez"),
+            ("a3", "Ea"),
+            ("a4", "Em"),
+            ("a5", "Eb"),
+            ("a6", None),  # not resolved: holds nothing for the network
+        ],
+        MEMBERSHIP,
+    )
+    keys = spark.createDataFrame(
+        [
+            # Ez and Ea share two warehouses (one written in Han) and a label contact phone.
+            ("a1", "warehouse_address", "wh|上海 仓库 1"),
+            ("a3", "warehouse_address", "wh|上海 仓库 1"),
+            ("a2", "warehouse_address", "wh|2"),
+            ("a3", "warehouse_address", "wh|2"),
+            ("a1", "contact_phone", "+8613900000001"),
+            ("a3", "contact_phone", "+8613900000001"),
+            # Twice from two accounts of one entity: no link, no second count.
+            ("a1", "contact_phone", "+8613900000002"),
+            ("a2", "contact_phone", "+8613900000002"),
+            ("a3", "contact_phone", "+8613900000002"),
+            # Inside Ez only: no link.
+            ("a1", "card", "hk_card_7d1f"),
+            ("a2", "card", "hk_card_7d1f"),
+            # One device held by three entities.
+            ("a3", "device", "dev9"),
+            ("a4", "device", "dev9"),
+            ("a5", "device", "dev9"),
+            # Not a network attribute: no link.
+            ("a1", "phone", "+8613800000000"),
+            ("a4", "phone", "+8613800000000"),
+            # No entity, no value, no account in membership.
+            ("a6", "warehouse_address", "wh|2"),
+            ("a4", "warehouse_address", None),
+            ("a9", "warehouse_address", "wh|2"),
+        ],
+        KEYS,
+    )
+    return membership, keys
+
+
+def test_links_through_shared_warehouse_and_contact_phone(
+    network: tuple[DataFrame, DataFrame],
+) -> None:
+    membership, keys = network
+    links = entity_links(membership, keys, config=NetworkConfig())
+    assert links.columns == LINK_COLUMNS
+    assert _rows(links, LINK_COLUMNS) == [
+        ("Ea", "Eb", "shared_device", 1, 3),
+        ("Ea", "Em", "shared_device", 1, 3),
+        ("Ea", "Ez", "shared_contact_phone", 2, 2),
+        ("Ea", "Ez", "shared_warehouse_address", 2, 2),
+        ("Eb", "Em", "shared_device", 1, 3),
+    ]
+
+
+def test_no_link_within_one_entity(spark: SparkSession) -> None:
+    membership = spark.createDataFrame([("a1", "E1"), ("a2", "E1"), ("a3", "E2")], MEMBERSHIP)
+    keys = spark.createDataFrame(
+        [
+            ("a1", "card", "hk_1"),
+            ("a2", "card", "hk_1"),
+            ("a1", "warehouse_address", "wh|1"),
+            ("a2", "warehouse_address", "wh|1"),
+            ("a3", "warehouse_address", "wh|3"),
+        ],
+        KEYS,
+    )
+    assert entity_links(membership, keys, config=NetworkConfig()).collect() == []
+
+
+def test_value_held_by_more_entities_than_the_cap_links_no_one(
+    network: tuple[DataFrame, DataFrame],
+) -> None:
+    membership, keys = network
+    config = NetworkConfig(max_entities_per_value=2)
+    links = entity_links(membership, keys, config=config)
+    assert _rows(links, [ENTITY_ID_L, ENTITY_ID_R, LINK_TYPE]) == [
+        ("Ea", "Ez", "shared_contact_phone"),
+        ("Ea", "Ez", "shared_warehouse_address"),
+    ]
+    summary = count_link_values(membership, keys, config=config)
+    assert _rows(summary, [c.ATTRIBUTE, "linking_values", "capped_values"]) == [
+        ("contact_phone", 2, 0),
+        ("device", 0, 1),
+        ("warehouse_address", 2, 0),
+    ]
+
+
+def test_links_ordered_left_below_right_without_duplicates(spark: SparkSession) -> None:
+    membership = spark.createDataFrame(
+        [("a1", "E9"), ("a2", "E1"), ("a3", "E5"), ("a4", "E9")], MEMBERSHIP
+    )
+    keys = spark.createDataFrame(
+        [
+            ("a1", "card", "hk_1"),
+            ("a1", "card", "hk_1"),  # a repeated row
+            ("a2", "card", "hk_1"),
+            ("a3", "card", "hk_1"),
+            ("a4", "card", "hk_1"),
+            ("a4", "wallet", "w|1"),
+            ("a2", "wallet", "w|1"),
+        ],
+        KEYS,
+    )
+    links = _rows(entity_links(membership, keys, config=NetworkConfig()), LINK_COLUMNS)
+    assert all(left < right for left, right, *_ in links)
+    assert len({tuple(link[:3]) for link in links}) == len(links)
+    assert links == [
+        ("E1", "E5", "shared_card", 1, 3),
+        ("E1", "E9", "shared_card", 1, 3),
+        ("E1", "E9", "shared_wallet", 1, 2),
+        ("E5", "E9", "shared_card", 1, 3),
+    ]
+
+
+# Leads -------------------------------------------------------------------------------------
+
+LEAD_FIELDS = [
+    c.ENTITY_ID,
+    "lead_rank",
+    c.ACCOUNT_COUNT,
+    c.SIGNAL_COUNT,
+    "rights_holder_complaints",
+    "customer_complaints",
+    "test_buys_counterfeit",
+    "accounts_with_signals",
+    "shared_value_count",
+]
+# Value keys of the leads' input, shaped like the keyed hashes and keys of the real data.
+LEAD_VALUE_KEYS = (
+    "3f9a1c0e7b5d2a11",
+    "8c2e44d90f1b7a66",
+    "wh|shenzhen baoan 仓库 7",
+    "+8613912345678",
+    "dev7c1e0a",
+    "wh|consolidator 1",
+)
+
+
+@pytest.fixture(scope="module")
+def lead_inputs(spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame]:
+    card_1, card_2, warehouse, label_phone, device, hub = LEAD_VALUE_KEYS
+    membership = spark.createDataFrame(
+        [
+            ("r1", "E-ring"),
+            ("r2", "E-ring"),
+            ("r3", "E-ring"),
+            *[(f"b{i}", "E-big") for i in range(1, 7)],
+            ("s1", "E-single"),
+            ("x1", "E-quiet"),
+            ("t1", "E-t2"),
+            ("t2", "E-t2"),
+            ("t3", "E-t1"),
+            ("t4", "E-t1"),
+        ],
+        MEMBERSHIP,
+    )
+    keys = spark.createDataFrame(
+        [
+            ("r1", "card", card_1, 2),
+            ("r2", "card", card_1, 2),
+            ("r1", "card", card_2, 2),
+            ("r2", "card", card_2, 2),
+            ("r2", "warehouse_address", warehouse, 2),
+            ("r3", "warehouse_address", warehouse, 2),
+            ("r1", "contact_phone", label_phone, 2),
+            ("r3", "contact_phone", label_phone, 2),
+            *[(f"b{i}", "device", device, 6) for i in range(1, 7)],
+            ("b1", "card", card_2 + "0", 2),
+            ("b2", "card", card_2 + "0", 2),
+            # A consolidator's warehouse used by hundreds: no sign of a ring.
+            ("b1", "warehouse_address", hub, 500),
+            ("b2", "warehouse_address", hub, 500),
+            ("t1", "warehouse_address", hub, 500),
+            ("t2", "warehouse_address", hub, 500),
+        ],
+        COUNTED_KEYS,
+    )
+    signals = spark.createDataFrame(
+        [
+            ("r1", "rights_holder_complaint", 3, None),
+            ("r2", "rights_holder_complaint", 2, None),
+            ("r3", "test_buy_counterfeit", None, None),
+            ("s1", "customer_complaint", None, None),
+            ("zz", "test_buy_counterfeit", 9, None),  # an account without an entity
+        ],
+        SIGNALS,
+    )
+    return membership, signals, keys
+
+
+@pytest.fixture(scope="module")
+def leads(lead_inputs: tuple[DataFrame, DataFrame, DataFrame]) -> list[dict[str, Any]]:
+    membership, signals, keys = lead_inputs
+    frame = entity_leads(membership, signals, keys, config=LeadsConfig())
+    return [row.asDict() for row in frame.orderBy("lead_rank").collect()]
+
+
+def test_signals_and_shared_values_outrank_a_bigger_entity_without_signals(
+    leads: list[dict[str, Any]],
+) -> None:
+    assert [tuple(lead[f] for f in LEAD_FIELDS) for lead in leads] == [
+        ("E-ring", 1, 3, 6, 5, 0, 1, 3, 4),
+        ("E-single", 2, 1, 1, 0, 1, 0, 1, 0),
+        ("E-big", 3, 6, 0, 0, 0, 0, 0, 2),
+        ("E-t1", 4, 2, 0, 0, 0, 0, 0, 0),
+        ("E-t2", 5, 2, 0, 0, 0, 0, 0, 0),
+    ]
+    ring, single, big = leads[0], leads[1], leads[2]
+    # weighted signals 3 * 5 + 8 * 1; structure log2(3) + log2(1 + 4)
+    assert ring["weighted_signals"] == pytest.approx(23.0)
+    assert ring["lead_score"] == pytest.approx(
+        (1 + math.log2(24)) * (1 + math.log2(3) + math.log2(5))
+    )
+    assert single["lead_score"] == pytest.approx(1 + math.log2(1.5))
+    structure = math.log2(6) + math.log2(3)
+    assert big["lead_score"] == pytest.approx(structure / (1 + structure))
+
+
+def test_lead_ranks_run_one_to_n_with_ties_broken_by_entity_id(
+    leads: list[dict[str, Any]],
+) -> None:
+    assert [lead["lead_rank"] for lead in leads] == [1, 2, 3, 4, 5]
+    tied = [lead for lead in leads if lead[c.ENTITY_ID] in ("E-t1", "E-t2")]
+    assert tied[0]["lead_score"] == tied[1]["lead_score"]
+    assert [lead[c.ENTITY_ID] for lead in tied] == ["E-t1", "E-t2"]
+
+
+def test_reasons_in_words(leads: list[dict[str, Any]]) -> None:
+    assert {lead[c.ENTITY_ID]: lead["reasons"] for lead in leads} == {
+        "E-ring": "3 accounts share 2 bank cards, 1 warehouse address and 1 label contact phone; "
+        "5 rights-holder complaints, 1 counterfeit test buy",
+        "E-single": "1 account; 1 customer complaint",
+        "E-big": "6 accounts share 1 bank card and 1 device; no enforcement signals",
+        "E-t1": "2 accounts; no enforcement signals",
+        "E-t2": "2 accounts; no enforcement signals",
+    }
+
+
+def test_null_signal_count_counts_as_one(leads: list[dict[str, Any]]) -> None:
+    by_entity = {lead[c.ENTITY_ID]: lead for lead in leads}
+    assert by_entity["E-single"]["customer_complaints"] == 1
+    assert by_entity["E-ring"]["test_buys_counterfeit"] == 1
+    assert by_entity["E-ring"][c.SIGNAL_COUNT] == 3 + 2 + 1
+
+
+def test_reasons_never_contain_a_value_key(leads: list[dict[str, Any]]) -> None:
+    reasons = " ".join(lead["reasons"] for lead in leads)
+    for value_key in LEAD_VALUE_KEYS:
+        assert value_key not in reasons
+        assert value_key.split("|")[-1] not in reasons
+
+
+def test_match_edges_add_their_mean_probability(
+    spark: SparkSession, lead_inputs: tuple[DataFrame, DataFrame, DataFrame]
+) -> None:
+    membership, signals, keys = lead_inputs
+    edges = spark.createDataFrame(
+        [("r1", "r2", 0.99), ("r2", "r3", 0.95), ("b1", "r1", 0.5)],  # the last crosses entities
+        EDGES,
+    )
+    leads = entity_leads(membership, signals, keys, match_edges=edges, config=LeadsConfig())
+    ring = leads.where(F.col(c.ENTITY_ID) == "E-ring").first()
+    assert ring is not None
+    assert (ring["mean_match_probability"], ring["matched_pairs"]) == (pytest.approx(0.97), 2)
+    assert ring["reasons"] == (
+        "3 accounts share 2 bank cards, 1 warehouse address and 1 label contact phone; "
+        "mean match probability 0.97 over 2 matched pairs; "
+        "5 rights-holder complaints, 1 counterfeit test buy"
+    )
+
+
+def test_config_problems_are_all_reported() -> None:
+    assert NetworkConfig().problems() == []
+    assert LeadsConfig().problems() == []
+    assert NetworkConfig(attributes=("card", "fax"), max_entities_per_value=1).problems() == [
+        "network.attributes: unknown attribute 'fax' (known: "
+        "phone, email, id_number, name, birth_date, card, bank_account, alipay, wallet, "
+        "payment_other, device, registration_ip, registered_address, ship_from_address, "
+        "return_address, warehouse_address, pickup_address, contact_phone)",
+        "network.max_entities_per_value: must be >= 2, got 1",
+    ]
+    problems = LeadsConfig(signal_weights={"spam": 1.0, "other": -1.0}, min_accounts=0).problems()
+    assert problems == [
+        "leads.signal_weights: unknown signal type 'spam' (known: rights_holder_complaint, "
+        "customer_complaint, test_buy_counterfeit, listing_takedown, other)",
+        "leads.signal_weights.other: must be >= 0, got -1.0",
+        "leads.min_accounts: must be >= 1, got 0",
+    ]
+
+
+def test_missing_columns_and_bad_config_fail_before_any_work(
+    network: tuple[DataFrame, DataFrame],
+) -> None:
+    membership, keys = network
+    with pytest.raises(ResolutionError, match="blocking_keys lacks column.s. value_key; found"):
+        entity_links(membership, keys.drop(c.VALUE_KEY), config=NetworkConfig())
+    with pytest.raises(ConfigError, match="max_entities_per_value"):
+        entity_links(membership, keys, config=NetworkConfig(max_entities_per_value=0))
