@@ -82,17 +82,19 @@ class OutputsConfig:
     Every output table gets `delta.logRetentionDuration` = `log_retention` (how long its
     commit history, and so time travel by version, is kept) and
     `delta.deletedFileRetentionDuration` = `deleted_file_retention` (how long files a later
-    commit replaced stay readable). At the end of a succeeded run, with `vacuum`, files older
-    than that are deleted (VACUUM); a ledger table (`quarantine`, `entity_changes`,
-    `entity_splits`, `runs`: one small commit per run) with more than `compact_min_files` data
-    files is compacted first (OPTIMIZE). Runs older than `deleted_file_retention` can then no
-    longer be read by time travel.
+    commit replaced stay readable). At the end of every `maintenance_every_runs`-th succeeded
+    run (VACUUM lists and checks every file: about a minute a table on a busy 2-core machine),
+    with `vacuum`, files older than that are deleted; a ledger table (`quarantine`,
+    `entity_changes`, `entity_splits`, `runs`: one small commit per run) with more than
+    `compact_min_files` data files is compacted first (OPTIMIZE). Runs older than
+    `deleted_file_retention` can then no longer be read by time travel.
     """
 
     log_retention: str = "interval 30 days"
     deleted_file_retention: str = "interval 7 days"
     compact_min_files: int = 16
     vacuum: bool = True
+    maintenance_every_runs: int = 10
 
     def problems(self) -> list[str]:
         found = []
@@ -101,6 +103,10 @@ class OutputsConfig:
             parts = value.split()
             if len(parts) != 3 or parts[0] != "interval" or not parts[1].isdigit():
                 found.append(f"outputs.{name}: expected 'interval <n> <unit>', got {value!r}")
+        if self.maintenance_every_runs < 1:
+            found.append(
+                f"outputs.maintenance_every_runs: must be >= 1, got {self.maintenance_every_runs}"
+            )
         if self.compact_min_files < 2:
             found.append(f"outputs.compact_min_files: must be >= 2, got {self.compact_min_files}")
         return found

@@ -430,10 +430,19 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                         "delta.deletedFileRetentionDuration": config.outputs.deleted_file_retention,
                     }
                 )
-                writer.maintain(
-                    compact_min_files=config.outputs.compact_min_files,
-                    vacuum=config.outputs.vacuum,
-                )
+                succeeded_before = _succeeded_runs(spark, out_dir, run_id)
+                if (succeeded_before + 1) % config.outputs.maintenance_every_runs == 0:
+                    writer.maintain(
+                        compact_min_files=config.outputs.compact_min_files,
+                        vacuum=config.outputs.vacuum,
+                    )
+                else:
+                    logger.info(
+                        "maintenance (OPTIMIZE, VACUUM) runs every %d succeeded runs; this is "
+                        "run %d",
+                        config.outputs.maintenance_every_runs,
+                        succeeded_before + 1,
+                    )
             finish("succeeded", output_counts=output_counts)
             print(
                 _summary(
@@ -454,6 +463,15 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
         finish("failed", error=f"{type(error).__name__}: {error}"[:2000])
         raise
     return 0
+
+
+def _succeeded_runs(spark: SparkSession, out_dir: Path, run_id: str) -> int:
+    """How many other runs in `out_dir` succeeded."""
+    runs_path = str(out_dir / "runs")
+    if not DeltaTable.isDeltaTable(spark, runs_path):
+        return 0
+    runs = spark.read.format("delta").load(runs_path)
+    return runs.where((F.col("status") == "succeeded") & (F.col(c.RUN_ID) != run_id)).count()
 
 
 def previous_state(
