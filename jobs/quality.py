@@ -72,6 +72,7 @@ EDGES_REFER_TO_KNOWN_ACCOUNTS: Final = "match_edges.refers_to_known_accounts"
 EDGES_PAIR_UNIQUE: Final = "match_edges.pair_unique"
 ENTITIES_LARGEST_GROWTH: Final = "entities.largest_within_growth_of_previous_run"
 ENTITIES_COUNT_CHANGE: Final = "entities.count_within_change_of_previous_run"
+PREVIOUS_RUN_CHECKS: Final = (ENTITIES_LARGEST_GROWTH, ENTITIES_COUNT_CHANGE)
 
 INPUT_CHECKS: Final[Mapping[str, Severity]] = MappingProxyType(
     {
@@ -656,7 +657,16 @@ def validate_outputs(
             ),
         ),
     )
-    return _run_suite(OUTPUTS, frames, config=config, checks=OUTPUT_CHECKS)
+    checks = OUTPUT_CHECKS
+    if previous is None:  # a first run: nothing to compare with, so those checks are not run
+        checks = MappingProxyType(
+            {
+                name: severity
+                for name, severity in OUTPUT_CHECKS.items()
+                if name not in PREVIOUS_RUN_CHECKS
+            }
+        )
+    return _run_suite(OUTPUTS, frames, config=config, checks=checks)
 
 
 def _require_columns(

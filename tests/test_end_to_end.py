@@ -174,9 +174,7 @@ def test_rerun_with_same_run_id_duplicates_nothing(generated, first_run) -> None
         )
 
 
-def test_next_run_keeps_every_entity_id_and_records_changes(
-    generated, first_run, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+def test_next_run_keeps_ids_and_records_changes(generated, first_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A second run on the same input continues the first: every id kept, no entity change;
     the first run's changes are one `born` per entity. Then one ring loses its accounts from
     the input: its id retires, everything else keeps its id."""

@@ -16,6 +16,8 @@ from features import columns as cols
 from jobs.quality import (
     INPUT_CHECKS,
     OUTPUT_CHECKS,
+    PREVIOUS_RUN_CHECKS,
+    PreviousRun,
     QualityConfig,
     QualityReport,
     find_entity_size_problems,
@@ -97,6 +99,10 @@ EDGES = [
 ]
 
 
+# A run with no previous run to compare with runs every output check but those two.
+FIRST_RUN_CHECKS = {k: v for k, v in OUTPUT_CHECKS.items() if k not in PREVIOUS_RUN_CHECKS}
+
+
 def run_outputs(
     spark: SparkSession,
     *,
@@ -105,6 +111,7 @@ def run_outputs(
     entities: Sequence[tuple[Any, ...]] = ENTITIES,
     edges: Sequence[tuple[Any, ...]] = EDGES,
     config: QualityConfig | None = None,
+    previous: PreviousRun | None = None,
 ) -> QualityReport:
     return validate_outputs(
         accepted_accounts=spark.createDataFrame(accepted, ACCEPTED_SCHEMA),
@@ -112,6 +119,7 @@ def run_outputs(
         entities=spark.createDataFrame(entities, ENTITIES_SCHEMA),
         match_edges=spark.createDataFrame(edges, EDGES_SCHEMA),
         config=config or QualityConfig(),
+        previous=previous,
     )
 
 
@@ -141,7 +149,7 @@ def duplicated_membership_report(spark: SparkSession) -> QualityReport:
 
 
 def test_clean_outputs_pass_every_check(clean_report: QualityReport) -> None:
-    assert outcomes(clean_report) == expected_outcomes(OUTPUT_CHECKS)
+    assert outcomes(clean_report) == expected_outcomes(FIRST_RUN_CHECKS)
     assert clean_report.suite == "outputs"
     assert clean_report.success
     assert clean_report.failed_blocking == ()
@@ -173,7 +181,7 @@ def test_duplicated_membership_row_fails_uniqueness_coverage_and_counts(
 ) -> None:
     # The extra row also makes entity e-1 hold 4 membership rows against account_count 3.
     assert outcomes(duplicated_membership_report) == expected_outcomes(
-        OUTPUT_CHECKS,
+        FIRST_RUN_CHECKS,
         "entity_membership.account_id_unique",
         "entity_membership.covers_accepted_accounts",
         "entities.account_count_matches_membership",
@@ -206,7 +214,7 @@ def test_report_json_holds_counts_but_no_row_values(
     document = json.loads(text)
     assert document["suite"] == "outputs"
     assert document["success"] is False
-    assert [result["check"] for result in document["results"]] == list(OUTPUT_CHECKS)
+    assert [result["check"] for result in document["results"]] == list(FIRST_RUN_CHECKS)
     assert set(document["raw"]) == {
         "entity_membership",
         "membership_coverage_problems",
@@ -223,7 +231,7 @@ def test_account_missing_from_membership_fails_coverage(spark: SparkSession) -> 
     # The singleton entity e-3 goes with its only account, so entity counts still agree.
     report = run_outputs(spark, membership=MEMBERSHIP[:-1], entities=ENTITIES[:-1])
     assert outcomes(report) == expected_outcomes(
-        OUTPUT_CHECKS, "entity_membership.covers_accepted_accounts"
+        FIRST_RUN_CHECKS, "entity_membership.covers_accepted_accounts"
     )
 
 
@@ -236,7 +244,7 @@ def test_probability_above_one_null_or_nan_fails(spark: SparkSession) -> None:
     ]
     report = run_outputs(spark, edges=edges)
     assert outcomes(report) == expected_outcomes(
-        OUTPUT_CHECKS, "match_edges.probability_in_unit_interval"
+        FIRST_RUN_CHECKS, "match_edges.probability_in_unit_interval"
     )
     assert [r.observed for r in report.failed] == [
         "1 null match_probability in 3 rows; 2 match_probability outside [0, 1]"
@@ -246,14 +254,14 @@ def test_probability_above_one_null_or_nan_fails(spark: SparkSession) -> None:
 def test_edge_with_left_id_above_right_fails_ordering(spark: SparkSession) -> None:
     edges = [*EDGES[:-1], ("店铺003", "acc-001", 0.93, 3.7, "run-1")]
     report = run_outputs(spark, edges=edges)
-    assert outcomes(report) == expected_outcomes(OUTPUT_CHECKS, "match_edges.ordered_pair")
+    assert outcomes(report) == expected_outcomes(FIRST_RUN_CHECKS, "match_edges.ordered_pair")
 
 
 def test_edge_to_unknown_account_fails_referential_check(spark: SparkSession) -> None:
     edges = [*EDGES, ("acc-002", "zz-unknown", 0.8, 2.0, "run-1")]
     report = run_outputs(spark, edges=edges)
     assert outcomes(report) == expected_outcomes(
-        OUTPUT_CHECKS, "match_edges.refers_to_known_accounts"
+        FIRST_RUN_CHECKS, "match_edges.refers_to_known_accounts"
     )
     assert [r.observed for r in report.failed] == ["1 edge endpoints not among accepted accounts"]
 
@@ -267,7 +275,7 @@ def test_warn_failures_do_not_block(spark: SparkSession) -> None:
     edges = [*EDGES[:-1], ("店铺003", "acc-001", 0.93, 3.7, "run-1")]
     report = run_outputs(spark, edges=edges, config=config)
     assert outcomes(report) == expected_outcomes(
-        OUTPUT_CHECKS,
+        FIRST_RUN_CHECKS,
         "match_edges.ordered_pair",
         "entities.account_count_below_max",
         severities={"match_edges.ordered_pair": "warn"},
@@ -525,3 +533,19 @@ def test_config_built_directly_is_validated_too() -> None:
 def test_config_rejects_a_non_mapping() -> None:
     with pytest.raises(ConfigError, match="expected a mapping, got list"):
         QualityConfig.from_mapping(["severities"])  # type: ignore[arg-type]
+
+
+def test_entities_are_compared_with_the_previous_run(spark: SparkSession) -> None:
+    # The clean outputs have 3 entities, the largest of 3 accounts.
+    steady = run_outputs(spark, previous=PreviousRun("run-0", entities=3, largest_entity=2))
+    assert outcomes(steady) == expected_outcomes(OUTPUT_CHECKS)
+    jumped = run_outputs(spark, previous=PreviousRun("run-0", entities=10, largest_entity=1))
+    assert outcomes(jumped) == expected_outcomes(OUTPUT_CHECKS, *PREVIOUS_RUN_CHECKS)
+    assert jumped.success and not jumped.failed_blocking  # warnings only, by default
+    observed = {result.check: result.observed for result in jumped.results}
+    assert observed["entities.largest_within_growth_of_previous_run"] == (
+        "largest entity has 3 accounts; run run-0 had 1 (bound 2: x2)"
+    )
+    assert observed["entities.count_within_change_of_previous_run"] == (
+        "3 entities; run run-0 had 10 (bounds 5-16)"
+    )
