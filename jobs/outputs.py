@@ -81,7 +81,8 @@ class OutputWriter:
                 "starting with a letter or digit"
             )
         self._spark = spark
-        self._out_dir = out_dir
+        # Absolute: Delta's SQL path identifiers (ALTER TABLE delta.`path`) need one.
+        self._out_dir = out_dir.resolve()
         self._run_id = run_id
         self.table_versions: dict[str, int] = {}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from deltalake import DeltaTable as RustDeltaTable
 from pyspark.sql import SparkSession
 
@@ -29,10 +30,12 @@ def _ledger_run(spark: SparkSession, out: Path, run_id: str) -> OutputWriter:
 
 
 def test_properties_are_set_and_ledgers_compacted_and_readable_after(
-    spark: SparkSession, tmp_path: Path
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path.parent)
+    relative = Path(tmp_path.name)  # as `--output demo/out` gives it
     for index in range(4):
-        writer = _ledger_run(spark, tmp_path, f"r{index}")
+        writer = _ledger_run(spark, relative, f"r{index}")
     files = writer.maintain(compact_min_files=100, vacuum=False)
     assert files["entity_changes"] >= 4  # one file per run at least, nothing compacted yet
 
