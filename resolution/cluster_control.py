@@ -49,7 +49,7 @@ from pyspark.sql import functions as F
 from features import columns as c
 from resolution.clustering import connected_components, vertex_id
 from resolution.config import ClusterControlConfig, ClusteringConfig
-from resolution.errors import ConfigError, ResolutionError
+from resolution.errors import ConfigError, require_columns
 
 logger = logging.getLogger(__name__)
 
@@ -279,14 +279,6 @@ def _cut_finder(config: ClusterControlConfig) -> Callable[[pd.DataFrame], pd.Dat
         return cut.assign(**{CUT_SIZE: len(chosen)})
 
     return find_cut
-
-
-def _require_columns(frame: DataFrame, what: str, required: Sequence[str]) -> None:
-    missing = [name for name in required if name not in frame.columns]
-    if missing:
-        raise ResolutionError(
-            f"{what} lacks column(s) {', '.join(missing)}; found: {', '.join(frame.columns)}"
-        )
 
 
 def entity_id_of(anchor_account_id: Column) -> Column:
@@ -608,9 +600,9 @@ def control_clusters(
         )
         controlled.splits.select("entity_id", "round", "reason").show(truncate=False)
     """
-    _require_columns(accounts, "accounts", [c.ACCOUNT_ID])
-    _require_columns(match_edges, "match_edges", [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R, c.MATCH_WEIGHT])
-    _require_columns(membership, "membership", [c.ACCOUNT_ID, c.ENTITY_ID])
+    require_columns(accounts, "accounts", [c.ACCOUNT_ID])
+    require_columns(match_edges, "match_edges", [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R, c.MATCH_WEIGHT])
+    require_columns(membership, "membership", [c.ACCOUNT_ID, c.ENTITY_ID])
     problems = config.problems() + clustering.problems()
     if problems:
         raise ConfigError("invalid cluster control configuration:\n  " + "\n  ".join(problems))

@@ -6,6 +6,12 @@ Every error the project raises on purpose derives from `ResolutionError`; the jo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
 
 class ResolutionError(Exception):
     """Base class of every error this project raises on purpose."""
@@ -25,3 +31,12 @@ class QualityCheckError(ResolutionError):
 
 class ClusteringError(ResolutionError):
     """Connected components could not run as configured (for example its engine is absent)."""
+
+
+def require_columns(frame: DataFrame, what: str, required: Sequence[str]) -> None:
+    """Raise `ResolutionError` naming the columns `frame` (`what`) lacks, and those it has."""
+    missing = [name for name in required if name not in frame.columns]
+    if missing:
+        raise ResolutionError(
+            f"{what} lacks column(s) {', '.join(missing)}; found: {', '.join(frame.columns)}"
+        )

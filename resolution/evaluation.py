@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 from features import columns as c
 from resolution.clustering import connected_components, vertex_id
 from resolution.config import ClusteringConfig
-from resolution.errors import ResolutionError
+from resolution.errors import ResolutionError, require_columns
 
 _RULE = "rule"
 _PAIR_COUNT = "pair_count"
@@ -120,14 +120,6 @@ def evaluate(entity_membership: DataFrame, truth: DataFrame) -> Evaluation:
         largest_predicted_entity=int(row["largest_predicted"] or 0),
         largest_true_entity=int(row["largest_true"] or 0),
     )
-
-
-def _require_columns(frame: DataFrame, what: str, required: Sequence[str]) -> None:
-    missing = [name for name in required if name not in frame.columns]
-    if missing:
-        raise ResolutionError(
-            f"{what} lacks column(s) {', '.join(missing)}; found: {', '.join(frame.columns)}"
-        )
 
 
 def _pairs_of(size: Column) -> Column:
@@ -230,7 +222,7 @@ def _rules(pairs_by_rule: DataFrame) -> dict[str, int]:
             f"pairs_by_rule lacks column {_RULE} (or {c.ATTRIBUTE}); "
             f"found: {', '.join(pairs_by_rule.columns)}"
         )
-    _require_columns(pairs_by_rule, "pairs_by_rule", [_PAIR_COUNT])
+    require_columns(pairs_by_rule, "pairs_by_rule", [_PAIR_COUNT])
     return {
         str(row[0]): int(row[1] or 0)
         for row in pairs_by_rule.select(rule_column, _PAIR_COUNT).collect()
@@ -258,10 +250,10 @@ def blocking_diagnostics(
         diagnostics = blocking_diagnostics(resolution.candidate_pairs, accounts_std, truth=truth)
         print(diagnostics.reduction_ratio, diagnostics.pair_completeness)
     """
-    _require_columns(candidate_pairs, "candidate_pairs", [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R])
-    _require_columns(accounts, "accounts", [c.ACCOUNT_ID])
+    require_columns(candidate_pairs, "candidate_pairs", [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R])
+    require_columns(accounts, "accounts", [c.ACCOUNT_ID])
     if truth is not None:
-        _require_columns(truth, "truth", [c.ACCOUNT_ID, c.ENTITY_ID])
+        require_columns(truth, "truth", [c.ACCOUNT_ID, c.ENTITY_ID])
     rules = {} if pairs_by_rule is None else _rules(pairs_by_rule)
 
     account_ids = accounts.select(c.ACCOUNT_ID).where(F.col(c.ACCOUNT_ID).isNotNull()).distinct()
@@ -363,10 +355,10 @@ def threshold_curve(
 
         curve = threshold_curve(resolution.scored_pairs, truth, thresholds=[0.5, 0.9, 0.99])
     """
-    _require_columns(
+    require_columns(
         scored_pairs, "scored_pairs", [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R, c.MATCH_PROBABILITY]
     )
-    _require_columns(truth, "truth", [c.ACCOUNT_ID, c.ENTITY_ID])
+    require_columns(truth, "truth", [c.ACCOUNT_ID, c.ENTITY_ID])
     levels = sorted({float(t) for t in thresholds})
     if not levels:
         raise ResolutionError("threshold_curve: thresholds is empty; pass at least one")
@@ -420,13 +412,13 @@ def weight_histogram(
 
         histogram = weight_histogram(resolution.scored_pairs, bins=40, truth=truth)
     """
-    _require_columns(scored_pairs, "scored_pairs", [c.MATCH_WEIGHT])
+    require_columns(scored_pairs, "scored_pairs", [c.MATCH_WEIGHT])
     if bins < 1:
         raise ResolutionError(f"weight_histogram: bins must be >= 1, got {bins}")
     columns = ["bin", "bin_lower", "bin_upper", "pairs"]
     if truth is not None:
-        _require_columns(scored_pairs, "scored_pairs", [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R])
-        _require_columns(truth, "truth", [c.ACCOUNT_ID, c.ENTITY_ID])
+        require_columns(scored_pairs, "scored_pairs", [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R])
+        require_columns(truth, "truth", [c.ACCOUNT_ID, c.ENTITY_ID])
         columns += ["true_pairs", "false_pairs"]
     weights = scored_pairs.where(F.col(c.MATCH_WEIGHT).isNotNull())
     bounds = weights.agg(F.min(c.MATCH_WEIGHT).alias("low"), F.max(c.MATCH_WEIGHT).alias("high"))
@@ -472,7 +464,7 @@ def entity_size_histogram(membership: DataFrame, truth: DataFrame | None = None)
 
         sizes = entity_size_histogram(resolution.entity_membership, truth)
     """
-    _require_columns(membership, "membership", [c.ACCOUNT_ID, c.ENTITY_ID])
+    require_columns(membership, "membership", [c.ACCOUNT_ID, c.ENTITY_ID])
 
     def count_sizes(frame: DataFrame, alias: str) -> DataFrame:
         return (
@@ -486,7 +478,7 @@ def entity_size_histogram(membership: DataFrame, truth: DataFrame | None = None)
     sizes = count_sizes(membership, "predicted_entities")
     columns = ["entity_size", "predicted_entities"]
     if truth is not None:
-        _require_columns(truth, "truth", [c.ACCOUNT_ID, c.ENTITY_ID])
+        require_columns(truth, "truth", [c.ACCOUNT_ID, c.ENTITY_ID])
         restricted = truth.select(c.ACCOUNT_ID, c.ENTITY_ID).join(
             membership.select(c.ACCOUNT_ID), on=c.ACCOUNT_ID, how="left_semi"
         )
@@ -515,10 +507,10 @@ def lead_precision(
 
         hits, looked_at = lead_precision(leads, membership, truth, signals, top=20)
     """
-    _require_columns(entity_leads, "entity_leads", [c.ENTITY_ID, "lead_rank"])
-    _require_columns(entity_membership, "entity_membership", [c.ACCOUNT_ID, c.ENTITY_ID])
-    _require_columns(truth, "truth", [c.ACCOUNT_ID, c.ENTITY_ID])
-    _require_columns(signals, "signals", [c.ACCOUNT_ID])
+    require_columns(entity_leads, "entity_leads", [c.ENTITY_ID, "lead_rank"])
+    require_columns(entity_membership, "entity_membership", [c.ACCOUNT_ID, c.ENTITY_ID])
+    require_columns(truth, "truth", [c.ACCOUNT_ID, c.ENTITY_ID])
+    require_columns(signals, "signals", [c.ACCOUNT_ID])
     leads = entity_leads.where(F.col("lead_rank") <= F.lit(top)).select(c.ENTITY_ID, "lead_rank")
     true_of = truth.select(c.ACCOUNT_ID, F.col(c.ENTITY_ID).alias("_true"))
     members = entity_membership.select(c.ACCOUNT_ID, c.ENTITY_ID).join(leads, on=c.ENTITY_ID)

@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 from features import columns as c
 from resolution.blocking import count_value_holders
 from resolution.config import LeadsConfig, NetworkConfig
-from resolution.errors import ConfigError, ResolutionError
+from resolution.errors import ConfigError, require_columns
 
 logger = logging.getLogger(__name__)
 
@@ -116,14 +116,6 @@ SIGNAL_NOUNS = MappingProxyType(
 )
 
 
-def _require_columns(frame: DataFrame, what: str, required: Sequence[str]) -> None:
-    missing = [name for name in required if name not in frame.columns]
-    if missing:
-        raise ResolutionError(
-            f"{what} lacks column(s) {', '.join(missing)}; found: {', '.join(frame.columns)}"
-        )
-
-
 def _require_valid(what: str, problems: list[str]) -> None:
     if problems:
         raise ConfigError(f"{what}: " + "; ".join(problems))
@@ -177,8 +169,8 @@ def entity_links(
         links = entity_links(resolution.entity_membership, keys, config=NetworkConfig())
         links.where(F.col("link_type") == "shared_card").show()
     """
-    _require_columns(membership, "membership", [c.ACCOUNT_ID, c.ENTITY_ID])
-    _require_columns(blocking_keys, "blocking_keys", [c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY])
+    require_columns(membership, "membership", [c.ACCOUNT_ID, c.ENTITY_ID])
+    require_columns(blocking_keys, "blocking_keys", [c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY])
     _require_valid("entity_links config", config.problems())
     logger.debug("entity links over %s", ", ".join(config.attributes))
 
@@ -222,8 +214,8 @@ def count_link_values(
 
         count_link_values(membership, keys, config=NetworkConfig()).show()
     """
-    _require_columns(membership, "membership", [c.ACCOUNT_ID, c.ENTITY_ID])
-    _require_columns(blocking_keys, "blocking_keys", [c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY])
+    require_columns(membership, "membership", [c.ACCOUNT_ID, c.ENTITY_ID])
+    require_columns(blocking_keys, "blocking_keys", [c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY])
     _require_valid("count_link_values config", config.problems())
     values = _entity_values(membership, blocking_keys, attributes=config.attributes)
     per_value = (
@@ -444,11 +436,11 @@ def entity_leads(
                              match_edges=resolution.match_edges, config=LeadsConfig())
         leads.where(F.col("lead_rank") <= 20).select("lead_rank", "reasons").show(truncate=False)
     """
-    _require_columns(membership, "membership", [c.ACCOUNT_ID, c.ENTITY_ID])
-    _require_columns(signals, "signals", [c.ACCOUNT_ID, c.SIGNAL_TYPE, c.SIGNAL_COUNT])
-    _require_columns(blocking_keys, "blocking_keys", [c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY])
+    require_columns(membership, "membership", [c.ACCOUNT_ID, c.ENTITY_ID])
+    require_columns(signals, "signals", [c.ACCOUNT_ID, c.SIGNAL_TYPE, c.SIGNAL_COUNT])
+    require_columns(blocking_keys, "blocking_keys", [c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY])
     if match_edges is not None:
-        _require_columns(
+        require_columns(
             match_edges, "match_edges", [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R, c.MATCH_PROBABILITY]
         )
     _require_valid("entity_leads config", config.problems())

@@ -47,14 +47,13 @@ whose own best predecessor continued elsewhere).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from features import columns as c
-from resolution.errors import ResolutionError
+from resolution.errors import ResolutionError, require_columns
 
 logger = logging.getLogger(__name__)
 
@@ -95,14 +94,6 @@ class StableIds:
 
     membership: DataFrame
     changes: DataFrame
-
-
-def _require_columns(frame: DataFrame, what: str, required: Sequence[str]) -> None:
-    missing = [name for name in required if name not in frame.columns]
-    if missing:
-        raise ResolutionError(
-            f"{what} lacks column(s) {', '.join(missing)}; found: {', '.join(frame.columns)}"
-        )
 
 
 def _hashed_id(key: Column) -> Column:
@@ -224,11 +215,11 @@ def assign_stable_ids(
     """
     if not run_id:
         raise ResolutionError("assign_stable_ids: run_id is empty; pass the run's id")
-    _require_columns(clusters, "clusters", [c.ACCOUNT_ID, CLUSTER])
+    require_columns(clusters, "clusters", [c.ACCOUNT_ID, CLUSTER])
     if previous is not None:
-        _require_columns(previous, "previous", [c.ACCOUNT_ID, c.ENTITY_ID])
+        require_columns(previous, "previous", [c.ACCOUNT_ID, c.ENTITY_ID])
     if known_ids is not None:
-        _require_columns(known_ids, "known_ids", [c.ENTITY_ID])
+        require_columns(known_ids, "known_ids", [c.ENTITY_ID])
 
     logger.info(
         "stable ids for run %s: previous membership %s, known ids %s",
