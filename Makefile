@@ -11,18 +11,26 @@ GRAPHX_JAR := $(JARS)/seller-er-graphx.jar
 JAVA_SRC   := $(shell find jvm/src -name '*.java')
 DEMO_DIR   ?= demo
 DEMO_ACCOUNTS ?= 20000
+VENV_SPLINK   := .venv-splink
+STAMP_SPLINK  := $(VENV_SPLINK)/.installed
+BENCH_DIR     ?= build/bench
+BENCH_SIZES   ?= 100000,300000,1000000
+BENCH_REPEATS ?= 3
+BENCH_SEED    ?= 7
+BENCH_CONF    ?= conf/default.yaml
 
 export PYSPARK_PYTHON := $(abspath $(PY))
 export SPARK_LOCAL_IP := 127.0.0.1
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup demo test lint clean help
+.PHONY: setup demo test lint bench clean help
 
 help:
 	@echo "make setup   create .venv, install pinned packages, fetch the Delta jars, build the GraphX adapter"
 	@echo "make demo    generate $(DEMO_ACCOUNTS) accounts and resolve them (tables under $(DEMO_DIR)/out)"
 	@echo "make test    lint (ruff), then the test suite"
+	@echo "make bench   the job against Splink at BENCH_SIZES=$(BENCH_SIZES) accounts, BENCH_REPEATS=$(BENCH_REPEATS) (results in $(BENCH_DIR))"
 
 setup: $(STAMP_PY) $(STAMP_JARS) $(GRAPHX_JAR)
 
@@ -56,9 +64,22 @@ demo: setup
 test: setup lint
 	$(PY) -m pytest -q
 
+# Splink, the benchmark's baseline, lives in its own venv so that its dependencies never touch
+# the pins of .venv; installed like requirements.lock above.
+$(STAMP_SPLINK): bench/requirements-splink.lock
+	test -x $(VENV_SPLINK)/bin/python || $(PYTHON_BIN) -m venv $(VENV_SPLINK)
+	$(VENV_SPLINK)/bin/python -m pip install --quiet --upgrade pip==26.3
+	$(VENV_SPLINK)/bin/python -m pip install --quiet --no-deps -r bench/requirements-splink.lock
+	$(VENV_SPLINK)/bin/python -m pip check
+	touch $@
+
+bench: setup $(STAMP_SPLINK)
+	$(PY) -m bench.run --work $(BENCH_DIR) --sizes $(BENCH_SIZES) --repeats $(BENCH_REPEATS) \
+	  --conf $(BENCH_CONF) --seed $(BENCH_SEED)
+
 lint: setup
-	$(PY) -m ruff check features resolution jobs tests
-	$(PY) -m ruff format --check features resolution jobs tests
+	$(PY) -m ruff check features resolution jobs bench tests
+	$(PY) -m ruff format --check features resolution jobs bench tests
 
 clean:
 	rm -rf $(VENV) $(JARS) build $(DEMO_DIR)

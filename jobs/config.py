@@ -54,6 +54,8 @@ class HashingConfig:
 
     The key is read from the environment variable `key_env`, else from `key_file`; without
     either, `allow_demo_key` lets a local run use a fixed, public demo key (with a warning).
+    Outside Spark's local mode the demo key is refused whatever `allow_demo_key` says
+    (`jobs.hash_key.load_hash_key`).
     """
 
     key_env: str = "SELLER_ER_HASH_KEY"
@@ -123,6 +125,9 @@ class JobConfig:
     quality: QualityConfig = field(default_factory=QualityConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
+    # Resolve only new and changed accounts against the last succeeded run in OUT_DIR (as
+    # --incremental does); a run without such a base resolves in full.
+    incremental: bool = False
 
     def problems(self) -> list[str]:
         return (

@@ -2,17 +2,25 @@
 
 A dataset is found by name in IN_DIR as `NAME.parquet` (file or folder), `NAME/` holding a Delta
 table, or `NAME.csv`. A missing required dataset or column is an `InputError` (exit 2) naming
-the file and the column. A row with a malformed value is quarantined with its reason; accepted
-plus quarantined rows equal the rows read, for every dataset.
+the file and the column, and so is a file that cannot be read as its format (not a parquet file, not
+UTF-8 text, a CSV header naming a column twice, a column whose type cannot hold the contract's).
+A row with a malformed value is quarantined with its reason; accepted plus quarantined rows
+equal the rows read, for every dataset.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyspark.errors import AnalysisException
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import AnalysisException, PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -25,7 +33,28 @@ logger = logging.getLogger(__name__)
 CORRUPT = "_corrupt_record"
 RECORD = "_record"
 REASONS = "_reasons"
+# Set on the one CSV record a never-closed quote ran into (the reason), else null.
+UNCLOSED = "_unclosed_quote"
+_ROW = "_row"
 _MAX_SHOWN_VALUE = 40
+# The rest of a quoted CSV field after its opening quote, through its closing quote.
+_QUOTED_REST = re.compile(r'(?:[^"]|"")*"(?!")')
+# univocity's default, set explicitly so that the error of a longer line can say it.
+_CSV_MAX_COLUMNS = 20480
+# A text value made only of whitespace, separators (no-break, ideographic), control and format
+# characters (zero-width space, byte-order mark) is empty: `trim` removes ASCII spaces only.
+_BLANK = r"^[\s\p{Z}\p{Cc}\p{Cf}]*$"
+# What Python's `datetime`, pandas' readers and every downstream tool can hold.
+_FIRST_YEAR, _LAST_YEAR = 1, 9999
+# File signatures of formats sometimes saved under a .csv name by mistake.
+_NOT_CSV = (
+    (b"PAR1", "a Parquet file"),
+    (b"\x1f\x8b", "a gzip-compressed file"),
+    (b"PK\x03\x04", "a zip archive (an Excel workbook?)"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel or other OLE file"),
+    (b"\xff\xfe", "UTF-16 text"),
+    (b"\xfe\xff", "UTF-16 text"),
+)
 
 
 @dataclass(frozen=True)
@@ -148,52 +177,226 @@ def locate_dataset(in_dir: Path, name: str) -> tuple[Path, str] | None:
     return found[0] if found else None
 
 
-def _read_raw(spark: SparkSession, path: Path, fmt: str) -> DataFrame:
+def _quoted(name: str) -> str:
+    """`name` as a column reference Spark takes literally (dots and backticks included)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _col(name: str) -> Column:
+    return F.col(_quoted(name))
+
+
+def _error_line(error: BaseException) -> str:
+    """One line of a Spark or JVM error for a user: its deepest cause, else its first line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    causes = [
+        line.removeprefix("Caused by:").strip() for line in lines if line.startswith("Caused by:")
+    ]
+    line = causes[-1] if causes else (lines[0] if lines else type(error).__name__)
+    line = re.sub(r"^[\w.$]+(Exception|Error): ", "", line).removeprefix(": ")
+    return line[:300]
+
+
+def _is_read_failure(error: BaseException) -> bool:
+    """Whether a failed Spark action failed reading a file (rather than computing on rows)."""
+    text = str(error)
+    return "FAILED_READ_FILE" in text or "TextParsingException" in text
+
+
+def _unreadable(path: Path, fmt: str, error: BaseException) -> InputError:
+    text = str(error)
+    if "TextParsingException" in text and str(_CSV_MAX_COLUMNS) in text:
+        return InputError(
+            f"{path}: a line has more than {_CSV_MAX_COLUMNS} fields, so the file cannot be split "
+            "into rows; check its separators and quoting"
+        )
+    failed = re.search(r"while reading file (\S+?)\.?\s", text)
+    where = f" (file {failed.group(1)})" if failed else ""
+    return InputError(f"{path}: cannot be read as {fmt}{where}: {_error_line(error)}")
+
+
+@contextmanager
+def _text_lines(path: Path) -> Iterator[Iterator[str]]:
+    """The lines of `path` as text, line ends kept (`\n`, `\r\n` or a lone `\r`, as Spark reads
+    them); bytes that are not UTF-8 become U+FFFD instead of failing."""
+    with (
+        path.open("rb") as stream,
+        io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="") as text,
+    ):
+        yield iter(text)
+
+
+def read_csv_header(path: Path) -> list[str]:
+    """The column names in the header of CSV file `path`, as written (less a byte-order mark and
+    surrounding whitespace; an empty name becomes `_c<position>`, as Spark names it).
+
+    Raises `InputError` when the file is not UTF-8 CSV text or names a column twice (Spark
+    compares names ignoring case, so `phone` and `PHONE` are the same column to it).
+    """
     try:
-        if fmt == "csv":
-            header = spark.read.option("header", True).option("inferSchema", False).csv(str(path))
-            # Header names as written, less a UTF-8 byte-order mark and surrounding spaces (files
-            # saved by spreadsheet programs); the schema is applied by position.
-            schema = T.StructType(
-                [
-                    T.StructField(name.lstrip("\ufeff").strip(), T.StringType(), True)
-                    for name in header.columns
-                ]
-                + [T.StructField(CORRUPT, T.StringType(), True)]
+        with path.open("rb") as stream:
+            head = stream.read(8)
+        for signature, what in _NOT_CSV:
+            if head.startswith(signature):
+                raise InputError(
+                    f"{path}: is {what}, not UTF-8 CSV text; convert it, or give a parquet file "
+                    f"as {path.with_suffix('.parquet').name}"
+                )
+        with _text_lines(path) as lines:
+            header = next(csv.reader(lines), [])
+    except (OSError, csv.Error) as error:
+        raise InputError(f"{path}: cannot be read as csv: {error}") from error
+    names = [raw.lstrip("\ufeff").strip() or f"_c{i}" for i, raw in enumerate(header)]
+    for name in names:
+        if "\ufffd" in name or "\x00" in name:
+            raise InputError(
+                f"{path}: header is not UTF-8 text (found {name[:_MAX_SHOWN_VALUE]!r}); "
+                "save the file as UTF-8 CSV"
             )
-            return (
-                spark.read.schema(schema)
-                .option("header", True)
-                .option("multiLine", True)
-                .option("escape", '"')
-                .option("encoding", "UTF-8")
-                .option("mode", "PERMISSIVE")
-                .option("columnNameOfCorruptRecord", CORRUPT)
-                .csv(str(path))
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names):
+        first = seen.setdefault(name.lower(), position)
+        if first != position:
+            raise InputError(
+                f"{path}: column {name!r} appears twice in the header (columns {first + 1} and "
+                f"{position + 1}, names compared ignoring case); rename or drop one"
             )
+    return names
+
+
+def unclosed_quote_line(path: Path) -> int | None:
+    """The line on which a double quote opens a CSV field that the file never closes, or None.
+
+    Follows the parser Spark uses (univocity, with `"` as quote and escape): a quote opens a
+    quoted field only at the start of a field, `""` inside one is a quote, and a quote followed
+    by anything else closes it; a quote inside an unquoted field is a plain character. A field
+    left open swallows the rest of the file into one row. Lines without a quote cost one test.
+    """
+    inside, opened_at = False, None
+    with _text_lines(path) as lines:
+        for number, line in enumerate(lines, start=1):
+            if not inside and '"' not in line:
+                continue
+            position = 0
+            if inside:
+                closed = _QUOTED_REST.match(line)
+                if closed is None:
+                    continue
+                inside = False
+                position = line.find(",", closed.end()) + 1
+                if position == 0:
+                    continue
+            while True:
+                if line.startswith('"', position):
+                    closed = _QUOTED_REST.match(line, position + 1)
+                    if closed is None:
+                        inside, opened_at = True, number
+                        break
+                    position = closed.end()
+                position = line.find(",", position) + 1
+                if position == 0:
+                    break
+    return opened_at if inside else None
+
+
+def _read_csv(spark: SparkSession, path: Path) -> DataFrame:
+    # The schema is applied by position: header names as written, every column text.
+    schema = T.StructType(
+        [T.StructField(name, T.StringType(), True) for name in read_csv_header(path)]
+        + [T.StructField(CORRUPT, T.StringType(), True)]
+    )
+    raw = (
+        spark.read.schema(schema)
+        .option("header", True)
+        .option("multiLine", True)
+        .option("escape", '"')
+        .option("encoding", "UTF-8")
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT)
+        .option("maxColumns", _CSV_MAX_COLUMNS)
+        .csv(str(path))
+    )
+    opened_at = unclosed_quote_line(path)
+    if opened_at is None:
+        return raw.withColumn(UNCLOSED, F.lit(None).cast("string"))
+    # A multi-line CSV file is one partition read in file order, so the ids increase with the
+    # records and the largest is the last record: the one the open quote ran into.
+    numbered = raw.withColumn(_ROW, F.monotonically_increasing_id())
+    try:
+        last = numbered.agg(F.max(_ROW).alias(_ROW)).first()
+    except (Py4JJavaError, PySparkException) as error:
+        if _is_read_failure(error):
+            raise _unreadable(path, "csv", error) from error
+        raise
+    reason = (
+        f"row: the quoted field opened on line {opened_at} is never closed, so the rest of the "
+        "file was read into this row"
+    )
+    logger.warning("%s: %s", path, reason)
+    assert last is not None  # an aggregate without grouping has one row
+    return numbered.withColumn(
+        UNCLOSED, F.when(F.col(_ROW) == F.lit(last[_ROW]), F.lit(reason))
+    ).drop(_ROW)
+
+
+def _read_raw(spark: SparkSession, path: Path, fmt: str) -> DataFrame:
+    if fmt == "csv":
+        return _read_csv(spark, path)
+    try:
         if fmt == "delta":
             return spark.read.format("delta").load(str(path))
         return spark.read.parquet(str(path))
-    except AnalysisException as error:
-        first_line = str(error).strip().splitlines()[0]
-        raise InputError(f"{path}: cannot be read as {fmt}: {first_line}") from error
+    except (Py4JJavaError, PySparkException) as error:
+        # Nothing but reading the file (its footers or log) happens here: any failure is the
+        # file's. A Python error (a bug of ours) is not caught.
+        raise _unreadable(path, fmt, error) from error
 
 
 def _shown(value: Column) -> Column:
-    return F.substring(value.cast("string"), 1, _MAX_SHOWN_VALUE)
+    return _masked_numbers(F.substring(value.cast("string"), 1, _MAX_SHOWN_VALUE))
 
 
 def _masked(value: Column) -> Column:
     """A sensitive number reduced to its last four characters, for the quarantine record."""
     compact = F.regexp_replace(value.cast("string"), r"[\s\-]", "")
-    return F.when(value.isNull(), F.lit(None)).otherwise(
-        F.concat(F.lit("****"), F.when(F.length(compact) >= 8, F.substring(compact, -4, 4)))
-    )
+    last_four = F.when(F.length(compact) >= 8, F.substring(compact, -4, 4)).otherwise(F.lit(""))
+    return F.when(value.isNull(), F.lit(None)).otherwise(F.concat(F.lit("****"), last_four))
 
 
 def _masked_line(line: Column) -> Column:
     """A malformed CSV line with every run of 8+ digits (possible numbers) masked."""
     return F.regexp_replace(line, r"[0-9][0-9 \-]{6,}[0-9]", "****")
+
+
+def _record_field(
+    value: Column, given: T.DataType, sensitive: bool, unclosed: Column | None
+) -> Column:
+    """One field of the quarantine record, so that the record stays JSON and holds no number.
+
+    A sensitive number is masked to its last four; other text has its digit runs masked when it
+    holds a long number; other types are kept. The row a never-closed quote ran into holds the
+    rest of the file, which is kept (as a malformed line is) with every 8+ digit run masked, and
+    a sensitive field of it loses its first line (the row's own number) entirely.
+    """
+    if not isinstance(given, T.StringType):
+        return _masked(value) if sensitive else value
+    masked = _masked(value) if sensitive else _masked_numbers(value)
+    if unclosed is None:
+        return masked
+    rest = F.regexp_replace(value, r"^[^\r\n]*", "****") if sensitive else value
+    return F.when(unclosed.isNotNull(), _masked_line(rest)).otherwise(masked)
+
+
+def _masked_numbers(text: Column) -> Column:
+    """`text` with its digit runs masked when it holds 16 or more digits in a row, spaces and
+    dashes aside: a card, bank account or identity number in a column not meant for it (shifted
+    or swapped columns) stays out of the quarantine, while phone numbers (at most 15 digits in
+    E.164), dates and counts stay readable.
+
+    (Not one pattern counting digits between separators: a repeated group recurses in Java's
+    regex engine and overflows its stack on a long value; character-class runs do not.)"""
+    long_number = F.regexp_replace(text, r"[ \-]", "").rlike(r"[0-9]{16,}")
+    return F.when(long_number, _masked_line(text)).otherwise(text)
 
 
 def _epoch_to_timestamp(value: Column) -> Column:
@@ -202,11 +405,15 @@ def _epoch_to_timestamp(value: Column) -> Column:
     Parquet files written by pandas hold nanosecond timestamps, which Spark reads as longs
     (`spark.sql.legacy.parquet.nanosAsLong`); integers in other units are accepted the same way.
     """
-    magnitude = F.abs(value)
+
+    def beyond(limit: int) -> Column:
+        # Not abs(value) >= limit: abs of the smallest long overflows (and fails the query).
+        return (value >= F.lit(limit)) | (value <= F.lit(-limit))
+
     return (
-        F.when(magnitude >= F.lit(10**17), F.timestamp_micros(F.floor(value / 1000)))
-        .when(magnitude >= F.lit(10**14), F.timestamp_micros(value))
-        .when(magnitude >= F.lit(10**11), F.timestamp_millis(value))
+        F.when(beyond(10**17), F.timestamp_micros(F.floor(value / 1000)))
+        .when(beyond(10**14), F.timestamp_micros(value))
+        .when(beyond(10**11), F.timestamp_millis(value))
         .otherwise(F.timestamp_seconds(value))
     )
 
@@ -216,12 +423,29 @@ def _typed(source: Column, given: T.DataType, wanted: T.DataType) -> Column:
         return source
     if isinstance(wanted, T.TimestampType) and isinstance(given, T.IntegralType):
         return _epoch_to_timestamp(source)
+    if isinstance(wanted, T.IntegralType) and isinstance(given, T.FractionalType):
+        # A cast truncates 2.5 to 2 silently; only whole numbers are counts (NaN is not).
+        return F.when(source % F.lit(1) == F.lit(0), source.try_cast(wanted))
     return source.try_cast(wanted)
+
+
+def _require_castable(raw: DataFrame, col: ColumnSpec, path: Path) -> None:
+    """Raise `InputError` when column `col` of `raw` has a type Spark cannot convert to the
+    contract's (an array or a boolean for a timestamp, a date for a count)."""
+    given = raw.schema[col.name].dataType
+    try:
+        raw.select(_typed(_col(col.name), given, col.type))
+    except AnalysisException as error:
+        raise InputError(
+            f"{path}: column {col.name!r} holds {given.simpleString()}, which cannot be read as "
+            f"{col.type.simpleString()}; write it as {col.type.simpleString()} or as text"
+        ) from error
 
 
 def _conform(raw: DataFrame, spec: DatasetSpec, path: Path) -> DataFrame:
     """Contract columns in contract types, the masked record and `_reasons` (the problems)."""
-    present = [name for name in raw.columns if name != CORRUPT]
+    internal = (CORRUPT, UNCLOSED)
+    present = [name for name in raw.columns if name not in internal]
     missing = [col.name for col in spec.columns if col.required and col.name not in present]
     if missing:
         raise InputError(
@@ -229,29 +453,57 @@ def _conform(raw: DataFrame, spec: DatasetSpec, path: Path) -> DataFrame:
             f"(found: {', '.join(present) or 'no columns'})"
         )
     sensitive = {col.name for col in spec.columns if col.sensitive}
-    masked = [
-        _masked(F.col(name)).alias(name) if name in sensitive else F.col(name) for name in present
-    ]
-    record = F.to_json(F.struct(*masked))
+    unclosed = F.col(UNCLOSED) if UNCLOSED in raw.columns else None
+    record = F.to_json(
+        F.struct(
+            *[
+                _record_field(
+                    _col(name), raw.schema[name].dataType, name in sensitive, unclosed
+                ).alias(name)
+                for name in present
+            ]
+        )
+    )
     problems: list[Column] = []
     if CORRUPT in raw.columns:
-        record = F.coalesce(_masked_line(F.col(CORRUPT)), record)
+        # A line that does not parse is kept whole, as the one field of its record.
+        line = F.to_json(F.struct(_masked_line(F.col(CORRUPT)).alias(CORRUPT)))
+        record = F.when(F.col(CORRUPT).isNotNull(), line).otherwise(record)
     selected: list[Column] = []
     for col in spec.columns:
         if col.name not in present:
             selected.append(F.lit(None).cast(col.type).alias(col.name))
             continue
-        source = F.col(col.name)
-        value = _typed(source, raw.schema[col.name].dataType, col.type)
+        source = _col(col.name)
+        given = raw.schema[col.name].dataType
+        if given != col.type:
+            _require_castable(raw, col, path)
+        value = _typed(source, given, col.type)
         if isinstance(col.type, T.StringType):
-            value = F.when(F.trim(value) != F.lit(""), value)
-        else:
-            given = source.isNotNull() & (F.trim(source.cast("string")) != F.lit(""))
+            value = F.when(~value.rlike(_BLANK), value)
             problems.append(
                 F.when(
-                    given & value.isNull(),
+                    value.contains("\ufffd") | ~F.is_valid_utf8(value),
+                    F.lit(f"{col.name}: not valid UTF-8 text (bytes that are not UTF-8)"),
+                )
+            )
+        else:
+            present_value = source.isNotNull() & ~source.cast("string").rlike(_BLANK)
+            problems.append(
+                F.when(
+                    present_value & value.isNull(),
                     F.concat(
                         F.lit(f"{col.name}: not a valid {col.type.simpleString()}: "),
+                        _shown(source),
+                    ),
+                )
+            )
+        if isinstance(col.type, T.TimestampType):
+            problems.append(
+                F.when(
+                    ~F.year(value).between(_FIRST_YEAR, _LAST_YEAR),
+                    F.concat(
+                        F.lit(f"{col.name}: outside the years {_FIRST_YEAR} to {_LAST_YEAR}: "),
                         _shown(source),
                     ),
                 )
@@ -272,8 +524,11 @@ def _conform(raw: DataFrame, spec: DatasetSpec, path: Path) -> DataFrame:
             problems.append(F.when(value < 0, F.lit(f"{col.name}: negative")))
         selected.append(value.alias(col.name))
     reasons = F.array_compact(F.array(*problems))
+    if UNCLOSED in raw.columns:
+        reasons = F.when(F.col(UNCLOSED).isNotNull(), F.array(F.col(UNCLOSED))).otherwise(reasons)
     if CORRUPT in raw.columns:
-        # A line that does not parse has no trustworthy fields: its one reason is the line.
+        # A line that does not parse has no trustworthy fields: its one reason is the line (the
+        # log names a never-closed quote that ran into it).
         reasons = F.when(
             F.col(CORRUPT).isNotNull(), F.array(F.lit("row: malformed CSV line"))
         ).otherwise(reasons)
@@ -372,7 +627,14 @@ def load_inputs(spark: SparkSession, in_dir: Path, *, run_id: str) -> LoadedInpu
         else:
             flagged = flag_orphans(flagged, accepted[c.ACCOUNTS])
         flagged = flagged.persist()
-        counts[name] = _count(flagged)
+        try:
+            counts[name] = _count(flagged)
+        except (Py4JJavaError, PySparkException) as error:
+            # The first action reads every file of the dataset: a corrupt part file, a data
+            # file a Delta log names but that is gone, a CSV line too long to parse.
+            if _is_read_failure(error):
+                raise _unreadable(path, fmt, error) from error
+            raise
         accepted[name], rejected = _split(flagged, spec, run_id)
         quarantined.append(rejected)
         logger.info(

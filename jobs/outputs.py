@@ -28,6 +28,7 @@ from features import columns as c
 logger = logging.getLogger(__name__)
 
 REPLACED_TABLES = (
+    "account_state",
     "entity_membership",
     "entities",
     "match_edges",
@@ -141,6 +142,58 @@ class OutputWriter:
         version = self._version(table)
         self.table_versions[table] = version
         logger.info("wrote %s (Delta version %d)", self.path(table), version)
+        return version
+
+    def merge(self, table: str, frame: DataFrame, keys: list[str]) -> int:
+        """Make `table` hold exactly `frame` (plus run ids) with one Delta MERGE on `keys`:
+        rows that are new or differ are inserted or updated (with this run's id), rows whose
+        key is gone are deleted, and equal rows are left alone (they keep the id of the run
+        that wrote them). Used by incremental runs, where most rows do not change; creates the
+        table on first use. Returns the new Delta version."""
+        path = self.path(table)
+        if not DeltaTable.isDeltaTable(self._spark, path):
+            return self.replace(table, frame)
+        current = self._spark.read.format("delta").load(path).drop(c.RUN_ID)
+        columns = frame.columns
+        # Renamed, so that no condition can resolve both sides to one column (`frame` may
+        # itself be read from this table).
+        before = current.select(*[F.col(name).alias(f"_t_{name}") for name in columns])
+        condition = F.lit(True)
+        for name in columns:
+            condition = condition & F.col(f"_t_{name}").eqNullSafe(F.col(name))
+        changed = frame.join(before, on=condition, how="left_anti").withColumn(
+            "_delete", F.lit(False)
+        )
+        gone = (
+            current.select(*keys)
+            .join(frame.select(*keys), on=keys, how="left_anti")
+            .select(
+                *[
+                    F.col(name)
+                    if name in keys
+                    else F.lit(None).cast(current.schema[name].dataType).alias(name)
+                    for name in columns
+                ],
+                F.lit(True).alias("_delete"),
+            )
+        )
+        source = changed.unionByName(gone).withColumn(c.RUN_ID, F.lit(self._run_id))
+        on = " AND ".join(f"t.`{name}` = s.`{name}`" for name in keys)
+        (
+            DeltaTable.forPath(self._spark, path)
+            .alias("t")
+            .merge(source.alias("s"), on)
+            .whenMatchedDelete(condition="s._delete")
+            .whenMatchedUpdate(set={name: f"s.`{name}`" for name in [*columns, c.RUN_ID]})
+            .whenNotMatchedInsert(
+                condition="NOT s._delete",
+                values={name: f"s.`{name}`" for name in [*columns, c.RUN_ID]},
+            )
+            .execute()
+        )
+        version = self._version(table)
+        self.table_versions[table] = version
+        logger.info("merged this run's changes into %s (Delta version %d)", path, version)
         return version
 
     def replace_run_rows(self, table: str, frame: DataFrame) -> int:

@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from delta.tables import DeltaTable  # noqa: E402
-from pyspark.sql import Column, DataFrame, SparkSession  # noqa: E402
+from pyspark.sql import Column, DataFrame, Row, SparkSession  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
 from features import columns as c  # noqa: E402
@@ -72,18 +73,30 @@ from resolution.evaluation import (  # noqa: E402
     weight_histogram,
 )
 from resolution.fellegi_sunter import FellegiSunterModel  # noqa: E402
+from resolution.incremental import (  # noqa: E402
+    CHANGE,
+    CHANGED,
+    NEW,
+    account_changes,
+    input_fingerprints,
+    state_rows,
+)
 from resolution.network import LEAD_RANK, REASONS  # noqa: E402
 from resolution.pipeline import (  # noqa: E402
     PreviousEntities,
     Resolution,
     investigate,
     resolve,
+    resolve_incremental,
 )
 
 # Probability thresholds of the precision and recall chart.
 CURVE_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (0.97, 0.99, 0.995, 0.999)
 
 logger = logging.getLogger("jobs.resolve_entities")
+
+# Per resolved account: its input fingerprint and blocking keys, the base of incremental runs.
+STATE_TABLE = "account_state"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -229,19 +242,19 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
     clock = StageClock()
     out_dir: Path = args.output
     out_dir.mkdir(parents=True, exist_ok=True)
-    hash_key = load_hash_key(config.hashing)
     checkpoint_dir = config.spark.checkpoint_dir or str((out_dir / "_checkpoints").resolve())
     with clock.stage("session"):
         spark = build_session(
             config.spark, clustering=config.resolution.clustering, checkpoint_dir=checkpoint_dir
         )
+    # The demo key is refused outside local mode, and only the session knows the master
+    # (spark-submit may set it).
+    hash_key = load_hash_key(config.hashing, master=spark.sparkContext.master)
     writer = OutputWriter(spark, out_dir, run_id)
     config_json = json.dumps(_plain(config), sort_keys=True)
     writer.record_run(
         RunRecord(run_id=run_id, started_at=started_at, status="running", config=config_json)
     )
-    if args.incremental:
-        logger.warning("--incremental is not implemented yet: resolving the whole input")
     tracking_dir = Path(config.tracking.dir) if config.tracking.dir else out_dir / "_mlflow"
     tracker = RunTracker(tracking_dir, config.tracking.experiment, run_id)
     inputs: LoadedInputs | None = None
@@ -277,30 +290,61 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 tracker.log_text(input_report.to_json(), "quality/inputs.json")
                 _require_quality(input_report, quality_dir)
 
+            fingerprints = clock.materialise(
+                "fingerprints",
+                input_fingerprints(
+                    inputs.accepted[c.ACCOUNTS],
+                    inputs.accepted[c.PAYMENT_INSTRUMENTS],
+                    inputs.accepted[c.LOGISTICS],
+                    key=hash_key,
+                ),
+            )
+            previous_entities, previous_run = previous_state(spark, out_dir, run_id)
+            base = None
+            if args.incremental or config.incremental:
+                base = _incremental_base(spark, out_dir, run_id, config, previous_entities)
+            changes = None
+            accepted = dict(inputs.accepted)
+            if base is not None:
+                changes = clock.materialise(
+                    "account_changes", account_changes(fingerprints, base.state)
+                )
+                touched = changes.where(F.col(CHANGE).isin(NEW, CHANGED)).select(c.ACCOUNT_ID)
+                for name in (c.ACCOUNTS, c.PAYMENT_INSTRUMENTS, c.LOGISTICS):
+                    accepted[name] = accepted[name].join(touched, c.ACCOUNT_ID, "left_semi")
             accounts_std = clock.materialise(
                 "standardise_accounts",
                 standardise_accounts(
-                    inputs.accepted[c.ACCOUNTS], hash_key=hash_key, config=config.standardise
+                    accepted[c.ACCOUNTS], hash_key=hash_key, config=config.standardise
                 ),
             )
-            payments_std = standardise_payments(
-                inputs.accepted[c.PAYMENT_INSTRUMENTS], hash_key=hash_key
-            )
-            logistics_std = standardise_logistics(
-                inputs.accepted[c.LOGISTICS], config=config.standardise
-            )
+            payments_std = standardise_payments(accepted[c.PAYMENT_INSTRUMENTS], hash_key=hash_key)
+            logistics_std = standardise_logistics(accepted[c.LOGISTICS], config=config.standardise)
             saved_model = load_model(config.resolution.model.load_from)
-            previous_entities, previous_run = previous_state(spark, out_dir, run_id)
-            resolution: Resolution = resolve(
-                accounts_std,
-                payments_std,
-                logistics_std,
-                config=config.resolution,
-                model=saved_model,
-                checkpoint=clock.materialise,
-                run_id=run_id,
-                previous=previous_entities,
-            )
+            if base is not None and changes is not None and previous_entities is not None:
+                resolution: Resolution = resolve_incremental(
+                    accounts_std,
+                    payments_std,
+                    logistics_std,
+                    state=base.state,
+                    changes=changes,
+                    previous=previous_entities,
+                    previous_edges=base.match_edges,
+                    config=config.resolution,
+                    checkpoint=clock.materialise,
+                    run_id=run_id,
+                )
+            else:
+                resolution = resolve(
+                    accounts_std,
+                    payments_std,
+                    logistics_std,
+                    config=config.resolution,
+                    model=saved_model,
+                    checkpoint=clock.materialise,
+                    run_id=run_id,
+                    previous=previous_entities,
+                )
             model_path = (
                 None
                 if resolution.model is None
@@ -319,18 +363,27 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 _require_quality(output_report, quality_dir)
 
             with clock.stage("write_outputs"):
-                writer.replace("entity_membership", resolution.entity_membership)
-                writer.replace("entities", resolution.entities)
-                writer.replace(
-                    "match_edges",
-                    resolution.match_edges.select(
-                        c.ACCOUNT_ID_L,
-                        c.ACCOUNT_ID_R,
-                        c.MATCH_PROBABILITY,
-                        c.MATCH_WEIGHT,
-                        _informative_evidence(resolution),
-                    ),
+                edges = resolution.match_edges.select(
+                    c.ACCOUNT_ID_L,
+                    c.ACCOUNT_ID_R,
+                    c.MATCH_PROBABILITY,
+                    c.MATCH_WEIGHT,
+                    _informative_evidence(resolution),
                 )
+                state = state_rows(
+                    fingerprints,
+                    resolution.blocking_keys.select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY),
+                )
+                if resolution.incremental is None:
+                    writer.replace("entity_membership", resolution.entity_membership)
+                    writer.replace("entities", resolution.entities)
+                    writer.replace("match_edges", edges)
+                    writer.replace(STATE_TABLE, state)
+                else:
+                    writer.merge("entity_membership", resolution.entity_membership, [c.ACCOUNT_ID])
+                    writer.merge("entities", resolution.entities, [c.ENTITY_ID])
+                    writer.merge("match_edges", edges, [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R])
+                    writer.merge(STATE_TABLE, state, [c.ACCOUNT_ID])
                 writer.replace("hub_values", resolution.hub_values)
                 writer.replace_run_rows(
                     "entity_changes",
@@ -375,13 +428,15 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                         inputs.accepted[c.ENFORCEMENT_SIGNALS],
                         top=LEADS_CHECKED,
                     )
-                blocking = blocking_diagnostics(
-                    resolution.candidate_pairs,
-                    accounts_std,
-                    truth=truth,
-                    pairs_by_rule=summarise_pairs_by_attribute(resolution.candidate_pairs),
-                    clustering=config.resolution.clustering,
-                )
+                blocking = None
+                if resolution.incremental is None:
+                    blocking = blocking_diagnostics(
+                        resolution.candidate_pairs,
+                        accounts_std,
+                        truth=truth,
+                        pairs_by_rule=summarise_pairs_by_attribute(resolution.candidate_pairs),
+                        clustering=config.resolution.clustering,
+                    )
             with clock.stage("charts"):
                 _log_charts(
                     resolution,
@@ -402,7 +457,9 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             metrics.update({f"rows.{name}": float(n) for name, n in clock.rows.items()})
             metrics.update({f"seconds.{name}": s for name, s in clock.seconds.items()})
             metrics.update(sizes)
-            metrics.update(blocking.as_metrics())
+            if blocking is not None:
+                metrics.update(blocking.as_metrics())
+            metrics.update(_incremental_metrics(resolution))
             metrics.update(_training_metrics(resolution))
             metrics.update(_cluster_metrics(resolution))
             if evaluation is not None:
@@ -474,17 +531,40 @@ def _succeeded_runs(spark: SparkSession, out_dir: Path, run_id: str) -> int:
     return runs.where((F.col("status") == "succeeded") & (F.col(c.RUN_ID) != run_id)).count()
 
 
-def previous_state(
-    spark: SparkSession, out_dir: Path, run_id: str
-) -> tuple[PreviousEntities | None, PreviousRun | None]:
-    """The latest succeeded run in `out_dir` other than `run_id`: its `entity_membership` (the
-    Delta version its `runs` row names, so a later failed run's half-writes are never read)
-    and every entity id issued so far (`entity_changes`), for stable ids; its entity counts,
-    for the quality checks against it. (None, None) on a first run."""
+def _incremental_base(
+    spark: SparkSession,
+    out_dir: Path,
+    run_id: str,
+    config: JobConfig,
+    previous: PreviousEntities | None,
+) -> IncrementBase | None:
+    """The base an incremental run continues, or None (with the reason logged) when it has to
+    resolve in full."""
+    if config.resolution.model.kind != "evidence":
+        logger.warning(
+            "incremental run asked for, but model.kind is %s (trained on the whole population): "
+            "resolving in full",
+            config.resolution.model.kind,
+        )
+        return None
+    base = increment_base(spark, out_dir, run_id)
+    if base is None or previous is None:
+        logger.warning(
+            "incremental run asked for, but no succeeded run in %s left an account_state: "
+            "resolving in full",
+            out_dir,
+        )
+        return None
+    logger.info("incremental run: continuing run %s", base.run_id)
+    return base
+
+
+def _latest_succeeded_run(spark: SparkSession, out_dir: Path, run_id: str) -> Row | None:
+    """The `runs` row of the latest succeeded run in `out_dir` other than `run_id`."""
     runs_path = out_dir / "runs"
     if not DeltaTable.isDeltaTable(spark, str(runs_path)):
-        return None, None
-    row = (
+        return None
+    return (
         spark.read.format("delta")
         .load(str(runs_path))
         .where((F.col("status") == "succeeded") & (F.col(c.RUN_ID) != run_id))
@@ -492,6 +572,49 @@ def previous_state(
         .select(c.RUN_ID, "table_versions", "output_counts")
         .first()
     )
+
+
+@dataclass(frozen=True)
+class IncrementBase:
+    """What an incremental run starts from: the latest succeeded run's `account_state` and
+    `match_edges`, read at the Delta versions its `runs` row names."""
+
+    run_id: str
+    state: DataFrame
+    match_edges: DataFrame
+
+
+def increment_base(spark: SparkSession, out_dir: Path, run_id: str) -> IncrementBase | None:
+    """The base of an incremental run, or None when no succeeded run wrote an `account_state`
+    (then the run resolves in full)."""
+    row = _latest_succeeded_run(spark, out_dir, run_id)
+    if row is None:
+        return None
+    versions = json.loads(row["table_versions"] or "{}")
+    if not {STATE_TABLE, "match_edges"} <= set(versions):
+        return None
+
+    def read(table: str) -> DataFrame:
+        return (
+            spark.read.format("delta")
+            .option("versionAsOf", versions[table])
+            .load(str(out_dir / table))
+            .drop(c.RUN_ID)
+        )
+
+    return IncrementBase(
+        run_id=row[c.RUN_ID], state=read(STATE_TABLE), match_edges=read("match_edges")
+    )
+
+
+def previous_state(
+    spark: SparkSession, out_dir: Path, run_id: str
+) -> tuple[PreviousEntities | None, PreviousRun | None]:
+    """The latest succeeded run in `out_dir` other than `run_id`: its `entity_membership` (the
+    Delta version its `runs` row names, so a later failed run's half-writes are never read)
+    and every entity id issued so far (`entity_changes`), for stable ids; its entity counts,
+    for the quality checks against it. (None, None) on a first run."""
+    row = _latest_succeeded_run(spark, out_dir, run_id)
     if row is None:
         return None, None
     versions = json.loads(row["table_versions"] or "{}")
@@ -610,6 +733,21 @@ def _informative_evidence(resolution: Resolution) -> Column:
     if resolution.model is None:
         return F.col(c.EVIDENCE)
     return F.filter(c.EVIDENCE, lambda e: e.getField("level") != F.lit("null")).alias(c.EVIDENCE)
+
+
+def _incremental_metrics(resolution: Resolution) -> dict[str, float]:
+    """An incremental run's accounts per change, affected and recomputed accounts, new edges."""
+    parts = resolution.incremental
+    if parts is None:
+        return {}
+    metrics = {
+        f"incremental.accounts_{row[CHANGE]}": float(row["count"])
+        for row in parts.changes.groupBy(CHANGE).count().collect()
+    }
+    metrics["incremental.affected_accounts"] = float(parts.affected.count())
+    metrics["incremental.region_accounts"] = float(parts.region.count())
+    metrics["incremental.new_edges"] = float(parts.new_edges.count())
+    return metrics
 
 
 def _cluster_metrics(resolution: Resolution) -> dict[str, float]:

@@ -107,7 +107,8 @@ class ComparisonSpec:
     1..len(thresholds)); the yes/no kinds (identity, phone, ip) have one fixed fuzzy level
     (one edit apart, same network) and take no thresholds. `ignore_disagreement`: a pair that
     differs here loses nothing for it (nominee accounts differ by design); set it false where
-    a difference is evidence against a match.
+    a difference is evidence against a match. `max_weight`: the most bits one agreement here
+    may add when scoring (see `Comparison.max_weight`); null for no cap.
     """
 
     name: str = ""
@@ -117,6 +118,7 @@ class ComparisonSpec:
     tf_adjusted: bool = True
     ignore_disagreement: bool = True
     frequency_classes: tuple[int, ...] = ()
+    max_weight: float | None = None
 
     @property
     def exact_level(self) -> int:
@@ -145,6 +147,7 @@ class ComparisonSpec:
             levels=("different", *fuzzy, *self.exact_labels()),
             tf_adjusted=self.tf_adjusted,
             ignore_disagreement=self.ignore_disagreement,
+            max_weight=self.max_weight,
         )
 
     def problems(self) -> list[str]:

@@ -92,12 +92,17 @@ class Comparison:
     `ignore_disagreement`: when scoring, the disagreement level (0) weighs 0, as a null
     does: for evidence whose absence says nothing (a nominee account of a ring has its own
     name, phone and cards by design). m and u of level 0 are still estimated.
+    `max_weight`: when scoring, no level of this comparison adds more than this many bits
+    (tf adjustment included); for evidence of where an account is rather than who runs it
+    (registration IP, registered address), which unrelated sellers at one address share
+    together, so that the independence assumption would count one fact twice.
     """
 
     name: str
     levels: tuple[str, ...]
     tf_adjusted: bool = False
     ignore_disagreement: bool = False
+    max_weight: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "levels", tuple(self.levels))
@@ -123,6 +128,8 @@ class Comparison:
             found.append(f"comparison {self.name!r}: {NULL_LABEL!r} is reserved for level -1")
         if len(set(self.levels)) != len(self.levels):
             found.append(f"comparison {self.name!r}: level labels repeat: {list(self.levels)}")
+        if self.max_weight is not None and not self.max_weight > 0.0:
+            found.append(f"comparison {self.name!r}: max_weight must be > 0, got {self.max_weight}")
         return found
 
 
@@ -251,6 +258,7 @@ class FellegiSunterModel:
                     "levels": list(x.levels),
                     "tf_adjusted": x.tf_adjusted,
                     "ignore_disagreement": x.ignore_disagreement,
+                    "max_weight": x.max_weight,
                 }
                 for x in self.comparisons
             ],
@@ -280,6 +288,7 @@ class FellegiSunterModel:
                 levels=tuple(item["levels"]),
                 tf_adjusted=bool(item.get("tf_adjusted", False)),
                 ignore_disagreement=bool(item.get("ignore_disagreement", False)),
+                max_weight=(None if item.get("max_weight") is None else float(item["max_weight"])),
             )
             for item in data["comparisons"]
         )
@@ -301,6 +310,11 @@ class FellegiSunterModel:
                 suffix = " +tf" if comparison.tf_adjusted and level == comparison.top_level else ""
                 if comparison.ignore_disagreement and level == 0:
                     suffix = " (scored 0)"
+                elif (
+                    comparison.max_weight is not None
+                    and weights[comparison.name][level] > comparison.max_weight
+                ):
+                    suffix += f" (scored {comparison.max_weight:+g})"
                 rows.append(
                     (
                         comparison.name,
@@ -917,10 +931,13 @@ def _contribution(
             (gamma == F.lit(comparison.top_level)) & tf.isNotNull(),
             F.log2(F.lit(reference) / clamped),
         ).otherwise(F.lit(0.0))
+    contribution = weight.cast("double") + tf_adjustment
+    if comparison.max_weight is not None:
+        contribution = F.least(contribution, F.lit(comparison.max_weight))
     return F.struct(
         F.lit(comparison.name).alias("comparison"),
         label.alias("level"),
-        (weight.cast("double") + tf_adjustment).alias("weight"),
+        contribution.alias("weight"),
         tf_adjustment.alias("tf_adjustment"),
     )
 

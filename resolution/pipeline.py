@@ -43,6 +43,16 @@ from resolution.fellegi_sunter import (
     score_pairs,
     weighted_patterns,
 )
+from resolution.incremental import (
+    CHANGE,
+    REMOVED,
+    affected_accounts,
+    affected_region,
+    cut_lineage,
+    kept_edges,
+    merged_keys,
+    state_keys,
+)
 from resolution.network import entity_leads, entity_links
 from resolution.scoring import accept_matches
 from resolution.scoring import score_pairs as evidence_scores
@@ -80,6 +90,20 @@ class Resolution:
     entity_splits: DataFrame | None = None
     cluster_statistics: DataFrame | None = None
     entity_changes: DataFrame | None = None
+    incremental: IncrementalParts | None = None
+
+
+@dataclass(frozen=True)
+class IncrementalParts:
+    """What an incremental run recomputed (see `resolution.incremental`): the `affected`
+    accounts (re-paired), the `region` (accounts whose entity was recomputed), the `changes`
+    per account (new, changed, unchanged, removed) and the `new_edges` accepted among the
+    affected accounts. The job writes the outputs from these with MERGE."""
+
+    affected: DataFrame
+    region: DataFrame
+    changes: DataFrame
+    new_edges: DataFrame
 
 
 def check_model(model: FellegiSunterModel, config: ModelConfig) -> None:
@@ -347,30 +371,15 @@ def resolve(
             model = training.model
         scored_pairs = score_pairs(comparison_vectors, model)
     match_edges = checkpoint("match_edges", accept_matches(scored_pairs, config=config.model))
-    clusters = checkpoint(
-        "clusters", assign_entities(accounts_std, match_edges, config=config.clustering)
+    clusters, splits, statistics = _controlled_clusters(
+        accounts_std, match_edges, config=config, checkpoint=checkpoint
     )
-    splits = statistics = None
-    if config.cluster_control.enabled:
-        controlled = control_clusters(
-            accounts_std,
-            match_edges,
-            clusters,
-            config=config.cluster_control,
-            clustering=config.clustering,
-        )
-        clusters = checkpoint("controlled_clusters", controlled.membership)
-        splits = checkpoint("entity_splits", controlled.splits)
-        statistics = controlled.statistics
-    stable = assign_stable_ids(
+    entity_membership, entity_changes, entities = _stable_entities(
         clusters.withColumnRenamed(c.ENTITY_ID, CLUSTER),
-        None if previous is None else previous.membership,
+        previous,
         run_id=run_id,
-        known_ids=None if previous is None else previous.known_ids,
+        checkpoint=checkpoint,
     )
-    entity_membership = checkpoint("entity_membership", stable.membership)
-    entity_changes = checkpoint("entity_changes", stable.changes)
-    entities = checkpoint("entities", summarise_entities(entity_membership))
     return Resolution(
         blocking_keys=counted_keys,
         hub_values=hub_values,
@@ -387,6 +396,173 @@ def resolve(
         cluster_statistics=statistics,
         entity_changes=entity_changes,
     )
+
+
+def resolve_incremental(
+    touched_accounts_std: DataFrame,
+    touched_payments_std: DataFrame,
+    touched_logistics_std: DataFrame,
+    *,
+    state: DataFrame,
+    changes: DataFrame,
+    previous: PreviousEntities,
+    previous_edges: DataFrame,
+    config: ResolutionConfig,
+    checkpoint: StageHook = _unchanged,
+    run_id: str = "run",
+) -> Resolution:
+    """Resolve the new and changed accounts against the population resolved before.
+
+    `touched_*` are the standardised rows of the new and changed accounts only; `state` is the
+    previous run's `account_state` and `changes` the `account_changes` of this input against
+    it; `previous` the previous run's membership and known ids; `previous_edges` its
+    `match_edges` (`account_id_l`, `account_id_r`, `match_probability`, `match_weight`,
+    `evidence`). The steps and what can differ from a full run are in
+    `resolution.incremental`. Returns a `Resolution` over the whole population (membership,
+    entities, all accepted edges) whose `incremental` says what was recomputed; its
+    `candidate_pairs` are only the pairs scored again. Only `model.kind: evidence` (a fixed
+    model) is supported: a trained model is trained on the whole population.
+    """
+    if config.model.kind != "evidence":
+        raise ConfigError(
+            "incremental runs need model.kind: evidence (a Fellegi-Sunter model is trained on "
+            "the whole population): run in full"
+        )
+    touched_keys = extract_blocking_keys(
+        touched_accounts_std,
+        touched_payments_std,
+        touched_logistics_std,
+        attributes=config.blocking.rules,
+    )
+    changes = cut_lineage(changes)
+    counted_keys = cut_lineage(
+        checkpoint("blocking_keys", count_value_holders(merged_keys(state, changes, touched_keys)))
+    )
+    account_count = changes.where(F.col(CHANGE) != F.lit(REMOVED)).count()
+    hub_values = checkpoint("hub_values", find_hub_values(counted_keys, config=config.blocking))
+    affected = cut_lineage(
+        checkpoint(
+            "affected_accounts",
+            affected_accounts(counted_keys, state_keys(state), changes, config=config.blocking),
+        )
+    )
+    candidate_pairs = checkpoint(
+        "candidate_pairs",
+        build_candidate_pairs(
+            counted_keys.join(affected, on=c.ACCOUNT_ID, how="left_semi"), config=config.blocking
+        ),
+    )
+    scored_pairs = evidence_scores(candidate_pairs, config=config.model.evidence)
+    edge_columns = [
+        name
+        for name in (
+            c.ACCOUNT_ID_L,
+            c.ACCOUNT_ID_R,
+            c.MATCH_PROBABILITY,
+            c.MATCH_WEIGHT,
+            c.EVIDENCE,
+        )
+        if name in previous_edges.columns
+    ]
+    new_edges = cut_lineage(
+        checkpoint(
+            "new_match_edges",
+            accept_matches(scored_pairs, config=config.model).select(*edge_columns),
+        )
+    )
+    match_edges = cut_lineage(
+        checkpoint(
+            "match_edges",
+            kept_edges(previous_edges.select(*edge_columns), affected, changes).unionByName(
+                new_edges
+            ),
+        )
+    )
+    region = cut_lineage(
+        checkpoint(
+            "affected_region",
+            affected_region(previous.membership, affected, match_edges, changes),
+        )
+    )
+    region_edges = match_edges.join(
+        region.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_L), c.ACCOUNT_ID_L, "left_semi"
+    ).join(region.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_R), c.ACCOUNT_ID_R, "left_semi")
+    clusters, splits, statistics = _controlled_clusters(
+        region, region_edges, config=config, checkpoint=checkpoint
+    )
+    removed = changes.where(F.col(CHANGE) == F.lit(REMOVED)).select(c.ACCOUNT_ID)
+    outside = (
+        previous.membership.join(region, on=c.ACCOUNT_ID, how="left_anti")
+        .join(removed, on=c.ACCOUNT_ID, how="left_anti")
+        .select(c.ACCOUNT_ID, F.concat(F.lit("p:"), F.col(c.ENTITY_ID)).alias(CLUSTER))
+    )
+    every_cluster = clusters.select(
+        c.ACCOUNT_ID, F.concat(F.lit("r:"), F.col(c.ENTITY_ID)).alias(CLUSTER)
+    ).unionByName(outside)
+    entity_membership, entity_changes, entities = _stable_entities(
+        every_cluster, previous, run_id=run_id, checkpoint=checkpoint
+    )
+    return Resolution(
+        blocking_keys=counted_keys,
+        hub_values=hub_values,
+        candidate_pairs=candidate_pairs,
+        comparison_vectors=candidate_pairs,
+        scored_pairs=scored_pairs,
+        match_edges=match_edges,
+        entity_membership=entity_membership,
+        entities=entities,
+        model=None,
+        training=None,
+        account_count=account_count,
+        entity_splits=splits,
+        cluster_statistics=statistics,
+        entity_changes=entity_changes,
+        incremental=IncrementalParts(
+            affected=affected, region=region, changes=changes, new_edges=new_edges
+        ),
+    )
+
+
+def _controlled_clusters(
+    accounts: DataFrame, match_edges: DataFrame, *, config: ResolutionConfig, checkpoint: StageHook
+) -> tuple[DataFrame, DataFrame | None, DataFrame | None]:
+    """Connected components, then cluster control (when enabled): (membership, splits,
+    statistics)."""
+    clusters = checkpoint(
+        "clusters", assign_entities(accounts, match_edges, config=config.clustering)
+    )
+    if not config.cluster_control.enabled:
+        return clusters, None, None
+    controlled = control_clusters(
+        accounts,
+        match_edges,
+        clusters,
+        config=config.cluster_control,
+        clustering=config.clustering,
+    )
+    clusters = checkpoint("controlled_clusters", controlled.membership)
+    splits = checkpoint("entity_splits", controlled.splits)
+    return clusters, splits, controlled.statistics
+
+
+def _stable_entities(
+    clusters: DataFrame,
+    previous: PreviousEntities | None,
+    *,
+    run_id: str,
+    checkpoint: StageHook,
+) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Stable ids for `clusters` (`account_id`, `cluster`): (membership, changes, entities)."""
+    stable = assign_stable_ids(
+        clusters,
+        None if previous is None else previous.membership,
+        run_id=run_id,
+        known_ids=None if previous is None else previous.known_ids,
+    )
+    entity_membership = checkpoint("entity_membership", stable.membership)
+    entity_changes = checkpoint("entity_changes", stable.changes)
+    entities = checkpoint("entities", summarise_entities(entity_membership))
+    return entity_membership, entity_changes, entities
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from deltalake import DeltaTable
 from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
 
+from jobs.benchmark_incremental import same_membership_share
 from jobs.tracking import tracking_uri
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +46,16 @@ def _resolve(in_dir: Path, out: Path, *extra: str | Path) -> subprocess.Complete
 
 def _table(out: Path, name: str) -> pd.DataFrame:
     return DeltaTable(str(out / name)).to_pandas()
+
+
+def _metrics(out: Path, run_id: str) -> dict[str, float]:
+    """The MLflow metrics of the job run `run_id` in `out`."""
+    client = MlflowClient(tracking_uri=tracking_uri(out / "_mlflow"))
+    (run,) = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        filter_string=f"attributes.run_name = '{run_id}'",
+    )
+    return dict(run.data.metrics)
 
 
 @pytest.fixture(scope="module")
@@ -217,6 +229,86 @@ def test_next_run_keeps_ids_and_records_changes(generated, first_run, tmp_path: 
     assert int(retired["account_count"].iloc[0]) == len(gone)
     runs = _table(out, "runs").set_index("run_id")
     assert json.loads(runs.loc["e2e-third", "table_versions"])["entity_changes"] >= 2
+
+
+def test_incremental_run_equals_a_full_run_on_the_same_input(
+    generated, first_run, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Day 1 lacks 3% of the accounts, has 10 others with another phone and 10 more that are
+    gone by day 2; day 2 is the generated input, whose full run is `first_run`. Resolving day
+    2 incrementally on top of day 1 re-pairs a fraction of the accounts and ends with the same
+    entities as the full run, written with MERGE."""
+    in_dir, _ = generated
+    accounts = pd.read_parquet(in_dir / "accounts.parquet")
+    ids = sorted(accounts["account_id"].dropna().unique())
+    new, changed, extra = set(ids[::33]), set(ids[1::97][:10]), set(ids[2::97][:10])
+    day1 = tmp_path / "day1"
+    day1.mkdir()
+    for path in sorted(in_dir.iterdir()):
+        frame = pd.read_parquet(path)
+        kept = frame[~frame["account_id"].isin(new)].copy()
+        if path.name == "accounts.parquet":
+            moved = kept["account_id"].isin(changed)
+            kept.loc[moved, "phone"] = "+86 139 0000 0000"
+        gone = frame[frame["account_id"].isin(extra)].assign(
+            account_id=lambda f: "GONE" + f["account_id"]
+        )
+        pd.concat([kept, gone]).to_parquet(day1 / path.name, index=False)
+    out = tmp_path / "out"
+    base = _resolve(day1, out, "--run-id", "day1")
+    assert base.returncode == 0, base.stderr[-5000:]
+    before = _table(out, "entity_membership")
+
+    step = _resolve(in_dir, out, "--run-id", "day2", "--incremental")
+    assert step.returncode == 0, step.stderr[-5000:]
+    assert "incremental run: continuing run day1" in step.stderr
+    incremental = _table(out, "entity_membership")
+    full = _table(first_run[0], "entity_membership")
+    assert sorted(incremental["account_id"]) == sorted(full["account_id"])
+    assert same_membership_share(full, incremental) == 1.0
+
+    metrics = _metrics(out, "day2")
+    assert metrics["incremental.accounts_new"] == len(new & set(full["account_id"]))
+    assert metrics["incremental.accounts_removed"] == len(extra)
+    assert metrics["incremental.accounts_changed"] >= len(changed)
+    assert 0 < metrics["incremental.affected_accounts"] < 0.5 * len(full)
+    # Entities away from the change keep their ids and their rows (written by day 1).
+    untouched = before.merge(incremental, on="account_id", suffixes=("_1", "_2"))
+    same_id = untouched["entity_id_1"] == untouched["entity_id_2"]
+    assert same_id.mean() > 0.9
+    assert (untouched.loc[same_id, "run_id_2"] == "day1").mean() > 0.9
+    history = DeltaTable(str(out / "entity_membership")).history()
+    assert history[0]["operation"] == "MERGE"
+
+
+def test_entity_ids_do_not_depend_on_cores_or_partitions(
+    generated, first_run, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The job on one core with another shuffle partition count and the input rows in another
+    order and file layout gives every account the same entity id as the first run (two
+    cores, two partitions)."""
+    in_dir, _ = generated
+    shuffled = tmp_path / "in"
+    shuffled.mkdir()
+    for path in sorted(in_dir.iterdir()):
+        frame = pd.read_parquet(path).sample(frac=1.0, random_state=3)
+        folder = shuffled / path.name
+        folder.mkdir()
+        for part, rows in enumerate(np.array_split(frame, 3)):
+            rows.to_parquet(folder / f"part-{part}.parquet", index=False)
+    conf = tmp_path / "one-core.yaml"
+    conf.write_text(
+        f"extends: {LOCAL_CONF}\nspark:\n  master: local[1]\n  shuffle_partitions: 5\n",
+        encoding="utf-8",
+    )
+    other = tmp_path / "out"
+    result = _resolve(shuffled, other, "--conf", conf, "--run-id", "one-core")
+    assert result.returncode == 0, result.stderr[-5000:]
+    first = _table(first_run[0], "entity_membership")[["account_id", "entity_id"]]
+    again = _table(other, "entity_membership")[["account_id", "entity_id"]]
+    joined = first.merge(again, on="account_id", suffixes=("_2cores", "_1core"))
+    assert len(joined) == len(first) == len(again)
+    assert (joined["entity_id_2cores"] == joined["entity_id_1core"]).all()
 
 
 def test_links_and_leads_are_written_without_raw_numbers(generated, first_run) -> None:  # type: ignore[no-untyped-def]

@@ -447,3 +447,35 @@ def test_tf_reference_is_the_mean_tf_of_chance_agreements_and_scores_relative_to
         FellegiSunterModel(
             comparisons=COMPARISONS, m=TRUE_M, u=TRUE_U, prior=0.1, tf_reference={"name": 0.1}
         )
+
+
+def test_max_weight_caps_a_comparison_when_scoring_and_survives_json(spark: SparkSession) -> None:
+    capped_phone = Comparison("phone", ("different", "prefix", "exact"), max_weight=2.0)
+    model = FellegiSunterModel(
+        comparisons=(EMAIL, NAME, capped_phone), m=TRUE_M, u=TRUE_U, prior=TRUE_PRIOR
+    )
+    w = model.weights()
+    assert w["phone"][2] == pytest.approx(math.log2(0.6 / 0.02))  # about 4.9: over the cap
+    assert w["phone"][1] == pytest.approx(math.log2(0.25 / 0.08))  # about 1.6: under it
+    pairs = spark.createDataFrame(
+        [("a", "b", 1, 2, 2, None), ("a", "c", 1, 2, 1, None)],
+        f"account_id_l string, account_id_r string, {GAMMAS}, tf_email double",
+    )
+    scored = {r[c.ACCOUNT_ID_R]: r for r in score_pairs(pairs, model).collect()}
+    phone = {
+        k: [e for e in r[c.EVIDENCE] if e["comparison"] == "phone"][0] for k, r in scored.items()
+    }
+    assert phone["b"]["weight"] == pytest.approx(2.0)
+    assert phone["c"]["weight"] == pytest.approx(w["phone"][1])
+    uncapped = score_pairs(
+        pairs, FellegiSunterModel(comparisons=COMPARISONS, m=TRUE_M, u=TRUE_U, prior=TRUE_PRIOR)
+    )
+    before = {r[c.ACCOUNT_ID_R]: r[c.MATCH_WEIGHT] for r in uncapped.collect()}
+    assert scored["b"][c.MATCH_WEIGHT] == pytest.approx(before["b"] - (w["phone"][2] - 2.0))
+    assert scored["c"][c.MATCH_WEIGHT] == pytest.approx(before["c"])
+
+    restored = FellegiSunterModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert restored == model and restored.comparisons[2].max_weight == 2.0
+    assert "(scored +2)" in model.describe()
+    with pytest.raises(ConfigError, match="max_weight must be > 0"):
+        Comparison("phone", ("different", "exact"), max_weight=0.0)

@@ -1,0 +1,1 @@
+"""Scaling benchmark of the job against Splink 5 (`make bench`); nothing imports it."""

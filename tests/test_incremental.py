@@ -1,0 +1,193 @@
+"""Incremental resolution: the change detection and the sets of accounts an incremental run
+re-pairs and recomputes (resolution.incremental), and the membership comparison of the
+incremental benchmark."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from pyspark.sql import SparkSession
+
+from features import columns as c
+from jobs.benchmark_incremental import same_membership_share
+from resolution.blocking import count_value_holders
+from resolution.config import BlockingConfig
+from resolution.incremental import (
+    account_changes,
+    affected_accounts,
+    affected_region,
+    input_fingerprints,
+    kept_edges,
+    merged_keys,
+    state_keys,
+    state_rows,
+)
+
+KEY = b"test key"
+ACCOUNTS = "account_id string, shop_name string, phone string"
+PAYMENTS = "account_id string, instrument_type string, instrument_id string"
+LOGISTICS = "account_id string, role string, address string"
+KEYS = "account_id string, attribute string, value_key string"
+
+
+def _fingerprints(spark: SparkSession, accounts, payments, logistics=()):  # type: ignore[no-untyped-def]
+    rows = input_fingerprints(
+        spark.createDataFrame(list(accounts), ACCOUNTS),
+        spark.createDataFrame(list(payments), PAYMENTS),
+        spark.createDataFrame(list(logistics), LOGISTICS),
+        key=KEY,
+    ).collect()
+    return {r[c.ACCOUNT_ID]: r["fingerprint"] for r in rows}
+
+
+def test_fingerprints_see_any_change_of_an_account_or_its_rows_but_not_row_order(
+    spark: SparkSession,
+) -> None:
+    accounts = [("a", "shop a", "1"), ("b", "shop b", "2")]
+    payments = [("a", "card", "4111"), ("a", "alipay", "x@y"), ("b", "card", "5500")]
+    before = _fingerprints(spark, accounts, payments)
+    assert set(before) == {"a", "b"} and before["a"] != before["b"]
+    assert all(len(v) == 64 and "4111" not in v for v in before.values())
+    # Same rows in another order: same fingerprints.
+    assert _fingerprints(spark, accounts[::-1], payments[::-1]) == before
+    # A payment row changed: only that account's fingerprint moves.
+    moved = _fingerprints(spark, accounts, [("a", "card", "4112"), *payments[1:]])
+    assert moved["a"] != before["a"] and moved["b"] == before["b"]
+    # A logistics row added, and a field of the account row changed.
+    assert _fingerprints(spark, accounts, payments, [("b", "return", "x")])["b"] != before["b"]
+    assert _fingerprints(spark, [("a", "shop a", "9"), accounts[1]], payments)["a"] != before["a"]
+    # Another key, other fingerprints (keyed, not a plain hash of the numbers).
+    other = input_fingerprints(
+        spark.createDataFrame(accounts, ACCOUNTS),
+        spark.createDataFrame(payments, PAYMENTS),
+        spark.createDataFrame([], LOGISTICS),
+        key=b"another key",
+    ).collect()
+    assert {r["fingerprint"] for r in other}.isdisjoint(before.values())
+
+
+def test_account_changes_classifies_new_changed_unchanged_and_removed(spark: SparkSession) -> None:
+    now = spark.createDataFrame(
+        [("a", "1"), ("b", "2"), ("c", "3")], "account_id string, fingerprint string"
+    )
+    state = spark.createDataFrame(
+        [("a", "1"), ("b", "x"), ("d", "4")], "account_id string, fingerprint string"
+    )
+    changes = {r[c.ACCOUNT_ID]: r["change"] for r in account_changes(now, state).collect()}
+    assert changes == {"a": "unchanged", "b": "changed", "c": "new", "d": "removed"}
+
+
+def test_state_round_trips_keys_and_merges_touched_accounts(spark: SparkSession) -> None:
+    fingerprints = spark.createDataFrame(
+        [("a", "fa"), ("b", "fb"), ("c", "fc")], "account_id string, fingerprint string"
+    )
+    keys = spark.createDataFrame(
+        [("a", "phone", "p1"), ("a", "card", "k1"), ("b", "card", "k1")], KEYS
+    )
+    state = state_rows(fingerprints, keys)
+    rows = {r[c.ACCOUNT_ID]: r for r in state.collect()}
+    assert rows["c"]["blocking_keys"] == []  # an account without keys keeps its state row
+    assert sorted(tuple(r) for r in state_keys(state).collect()) == sorted(
+        tuple(r) for r in keys.collect()
+    )
+    changes = spark.createDataFrame(
+        [("a", "changed"), ("b", "unchanged"), ("c", "removed"), ("e", "new")],
+        "account_id string, change string",
+    )
+    touched = spark.createDataFrame([("a", "phone", "p2"), ("e", "card", "k1")], KEYS)
+    merged = sorted(tuple(r) for r in merged_keys(state, changes, touched).collect())
+    assert merged == [("a", "phone", "p2"), ("b", "card", "k1"), ("e", "card", "k1")]
+
+
+def test_affected_accounts_are_the_touched_and_the_holders_of_their_blockable_values(
+    spark: SparkSession,
+) -> None:
+    config = BlockingConfig(rules=("card", "device", "registered_address"), max_block_size=3)
+    before = spark.createDataFrame(
+        [
+            ("t", "card", "k1"),  # t changes: k1 -> k2
+            ("x", "card", "k1"),
+            ("y", "card", "k2"),
+            ("z", "device", "d9"),  # not related to t
+            ("r", "device", "d1"),  # r is removed; u shared d1 with it
+            ("u", "device", "d1"),
+            *[(f"v{i}", "device", "d5") for i in range(3)],  # at the cap: pairs them
+            *[(f"h{i}", "registered_address", "hub") for i in range(4)],
+        ],
+        KEYS,
+    )
+    now = spark.createDataFrame(
+        [
+            ("t", "card", "k2"),
+            ("t", "registered_address", "hub"),  # a hub: pairs nobody, affects nobody
+            ("x", "card", "k1"),
+            ("y", "card", "k2"),
+            ("z", "device", "d9"),
+            ("u", "device", "d1"),
+            ("n", "phone", "p"),  # new, with a value nobody else has
+            ("n", "device", "d5"),  # ... and one that it makes a hub: v0-v2 are unpaired
+            *[(f"v{i}", "device", "d5") for i in range(3)],
+            *[(f"h{i}", "registered_address", "hub") for i in range(4)],
+        ],
+        KEYS,
+    )
+    changes = spark.createDataFrame(
+        [("t", "changed"), ("r", "removed"), ("n", "new")]
+        + [
+            (a, "unchanged") for a in ("x", "y", "z", "u", "v0", "v1", "v2", "h0", "h1", "h2", "h3")
+        ],
+        "account_id string, change string",
+    )
+    affected = affected_accounts(count_value_holders(now), before, changes, config=config)
+    # x held k1 with t (before), y holds k2 with t (now), u held d1 with removed r, and the
+    # v's lose their pairs through d5, which n pushed over the cap.
+    assert sorted(r[c.ACCOUNT_ID] for r in affected.collect()) == [
+        "n",
+        "t",
+        "u",
+        "v0",
+        "v1",
+        "v2",
+        "x",
+        "y",
+    ]
+
+
+def test_kept_edges_drop_pairs_scored_again_and_removed_ends(spark: SparkSession) -> None:
+    edges = spark.createDataFrame(
+        [("a", "b", 0.99), ("a", "x", 0.98), ("x", "y", 0.97), ("b", "r", 0.96)],
+        "account_id_l string, account_id_r string, match_probability double",
+    )
+    affected = spark.createDataFrame([("a",), ("b",)], "account_id string")
+    changes = spark.createDataFrame([("r", "removed")], "account_id string, change string")
+    kept = sorted(tuple(r)[:2] for r in kept_edges(edges, affected, changes).collect())
+    assert kept == [("a", "x"), ("x", "y")]
+
+
+def test_affected_region_is_whole_previous_entities_one_edge_out_plus_new_accounts(
+    spark: SparkSession,
+) -> None:
+    membership = spark.createDataFrame(
+        [("a", "E1"), ("b", "E1"), ("c", "E2"), ("d", "E2"), ("e", "E3"), ("r", "E4")],
+        "account_id string, entity_id string",
+    )
+    affected = spark.createDataFrame([("a",), ("n",)], "account_id string")
+    # a kept an edge to c (cluster control had cut it between E1 and E2).
+    edges = spark.createDataFrame(
+        [("a", "c"), ("a", "b")], "account_id_l string, account_id_r string"
+    )
+    changes = spark.createDataFrame(
+        [("n", "new"), ("r", "removed")], "account_id string, change string"
+    )
+    region = affected_region(membership, affected, edges, changes)
+    assert sorted(r[c.ACCOUNT_ID] for r in region.collect()) == ["a", "b", "c", "d", "n"]
+
+
+def test_same_membership_share_counts_accounts_whose_entity_is_identical() -> None:
+    left = pd.DataFrame({"account_id": list("abcdef"), "entity_id": ["1", "1", "2", "2", "3", "4"]})
+    right = pd.DataFrame(
+        {"account_id": list("abcdef"), "entity_id": ["x", "x", "y", "z", "w", "w"]}
+    )
+    # a, b: same entity on both sides; c, d split; e, f merged.
+    assert same_membership_share(left, right) == pytest.approx(2 / 6)
+    assert same_membership_share(left, left.assign(entity_id=left["entity_id"] + "!")) == 1.0
