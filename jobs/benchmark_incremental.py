@@ -25,7 +25,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 from deltalake import DeltaTable
 
+from jobs.benchmark_quality import run_logged
 from jobs.logs import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -105,19 +105,6 @@ def same_membership_share(left: pd.DataFrame, right: pd.DataFrame) -> float:
     return float(whole["cell"].sum()) / len(joined)
 
 
-def _run(command: list[str], log_file: Path) -> float:
-    started = time.monotonic()
-    env = dict(os.environ)
-    env.setdefault("SELLER_ER_HASH_KEY", "benchmark-key-not-secret")
-    with log_file.open("w", encoding="utf-8") as log:
-        done = subprocess.run(
-            command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, check=False
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} exited {done.returncode}; see {log_file}")
-    return time.monotonic() - started
-
-
 def _resolve(in_dir: Path, out_dir: Path, conf: Path, run_id: str, *extra: str) -> list[str]:
     return [
         sys.executable,
@@ -138,7 +125,7 @@ def _resolve(in_dir: Path, out_dir: Path, conf: Path, run_id: str, *extra: str) 
 def measure(work: Path, *, accounts: int, change: float, conf: Path, seed: int) -> dict[str, Any]:
     source = work / "generated"
     if not (source / "accounts.parquet").exists():
-        seconds = _run(
+        seconds = run_logged(
             [
                 sys.executable,
                 "-m",
@@ -159,14 +146,14 @@ def measure(work: Path, *, accounts: int, change: float, conf: Path, seed: int) 
     for folder in (incremental_out, full_out):
         if folder.exists():
             subprocess.run(["rm", "-rf", str(folder)], check=True)
-    base_s = _run(_resolve(day1, incremental_out, conf, "day1"), work / "day1.log")
+    base_s = run_logged(_resolve(day1, incremental_out, conf, "day1"), work / "day1.log")
     logger.info("day 1, full: %.0f s", base_s)
-    incremental_s = _run(
+    incremental_s = run_logged(
         _resolve(day2, incremental_out, conf, "day2", "--incremental"),
         work / "day2-incremental.log",
     )
     logger.info("day 2, incremental: %.0f s", incremental_s)
-    full_s = _run(_resolve(day2, full_out, conf, "day2"), work / "day2-full.log")
+    full_s = run_logged(_resolve(day2, full_out, conf, "day2"), work / "day2-full.log")
     logger.info("day 2, full: %.0f s", full_s)
     incremental = DeltaTable(str(incremental_out / "entity_membership")).to_pandas()
     full = DeltaTable(str(full_out / "entity_membership")).to_pandas()

@@ -79,7 +79,9 @@ def datasets(accounts: int) -> dict[str, Dataset]:
     }
 
 
-def _run(command: list[str], log_file: Path) -> float:
+def run_logged(command: list[str], log_file: Path) -> float:
+    """Run `command` from the project folder with its output in `log_file` (a benchmark hash
+    key unless one is set); its wall seconds. A failure raises, naming the log."""
     started = time.monotonic()
     env = dict(os.environ)
     env.setdefault("SELLER_ER_HASH_KEY", "benchmark-key-not-secret")
@@ -103,7 +105,7 @@ def _prepare(dataset: Dataset, folder: Path) -> Path:
         assert dataset.generator_args is not None
         command = [sys.executable, "-m", "jobs.generate_synthetic", *dataset.generator_args]
     command += ["--output", str(in_dir), "--truth", str(truth)]
-    seconds = _run(command, folder / "prepare.log")
+    seconds = run_logged(command, folder / "prepare.log")
     logger.info("%s: data written in %.0f s", dataset.name, seconds)
     return truth
 
@@ -140,7 +142,7 @@ def measure(dataset: Dataset, work: Path, conf: Path) -> dict[str, Any]:
         "--run-id",
         run_id,
     ]
-    seconds = _run(command, folder / "job.log")
+    seconds = run_logged(command, folder / "job.log")
     metrics = _metrics(out_dir, run_id)
     logger.info("%s: resolved in %.0f s", dataset.name, seconds)
     return {
