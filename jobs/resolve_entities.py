@@ -459,7 +459,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             metrics.update(sizes)
             if blocking is not None:
                 metrics.update(blocking.as_metrics())
-            metrics.update(_incremental_metrics(resolution))
+            metrics.update(_incremental_metrics(resolution, clock.rows))
             metrics.update(_training_metrics(resolution))
             metrics.update(_cluster_metrics(resolution))
             if evaluation is not None:
@@ -735,8 +735,9 @@ def _informative_evidence(resolution: Resolution) -> Column:
     return F.filter(c.EVIDENCE, lambda e: e.getField("level") != F.lit("null")).alias(c.EVIDENCE)
 
 
-def _incremental_metrics(resolution: Resolution) -> dict[str, float]:
-    """An incremental run's accounts per change, affected and recomputed accounts, new edges."""
+def _incremental_metrics(resolution: Resolution, rows: dict[str, int]) -> dict[str, float]:
+    """An incremental run's accounts per change, affected and recomputed accounts, new edges
+    (the last three as counted when their stages were materialised: `rows`)."""
     parts = resolution.incremental
     if parts is None:
         return {}
@@ -744,9 +745,9 @@ def _incremental_metrics(resolution: Resolution) -> dict[str, float]:
         f"incremental.accounts_{row[CHANGE]}": float(row["count"])
         for row in parts.changes.groupBy(CHANGE).count().collect()
     }
-    metrics["incremental.affected_accounts"] = float(parts.affected.count())
-    metrics["incremental.region_accounts"] = float(parts.region.count())
-    metrics["incremental.new_edges"] = float(parts.new_edges.count())
+    metrics["incremental.affected_accounts"] = float(rows["affected_accounts"])
+    metrics["incremental.region_accounts"] = float(rows["affected_region"])
+    metrics["incremental.new_edges"] = float(rows["new_match_edges"])
     return metrics
 
 

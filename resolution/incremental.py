@@ -176,8 +176,8 @@ def affected_accounts(
     cap = F.lit(config.max_block_size)
     count_now = (
         counted_keys.join(touched_values, on=[c.ATTRIBUTE, c.VALUE_KEY], how="left_semi")
-        .groupBy(c.ATTRIBUTE, c.VALUE_KEY)
-        .agg(F.count(F.lit(1)).alias("_now"))
+        .select(c.ATTRIBUTE, c.VALUE_KEY, F.col(c.ACCOUNT_COUNT).alias("_now"))
+        .distinct()
     )
     count_before = (
         previous_keys.join(touched_values, on=[c.ATTRIBUTE, c.VALUE_KEY], how="left_semi")
