@@ -18,17 +18,21 @@ BENCH_SIZES   ?= 100000,300000,1000000
 BENCH_REPEATS ?= 3
 BENCH_SEED    ?= 7
 BENCH_CONF    ?= conf/default.yaml
+CLUSTER_DIR      ?= build/cluster-demo
+CLUSTER_ACCOUNTS ?= 3000
 
 export PYSPARK_PYTHON := $(abspath $(PY))
 export SPARK_LOCAL_IP := 127.0.0.1
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup demo test lint bench clean help
+.PHONY: setup demo cluster-demo package test lint bench clean help
 
 help:
 	@echo "make setup   create .venv, install pinned packages, fetch the Delta jars, build the GraphX adapter"
 	@echo "make demo    generate $(DEMO_ACCOUNTS) accounts and resolve them (tables under $(DEMO_DIR)/out)"
+	@echo "make cluster-demo  the job on a standalone cluster (master + 2 workers on loopback), $(CLUSTER_ACCOUNTS) accounts"
+	@echo "make package the artifact to submit: build/dist/seller_er.zip (--py-files) and the jars"
 	@echo "make test    lint (ruff), then the test suite"
 	@echo "make bench   the job against Splink at BENCH_SIZES=$(BENCH_SIZES) accounts, BENCH_REPEATS=$(BENCH_REPEATS) (results in $(BENCH_DIR))"
 
@@ -61,6 +65,14 @@ demo: setup
 	$(PY) -m jobs.resolve_entities --input $(DEMO_DIR)/in --output $(DEMO_DIR)/out \
 	  --truth $(DEMO_DIR)/truth.parquet --run-id demo
 
+# A real standalone cluster from the installed pyspark: generate, start, package, spark-submit,
+# check the outputs, stop (jobs/cluster_demo.py).
+cluster-demo: setup
+	$(PY) -m jobs.cluster_demo --work $(CLUSTER_DIR) --accounts $(CLUSTER_ACCOUNTS)
+
+package: setup
+	$(PY) -m jobs.cluster_demo --package-only build/dist
+
 test: setup lint
 	$(PY) -m pytest -q
 
@@ -78,8 +90,8 @@ bench: setup $(STAMP_SPLINK)
 	  --conf $(BENCH_CONF) --seed $(BENCH_SEED)
 
 lint: setup
-	$(PY) -m ruff check features resolution jobs bench tests
-	$(PY) -m ruff format --check features resolution jobs bench tests
+	$(PY) -m ruff check features resolution jobs bench tests notebooks
+	$(PY) -m ruff format --check features resolution jobs bench tests notebooks
 
 clean:
 	rm -rf $(VENV) $(JARS) build $(DEMO_DIR)

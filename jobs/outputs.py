@@ -6,6 +6,13 @@ in one Delta commit each. Ledger tables (`quarantine`, `entity_changes`, `entity
 keep every run's rows; a run's
 rows are written with `replaceWhere run_id = ...` in one commit, so a re-run with the same run
 id replaces its own rows and never duplicates them.
+
+Every table carries its description and column comments from `jobs.table_docs`: columns get
+theirs in the write itself (field metadata `{"comment": ...}`: an overwrite replaces the schema
+with the frame's, a ledger table keeps the comments it was created with, a MERGE keeps the
+table's schema), and `set_properties` and `set_column_comments` bring any table whose text
+differs (an older table, a ledger created before a comment changed) up to date, with one
+`ALTER TABLE` each and none when nothing differs.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from features import columns as c
+from jobs import table_docs
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +49,8 @@ RUNS = "runs"
 
 # run ids go into a replaceWhere predicate: only this alphabet is accepted (no quoting issues).
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# Delta turns the table property `comment` into the table's description.
+DESCRIPTION_PROPERTY = "comment"
 
 RUNS_SCHEMA = T.StructType(
     [
@@ -97,7 +107,9 @@ class OutputWriter:
         return int(row["version"])
 
     def set_properties(self, properties: Mapping[str, str]) -> None:
-        """Give every table this run wrote these Delta table properties (where they differ)."""
+        """Give every table this run wrote these Delta table properties and its description
+        from `jobs.table_docs` (the `comment` property), in one commit per table and only
+        where something differs."""
         for table in [*self.table_versions, RUNS]:
             path = self.path(table)
             if not DeltaTable.isDeltaTable(self._spark, path):
@@ -105,11 +117,42 @@ class OutputWriter:
             detail = DeltaTable.forPath(self._spark, path).detail().first()
             current = dict(detail["properties"] or {}) if detail is not None else {}
             wanted = {k: v for k, v in properties.items() if current.get(k) != v}
+            doc = table_docs.TABLES.get(table)
+            description = detail["description"] if detail is not None else None
+            if doc is not None and description != doc.table_comment:
+                wanted[DESCRIPTION_PROPERTY] = doc.table_comment
             if not wanted:
                 continue
-            settings = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(wanted.items()))
-            self._spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({settings})")
-            logger.info("%s: set %s", path, settings)
+            settings = ", ".join(
+                f"{sql_string(k)} = {sql_string(v)}" for k, v in sorted(wanted.items())
+            )
+            self._spark.sql(
+                f"ALTER TABLE delta.{sql_identifier(path)} SET TBLPROPERTIES ({settings})"
+            )
+            logger.info("%s: set %s", path, ", ".join(sorted(wanted)))
+
+    def set_column_comments(self) -> None:
+        """Give the columns of every table this run wrote their comments from
+        `jobs.table_docs`, in one `ALTER TABLE ... ALTER COLUMN` per table and only where a
+        comment differs (normally none: the writes carry them)."""
+        for table in [*self.table_versions, RUNS]:
+            path = self.path(table)
+            doc = table_docs.TABLES.get(table)
+            if doc is None or not DeltaTable.isDeltaTable(self._spark, path):
+                continue
+            schema = DeltaTable.forPath(self._spark, path).toDF().schema
+            changes = [
+                f"{sql_identifier(field.name)} COMMENT {sql_string(doc.comments[field.name])}"
+                for field in schema.fields
+                if field.name in doc.comments
+                and field.metadata.get("comment") != doc.comments[field.name]
+            ]
+            if not changes:
+                continue
+            self._spark.sql(
+                f"ALTER TABLE delta.{sql_identifier(path)} ALTER COLUMN {', '.join(changes)}"
+            )
+            logger.info("%s: commented %d columns", path, len(changes))
 
     def maintain(self, *, compact_min_files: int, vacuum: bool) -> dict[str, int]:
         """Compact the ledger tables with more than `compact_min_files` files, then (with
@@ -133,7 +176,7 @@ class OutputWriter:
     def replace(self, table: str, frame: DataFrame) -> int:
         """Overwrite `table` with `frame` plus this run's id; returns the new Delta version."""
         (
-            frame.withColumn(c.RUN_ID, F.lit(self._run_id))
+            with_comments(frame.withColumn(c.RUN_ID, F.lit(self._run_id)), table=table)
             .write.format("delta")
             .mode("overwrite")
             .option("overwriteSchema", "true")
@@ -200,7 +243,8 @@ class OutputWriter:
         """Replace this run's rows of a ledger table (created on first use)."""
         predicate = f"{c.RUN_ID} = '{self._run_id}'"  # safe: run ids match RUN_ID_PATTERN
         (
-            frame.write.format("delta")
+            with_comments(frame, table=table)
+            .write.format("delta")
             .mode("overwrite")
             .option("replaceWhere", predicate)
             .save(self.path(table))
@@ -231,3 +275,41 @@ class OutputWriter:
             record.error,
         )
         return self.replace_run_rows(RUNS, self._spark.createDataFrame([row], RUNS_SCHEMA))
+
+
+def with_comments(frame: DataFrame, *, table: str) -> DataFrame:
+    """`frame` with each column's comment from `jobs.table_docs` in its field metadata, so that
+    the write that creates or overwrites `table` records them (columns missing from the docs
+    are logged and left without one)."""
+    _warn_undocumented(table, frame.columns)
+    comments = table_docs.TABLES[table].comments if table in table_docs.TABLES else {}
+    return frame.select(
+        *[
+            F.col(sql_identifier(name)).alias(
+                name, metadata={**frame.schema[name].metadata, "comment": comments[name]}
+            )
+            if name in comments
+            else F.col(sql_identifier(name))
+            for name in frame.columns
+        ]
+    )
+
+
+def _warn_undocumented(table: str, columns: list[str]) -> None:
+    missing = table_docs.undocumented_columns(table, columns)
+    if missing:
+        logger.warning(
+            "%s: no description of column(s) %s in jobs/table_docs.py: written without a comment",
+            table,
+            ", ".join(missing),
+        )
+
+
+def sql_string(text: str) -> str:
+    """`text` as a Spark SQL string literal (Spark's default parser: backslash escapes)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def sql_identifier(name: str) -> str:
+    """`name` as a back-quoted Spark SQL identifier (a path of `delta.<path>` too)."""
+    return "`" + name.replace("`", "``") + "`"

@@ -12,6 +12,10 @@ since ids and attributes may be sensitive. Nothing is cached here (GX's own pers
 batches is turned off); a validation runs one to four Spark jobs per frame, about fourteen
 for the outputs, so a caller whose frames are expensive to recompute persists them first.
 
+The job validates both suites of a run through one `QualityRun`, which keeps the validation
+results so that `QualityRun.build_data_docs` can render them as one Great Expectations Data Docs
+site (`quality.data_docs`); the pages show what the results hold: counts, never a row value.
+
 The job entry point sets `GX_ANALYTICS_ENABLED=false` before any validation runs (GX 1.24.1
 ships no analytics code any more; other 1.x releases read the variable).
 """
@@ -20,13 +24,18 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context import AbstractDataContext
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.expectations.expectation import Expectation
 from great_expectations.expectations.metadata_types import FailureSeverity
@@ -139,7 +148,8 @@ class QualityConfig:
 
     `severities` maps a check name to `fail` or `warn` and overrides `DEFAULT_SEVERITIES`
     for that check only. `max_entity_accounts` is the size above which an entity is reported
-    by `entities.account_count_below_max`.
+    by `entities.account_count_below_max`. `data_docs`: render each run's validations as
+    Great Expectations Data Docs (`QualityRun.build_data_docs`).
 
     Example::
 
@@ -153,11 +163,13 @@ class QualityConfig:
     max_entity_accounts: int = DEFAULT_MAX_ENTITY_ACCOUNTS
     max_largest_growth: float = DEFAULT_MAX_LARGEST_GROWTH
     max_entity_count_change: float = DEFAULT_MAX_ENTITY_COUNT_CHANGE
+    data_docs: bool = True
 
     def __post_init__(self) -> None:
         problems = _severity_problems(self.severities)
         problems.extend(_max_entity_accounts_problems(self.max_entity_accounts))
         problems.extend(_run_change_problems(self.max_largest_growth, self.max_entity_count_change))
+        problems.extend(_data_docs_problems(self.data_docs))
         if problems:
             raise ConfigError(_config_message(problems))
         # A read-only copy, so that a frozen config stays frozen.
@@ -167,8 +179,10 @@ class QualityConfig:
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> QualityConfig:
         """Build the config from the `quality` section of the YAML config (None: defaults).
 
-        Accepted keys: `severities` (check name -> `fail` | `warn`) and `max_entity_accounts`
-        (positive integer). Every problem found is reported in one `ConfigError`.
+        Accepted keys: `severities` (check name -> `fail` | `warn`), `max_entity_accounts`
+        (positive integer), `max_largest_growth` (number >= 1), `max_entity_count_change`
+        (number > 0) and `data_docs` (boolean). Every problem found is reported in one
+        `ConfigError`.
         """
         if raw is None:
             return cls()
@@ -182,6 +196,7 @@ class QualityConfig:
             "max_entity_accounts",
             "max_largest_growth",
             "max_entity_count_change",
+            "data_docs",
         )
         problems.extend(
             f"quality.{key}: unknown setting (known: {', '.join(known_keys)})"
@@ -203,6 +218,8 @@ class QualityConfig:
         growth = raw.get("max_largest_growth", DEFAULT_MAX_LARGEST_GROWTH)
         change = raw.get("max_entity_count_change", DEFAULT_MAX_ENTITY_COUNT_CHANGE)
         problems.extend(_run_change_problems(growth, change))
+        data_docs = raw.get("data_docs", True)
+        problems.extend(_data_docs_problems(data_docs))
         if problems:
             raise ConfigError(_config_message(problems))
         return cls(
@@ -210,6 +227,7 @@ class QualityConfig:
             max_entity_accounts=max_entity_accounts,
             max_largest_growth=float(growth),
             max_entity_count_change=float(change),
+            data_docs=data_docs,
         )
 
     def severity_of(self, check: str) -> Severity:
@@ -243,6 +261,12 @@ def _run_change_problems(growth: Any, change: Any) -> list[str]:
     if isinstance(change, bool) or not isinstance(change, int | float) or not change > 0.0:
         problems.append(f"quality.max_entity_count_change: expected a number > 0, got {change!r}")
     return problems
+
+
+def _data_docs_problems(value: Any) -> list[str]:
+    if not isinstance(value, bool):
+        return [f"quality.data_docs: expected true or false, got {value!r}"]
+    return []
 
 
 @dataclass(frozen=True)
@@ -324,6 +348,96 @@ class QualityReport:
             ensure_ascii=False,
             sort_keys=True,
         )
+
+
+# One run's context and its Data Docs --------------------------------------------------------
+DATA_DOCS_SITE: Final = "run"
+
+
+def _ephemeral_context() -> AbstractDataContext:
+    context = gx.get_context(mode="ephemeral")
+    # tqdm bars on stderr would interleave with the job's log lines.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+class QualityRun:
+    """The Great Expectations context of one job run.
+
+    Every suite validated with `run=` this object goes through one ephemeral context, which
+    keeps the validation results in memory under the GX run name `run_id`, so that
+    `build_data_docs` renders them all as one Data Docs site. Each suite is validated once
+    per `QualityRun` (GX refuses a second suite of the same name).
+
+    Example::
+
+        checks = QualityRun("run-1")
+        report = validate_inputs(accounts, config=config, run=checks)
+        checks.build_data_docs(Path("out/_quality/run-1/data_docs"))  # -> .../index.html
+    """
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.context = _ephemeral_context()
+        # One run time for every suite: the Data Docs index lists them as one run.
+        self.gx_run_id = RunIdentifier(run_name=run_id, run_time=datetime.now(UTC))
+
+    def build_data_docs(self, folder: Path) -> Path:
+        """Render this run's validation results and expectation suites as a Data Docs site in
+        `folder` (replacing a site built there before); returns the site's `index.html`.
+
+        The pages show what the results hold: expectations, success, counts and observed
+        statistics, never a row value (`_RESULT_FORMAT` keeps unexpected values out).
+        """
+        if folder.exists():
+            if any(folder.iterdir()) and not (folder / "index.html").is_file():
+                raise ResolutionError(
+                    f"{folder} holds files but no Data Docs site: not replacing it; choose "
+                    "another folder or empty it"
+                )
+            shutil.rmtree(folder)
+        site: dict[str, Any] = {
+            "class_name": "SiteBuilder",
+            "show_how_to_buttons": False,
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(folder.resolve()),
+            },
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "site_section_builders": {
+                # This run's results only; GX's default filter would drop a run whose name
+                # contains "profiling" (its profiling section, which the job has none of).
+                "validations": {"run_name_filter": {"equals": self.run_id}},
+                "profiling": "None",
+            },
+        }
+        if DATA_DOCS_SITE in self.context.list_data_docs_sites():
+            self.context.update_data_docs_site(DATA_DOCS_SITE, site)
+        else:
+            self.context.add_data_docs_site(DATA_DOCS_SITE, site)
+        self.context.build_data_docs(site_names=[DATA_DOCS_SITE])
+        _drop_unused_images(folder)
+        index = folder / "index.html"
+        if not index.is_file():
+            raise ResolutionError(f"Great Expectations built no Data Docs index at {index}")
+        logger.info("Great Expectations Data Docs of run %s: %s", self.run_id, index)
+        return index
+
+
+def _drop_unused_images(folder: Path) -> None:
+    """Delete the images of GX's static folder that no page or stylesheet of the site names
+    (its tutorial GIFs: 3.4 MB of the 4 MB a site would otherwise take, in every run)."""
+    images = folder / "static" / "images"
+    if not images.is_dir():
+        return
+    pages = "\n".join(
+        path.read_text(encoding="utf-8", errors="replace")
+        for path in folder.rglob("*")
+        if path.suffix in (".html", ".css")
+    )
+    for image in images.iterdir():
+        if image.is_file() and image.name not in pages:
+            image.unlink()
 
 
 # Preparation: DataFrame -> DataFrame, nothing runs ----------------------------------------
@@ -432,10 +546,13 @@ class _FrameChecks:
     expects: tuple[_Expect, ...]
 
 
-def validate_inputs(accounts: DataFrame, *, config: QualityConfig) -> QualityReport:
+def validate_inputs(
+    accounts: DataFrame, *, config: QualityConfig, run: QualityRun | None = None
+) -> QualityReport:
     """Validate the accepted accounts: ids present, non-empty, unique; some rows at all.
 
-    Requires column `account_id`. Runs one GX validation (a few Spark jobs).
+    Requires column `account_id`. Runs one GX validation (a few Spark jobs), in `run`'s
+    context when given (kept for its Data Docs), else in a context of its own.
 
     Example::
 
@@ -472,7 +589,7 @@ def validate_inputs(accounts: DataFrame, *, config: QualityConfig) -> QualityRep
             ),
         ),
     )
-    return _run_suite(INPUTS, frames, config=config, checks=INPUT_CHECKS)
+    return _run_suite(INPUTS, frames, config=config, checks=INPUT_CHECKS, run=run)
 
 
 def _against_previous(previous: PreviousRun | None, config: QualityConfig) -> tuple[_Expect, ...]:
@@ -507,9 +624,11 @@ def validate_outputs(
     match_edges: DataFrame,
     config: QualityConfig,
     previous: PreviousRun | None = None,
+    run: QualityRun | None = None,
 ) -> QualityReport:
     """Validate the output tables against each other and the accepted accounts (and, with
-    `previous`, the entity sizes against the previous succeeded run's).
+    `previous`, the entity sizes against the previous succeeded run's), in `run`'s context
+    when given (kept for its Data Docs), else in a context of its own.
 
     Requires `account_id` (accepted_accounts); `account_id`, `entity_id` (entity_membership);
     `entity_id`, `account_count` (entities); `account_id_l`, `account_id_r`,
@@ -666,7 +785,7 @@ def validate_outputs(
                 if name not in PREVIOUS_RUN_CHECKS
             }
         )
-    return _run_suite(OUTPUTS, frames, config=config, checks=checks)
+    return _run_suite(OUTPUTS, frames, config=config, checks=checks, run=run)
 
 
 def _require_columns(
@@ -712,11 +831,11 @@ def _run_suite(
     *,
     config: QualityConfig,
     checks: Mapping[str, Severity],
+    run: QualityRun | None = None,
 ) -> QualityReport:
-    """Run one GX validation per frame in a fresh ephemeral context; fold into checks."""
-    context = gx.get_context(mode="ephemeral")
-    # tqdm bars on stderr would interleave with the job's log lines.
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    """Run one GX validation per frame in `run`'s context (else a fresh ephemeral one); fold
+    the results into checks."""
+    context = run.context if run is not None else _ephemeral_context()
     # persist=False: by default GX persists every batch DataFrame and never unpersists it.
     datasource = context.data_sources.add_spark(name=f"{suite}_frames", persist=False)
 
@@ -753,6 +872,7 @@ def _run_suite(
         result = validation.run(
             batch_parameters={"dataframe": frame_checks.frame},
             result_format=dict(_RESULT_FORMAT),
+            run_id=None if run is None else run.gx_run_id,
         )
         raw[frame_checks.name] = result.to_json_dict()
         for expectation_result in result.results:

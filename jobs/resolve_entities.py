@@ -50,11 +50,12 @@ from jobs.progress import StageClock  # noqa: E402
 from jobs.quality import (  # noqa: E402
     PreviousRun,
     QualityReport,
+    QualityRun,
     validate_inputs,
     validate_outputs,
 )
 from jobs.session import build_session  # noqa: E402
-from jobs.tracking import RunTracker  # noqa: E402
+from jobs.tracking import DATA_DOCS_DIR, RunTracker  # noqa: E402
 from resolution.blocking import summarise_pairs_by_attribute  # noqa: E402
 from resolution.errors import (  # noqa: E402
     ConfigError,
@@ -144,12 +145,32 @@ def read_truth(spark: SparkSession, path: Path) -> DataFrame:
     return truth.select(F.col(c.ACCOUNT_ID).cast("string"), F.col(c.ENTITY_ID).cast("string"))
 
 
-def _require_quality(report: QualityReport, folder: Path) -> None:
+def _require_quality(
+    report: QualityReport, folder: Path, *, checks: QualityRun | None, tracker: RunTracker
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{report.suite}.json").write_text(report.to_json(), encoding="utf-8")
+    if checks is not None:  # before a blocking failure stops the run: its pages show why
+        _publish_data_docs(checks, folder / "data_docs", tracker)
     if not report.success:
         names = ", ".join(result.check for result in report.failed_blocking)
         raise QualityCheckError(f"data-quality check failed ({report.suite}): {names}")
+
+
+def _publish_data_docs(checks: QualityRun, folder: Path, tracker: RunTracker) -> None:
+    """Render the run's validations so far as Great Expectations Data Docs in `folder` and log
+    them to MLflow (`data_docs/`). A failure is a warning: the checks decide the run,
+    not the rendering of their results."""
+    try:
+        checks.build_data_docs(folder)
+        tracker.log_artifacts(folder, DATA_DOCS_DIR)
+    except Exception as error:  # GX's renderers and MLflow's stores raise many kinds
+        logger.warning(
+            "Great Expectations Data Docs not written to %s (quality.data_docs): %s: %s",
+            folder,
+            type(error).__name__,
+            error,
+        )
 
 
 def _entity_size_metrics(entities: DataFrame) -> dict[str, float]:
@@ -285,10 +306,14 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             with clock.stage("quarantine"):
                 writer.replace_run_rows("quarantine", inputs.quarantine)
             quality_dir = out_dir / "_quality" / run_id
+            checks = QualityRun(run_id)
+            docs = checks if config.quality.data_docs else None
             with clock.stage("quality_inputs"):
-                input_report = validate_inputs(inputs.accepted[c.ACCOUNTS], config=config.quality)
+                input_report = validate_inputs(
+                    inputs.accepted[c.ACCOUNTS], config=config.quality, run=checks
+                )
                 tracker.log_text(input_report.to_json(), "quality/inputs.json")
-                _require_quality(input_report, quality_dir)
+                _require_quality(input_report, quality_dir, checks=docs, tracker=tracker)
 
             fingerprints = clock.materialise(
                 "fingerprints",
@@ -358,9 +383,10 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     match_edges=resolution.match_edges,
                     config=config.quality,
                     previous=previous_run,
+                    run=checks,
                 )
                 tracker.log_text(output_report.to_json(), "quality/outputs.json")
-                _require_quality(output_report, quality_dir)
+                _require_quality(output_report, quality_dir, checks=docs, tracker=tracker)
 
             with clock.stage("write_outputs"):
                 edges = resolution.match_edges.select(
@@ -487,6 +513,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                         "delta.deletedFileRetentionDuration": config.outputs.deleted_file_retention,
                     }
                 )
+                writer.set_column_comments()
                 succeeded_before = _succeeded_runs(spark, out_dir, run_id)
                 if (succeeded_before + 1) % config.outputs.maintenance_every_runs == 0:
                     writer.maintain(

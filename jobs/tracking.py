@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 _MAX_PARAM_LENGTH = 500
 CHARTS_DIR = "charts"
+# Beside, not under, quality/ (which holds the two JSON reports).
+DATA_DOCS_DIR = "data_docs"
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -98,6 +100,10 @@ class RunTracker:
 
     def log_dict(self, data: Mapping[str, Any], artifact_file: str) -> None:
         mlflow.log_dict(dict(data), artifact_file)
+
+    def log_artifacts(self, folder: Path, artifact_path: str) -> None:
+        """Log every file under `folder` under `artifact_path` (replacing same-named files)."""
+        mlflow.log_artifacts(str(folder), artifact_path=artifact_path)
 
     def log_chart(self, chart: Path | Figure, *, name: str | None = None) -> str:
         """Log a PNG file or a matplotlib figure under `charts/`; return its artifact path.

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
 from pyspark.sql import SparkSession
 
 from jobs.session import project_jars
+from tests.jobrun import generate, resolve
 
 # Executors must use this interpreter (pandas UDFs need the venv's pandas); bind to loopback.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -58,3 +60,32 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     session.sparkContext.setCheckpointDir(str(scratch / "checkpoints"))
     yield session
     session.stop()
+
+
+# One generated input and one job run on it, shared by every module that reads a finished run's
+# outputs (end to end, notebooks, faults): each job run costs about a minute.
+E2E_ACCOUNTS = 1500
+E2E_SEED = 11
+E2E_RUN_ID = "e2e-1"
+
+
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(IN_DIR, truth file) of E2E_ACCOUNTS generated accounts."""
+    base = tmp_path_factory.mktemp("e2e")
+    in_dir, truth = base / "in", base / "truth.parquet"
+    generate(in_dir, E2E_ACCOUNTS, E2E_SEED, truth)
+    return in_dir, truth
+
+
+@pytest.fixture(scope="session")
+def first_run(generated: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """(OUT_DIR, completed process) of the job's run E2E_RUN_ID on `generated`, with --truth.
+
+    Tests may re-run the job into OUT_DIR only with the same input and run id (which must leave
+    every table as it was); anything else works on a copy."""
+    in_dir, truth = generated
+    out = tmp_path_factory.mktemp("e2e-out") / "out"
+    result = resolve(in_dir, out, "--truth", truth, "--run-id", E2E_RUN_ID)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return out, result

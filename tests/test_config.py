@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from jobs.config import DEFAULT_CONFIG, JobConfig, load_config, parse_config
+from jobs.quality import DEFAULT_SEVERITIES, QualityConfig
 from resolution.config import ATTRIBUTES, LeadsConfig, ModelConfig, NetworkConfig
 from resolution.errors import ConfigError
 
@@ -108,3 +109,29 @@ def test_a_file_extends_another(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         child.write_text("extends: nowhere.yaml\n", encoding="utf-8")
         load_config(child)
+
+
+def test_every_quality_check_and_its_severity_is_set_in_conf() -> None:
+    # conf/default.yaml lists each check the code runs with the code's default severity, so
+    # the file documents them all and editing one line there changes one check.
+    for path in (DEFAULT_CONFIG, DEFAULT_CONFIG.parent / "local.yaml"):
+        quality = load_config(path).quality
+        assert dict(quality.severities) == dict(DEFAULT_SEVERITIES)
+        assert quality.data_docs is True
+    assert load_config(DEFAULT_CONFIG).quality == QualityConfig(severities=DEFAULT_SEVERITIES)
+
+
+def test_data_docs_switch_is_read_from_yaml(tmp_path: Path) -> None:
+    off = tmp_path / "off.yaml"
+    off.write_text(
+        f"extends: {DEFAULT_CONFIG}\nquality:\n  data_docs: false\n"
+        "  severities: {match_edges.pair_unique: fail}\n",
+        encoding="utf-8",
+    )
+    quality = load_config(off).quality
+    assert quality.data_docs is False
+    assert quality.severity_of("match_edges.pair_unique") == "fail"  # one line, one check
+    assert quality.severity_of("match_edges.ordered_pair") == "fail"
+    assert quality.severity_of("entities.account_count_below_max") == "warn"
+    with pytest.raises(ConfigError, match="quality.data_docs: expected true or false, got 'yes'"):
+        parse_config({"quality": {"data_docs": "yes"}})

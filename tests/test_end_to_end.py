@@ -4,97 +4,28 @@ Expectations and MLflow; outputs read back with Spark and with delta-rs (no Spar
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from deltalake import DeltaTable
 from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
 
 from jobs.benchmark_incremental import same_membership_share
 from jobs.tracking import tracking_uri
-
-ROOT = Path(__file__).resolve().parent.parent
-LOCAL_CONF = ROOT / "conf" / "local.yaml"
-ACCOUNTS = 1500
-
-
-def _run(*args: str | Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1")
-    return subprocess.run(
-        [sys.executable, *[str(a) for a in args]],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def _resolve(in_dir: Path, out: Path, *extra: str | Path) -> subprocess.CompletedProcess[str]:
-    """The job through its command line, with the small-data config unless `extra` names one."""
-    conf = () if "--conf" in extra else ("--conf", LOCAL_CONF)
-    return _run("-m", "jobs.resolve_entities", "--input", in_dir, "--output", out, *conf, *extra)
-
-
-def _table(out: Path, name: str) -> pd.DataFrame:
-    return DeltaTable(str(out / name)).to_pandas()
-
-
-def _metrics(out: Path, run_id: str) -> dict[str, float]:
-    """The MLflow metrics of the job run `run_id` in `out`."""
-    client = MlflowClient(tracking_uri=tracking_uri(out / "_mlflow"))
-    (run,) = client.search_runs(
-        [e.experiment_id for e in client.search_experiments()],
-        filter_string=f"attributes.run_name = '{run_id}'",
-    )
-    return dict(run.data.metrics)
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("e2e")
-    in_dir, truth = base / "in", base / "truth.parquet"
-    result = _run(
-        "-m",
-        "jobs.generate_synthetic",
-        "--output",
-        in_dir,
-        "--accounts",
-        str(ACCOUNTS),
-        "--seed",
-        "11",
-        "--truth",
-        truth,
-    )
-    assert result.returncode == 0, result.stderr
-    return in_dir, truth
-
-
-@pytest.fixture(scope="module")
-def first_run(generated: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    in_dir, truth = generated
-    out = tmp_path_factory.mktemp("e2e-out") / "out"
-    result = _resolve(in_dir, out, "--truth", truth, "--run-id", "e2e-1")
-    assert result.returncode == 0, result.stderr[-5000:]
-    return out, result
+from tests.jobrun import LOCAL_CONF, read_table, resolve, run_metrics, run_module
 
 
 def test_job_writes_contract_tables_readable_without_spark(generated, first_run) -> None:  # type: ignore[no-untyped-def]
     in_dir, truth_path = generated
     out, result = first_run
-    membership = _table(out, "entity_membership")
-    entities = _table(out, "entities")
-    edges = _table(out, "match_edges")
-    quarantine = _table(out, "quarantine")
-    runs = _table(out, "runs")
+    membership = read_table(out, "entity_membership")
+    entities = read_table(out, "entities")
+    edges = read_table(out, "match_edges")
+    quarantine = read_table(out, "quarantine")
+    runs = read_table(out, "runs")
 
     # Every accepted account exactly once; accepted + quarantined = generated accounts.
     accounts_in = pd.read_parquet(in_dir / "accounts.parquet")
@@ -159,22 +90,22 @@ def test_spark_reads_the_same_tables(spark: SparkSession, first_run) -> None:  #
     out, _ = first_run
     for name in ("entity_membership", "entities", "match_edges", "quarantine", "runs"):
         with_spark = spark.read.format("delta").load(str(out / name)).count()
-        assert with_spark == len(_table(out, name)), name
+        assert with_spark == len(read_table(out, name)), name
 
 
 def test_rerun_with_same_run_id_duplicates_nothing(generated, first_run) -> None:  # type: ignore[no-untyped-def]
     in_dir, truth = generated
     out, _ = first_run
     before = {
-        name: _table(out, name) for name in ("entity_membership", "quarantine", "match_edges")
+        name: read_table(out, name) for name in ("entity_membership", "quarantine", "match_edges")
     }
-    result = _resolve(in_dir, out, "--run-id", "e2e-1")
+    result = resolve(in_dir, out, "--run-id", "e2e-1")
     assert result.returncode == 0, result.stderr[-5000:]
-    runs = _table(out, "runs")
+    runs = read_table(out, "runs")
     assert list(runs["run_id"]) == ["e2e-1"]
     assert list(runs["status"]) == ["succeeded"]
     for name, frame in before.items():
-        after = _table(out, name)
+        after = read_table(out, name)
         key = list(after.columns[:2])
         pd.testing.assert_frame_equal(
             after.drop(columns=["evidence"], errors="ignore")
@@ -193,18 +124,18 @@ def test_next_run_keeps_ids_and_records_changes(generated, first_run, tmp_path: 
     in_dir, _ = generated
     out = tmp_path / "out"
     shutil.copytree(first_run[0], out)
-    first = _table(out, "entity_membership")
-    born = _table(out, "entity_changes")
+    first = read_table(out, "entity_membership")
+    born = read_table(out, "entity_changes")
     assert (born["change_type"] == "born").all()
     assert len(born) == first["entity_id"].nunique()
 
-    again = _resolve(in_dir, out, "--run-id", "e2e-next")
+    again = resolve(in_dir, out, "--run-id", "e2e-next")
     assert again.returncode == 0, again.stderr[-5000:]
-    second = _table(out, "entity_membership")
+    second = read_table(out, "entity_membership")
     merged = first.merge(second, on="account_id", suffixes=("_1", "_2"))
     assert len(merged) == len(first) == len(second)
     assert (merged["entity_id_1"] == merged["entity_id_2"]).all()
-    changes = _table(out, "entity_changes")
+    changes = read_table(out, "entity_changes")
     assert set(changes["run_id"]) == {"e2e-1"}  # the second run changed nothing
 
     # Drop the accounts of the largest entity (and their rows) from the input: it retires.
@@ -215,19 +146,19 @@ def test_next_run_keeps_ids_and_records_changes(generated, first_run, tmp_path: 
     for path in sorted(in_dir.iterdir()):
         frame = pd.read_parquet(path)
         frame[~frame["account_id"].isin(gone)].to_parquet(smaller / path.name, index=False)
-    third = _resolve(smaller, out, "--run-id", "e2e-third")
+    third = resolve(smaller, out, "--run-id", "e2e-third")
     assert third.returncode == 0, third.stderr[-5000:]
-    after = _table(out, "entity_membership")
+    after = read_table(out, "entity_membership")
     kept = second[~second["account_id"].isin(gone)].merge(after, on="account_id")
     assert len(kept) == len(after)
     # Its accounts gone, the values they held are held by fewer accounts, which may move a
     # few neighbours; nearly every other account keeps its entity id.
     assert (kept["entity_id_x"] == kept["entity_id_y"]).mean() > 0.99
-    latest = _table(out, "entity_changes").query("run_id == 'e2e-third'")
+    latest = read_table(out, "entity_changes").query("run_id == 'e2e-third'")
     retired = latest.query("change_type == 'retired'")
     assert list(retired["entity_id"]) == [sizes.index[0]]
     assert int(retired["account_count"].iloc[0]) == len(gone)
-    runs = _table(out, "runs").set_index("run_id")
+    runs = read_table(out, "runs").set_index("run_id")
     assert json.loads(runs.loc["e2e-third", "table_versions"])["entity_changes"] >= 2
 
 
@@ -255,19 +186,19 @@ def test_incremental_run_equals_a_full_run_on_the_same_input(
         )
         pd.concat([kept, gone]).to_parquet(day1 / path.name, index=False)
     out = tmp_path / "out"
-    base = _resolve(day1, out, "--run-id", "day1")
+    base = resolve(day1, out, "--run-id", "day1")
     assert base.returncode == 0, base.stderr[-5000:]
-    before = _table(out, "entity_membership")
+    before = read_table(out, "entity_membership")
 
-    step = _resolve(in_dir, out, "--run-id", "day2", "--incremental")
+    step = resolve(in_dir, out, "--run-id", "day2", "--incremental")
     assert step.returncode == 0, step.stderr[-5000:]
     assert "incremental run: continuing run day1" in step.stderr
-    incremental = _table(out, "entity_membership")
-    full = _table(first_run[0], "entity_membership")
+    incremental = read_table(out, "entity_membership")
+    full = read_table(first_run[0], "entity_membership")
     assert sorted(incremental["account_id"]) == sorted(full["account_id"])
     assert same_membership_share(full, incremental) == 1.0
 
-    metrics = _metrics(out, "day2")
+    metrics = run_metrics(out, "day2")
     assert metrics["incremental.accounts_new"] == len(new & set(full["account_id"]))
     assert metrics["incremental.accounts_removed"] == len(extra)
     assert metrics["incremental.accounts_changed"] >= len(changed)
@@ -302,10 +233,10 @@ def test_entity_ids_do_not_depend_on_cores_or_partitions(
         encoding="utf-8",
     )
     other = tmp_path / "out"
-    result = _resolve(shuffled, other, "--conf", conf, "--run-id", "one-core")
+    result = resolve(shuffled, other, "--conf", conf, "--run-id", "one-core")
     assert result.returncode == 0, result.stderr[-5000:]
-    first = _table(first_run[0], "entity_membership")[["account_id", "entity_id"]]
-    again = _table(other, "entity_membership")[["account_id", "entity_id"]]
+    first = read_table(first_run[0], "entity_membership")[["account_id", "entity_id"]]
+    again = read_table(other, "entity_membership")[["account_id", "entity_id"]]
     joined = first.merge(again, on="account_id", suffixes=("_2cores", "_1core"))
     assert len(joined) == len(first) == len(again)
     assert (joined["entity_id_2cores"] == joined["entity_id_1core"]).all()
@@ -314,8 +245,8 @@ def test_entity_ids_do_not_depend_on_cores_or_partitions(
 def test_links_and_leads_are_written_without_raw_numbers(generated, first_run) -> None:  # type: ignore[no-untyped-def]
     in_dir, _ = generated
     out, result = first_run
-    leads = _table(out, "entity_leads").sort_values("lead_rank")
-    links = _table(out, "entity_links")
+    leads = read_table(out, "entity_leads").sort_values("lead_rank")
+    links = read_table(out, "entity_links")
     assert list(leads["lead_rank"]) == list(range(1, len(leads) + 1))
     assert (links["entity_id_l"] < links["entity_id_r"]).all()
     assert "top leads (entity_leads):" in result.stdout
@@ -332,7 +263,7 @@ def test_missing_required_column_exits_2_naming_file_and_column(tmp_path: Path) 
     (in_dir / "payment_instruments.csv").write_text(
         "account_id,instrument_id\nA1,x\n", encoding="utf-8"
     )
-    result = _resolve(in_dir, tmp_path / "out")
+    result = resolve(in_dir, tmp_path / "out")
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ")
@@ -341,12 +272,12 @@ def test_missing_required_column_exits_2_naming_file_and_column(tmp_path: Path) 
 
 
 def test_unusable_invocation_exits_2(tmp_path: Path) -> None:
-    result = _run("-m", "jobs.resolve_entities", "--output", tmp_path / "out")
+    result = run_module("-m", "jobs.resolve_entities", "--output", tmp_path / "out")
     assert result.returncode == 2
     assert "--input" in result.stderr
     bad_conf = tmp_path / "bad.yaml"
     bad_conf.write_text("resolution:\n  clustering:\n    engine: networkx\n", encoding="utf-8")
-    result = _resolve(tmp_path, tmp_path / "out", "--conf", bad_conf)
+    result = resolve(tmp_path, tmp_path / "out", "--conf", bad_conf)
     assert result.returncode == 2
     assert "clustering.engine" in result.stderr
 
@@ -365,14 +296,14 @@ def test_failed_blocking_quality_check_exits_3_and_keeps_results(generated, tmp_
     conf_path = tmp_path / "strict.yaml"
     conf_path.write_text(yaml.safe_dump(conf), encoding="utf-8")
     out = tmp_path / "out"
-    result = _resolve(in_dir, out, "--conf", conf_path, "--run-id", "strict-1")
+    result = resolve(in_dir, out, "--conf", conf_path, "--run-id", "strict-1")
     assert result.returncode == 3, result.stderr[-3000:]
     assert "entities.account_count_below_max" in result.stderr.strip().splitlines()[-1]
     report = json.loads(
         (out / "_quality" / "strict-1" / "outputs.json").read_text(encoding="utf-8")
     )
     assert "entities.account_count_below_max" in json.dumps(report)
-    (run,) = _table(out, "runs").to_dict("records")
+    (run,) = read_table(out, "runs").to_dict("records")
     assert (run["run_id"], run["status"]) == ("strict-1", "failed")
     assert "QualityCheckError" in run["error"]
     assert not (out / "entity_membership").exists()  # nothing published from a failed run
@@ -389,7 +320,7 @@ def test_fellegi_sunter_model_is_trained_logged_and_reloaded(generated, tmp_path
         encoding="utf-8",
     )
     out = tmp_path / "out"
-    trained = _resolve(in_dir, out, "--conf", conf, "--run-id", "fs-1", "--truth", truth)
+    trained = resolve(in_dir, out, "--conf", conf, "--run-id", "fs-1", "--truth", truth)
     assert trained.returncode == 0, trained.stderr[-5000:]
     model_file = out / "_models" / "fs-1" / "model.json"
     model = json.loads(model_file.read_text(encoding="utf-8"))
@@ -412,10 +343,10 @@ def test_fellegi_sunter_model_is_trained_logged_and_reloaded(generated, tmp_path
         f"extends: {conf}\nresolution:\n  model:\n    load_from: {model_file}\n",
         encoding="utf-8",
     )
-    scored = _resolve(in_dir, tmp_path / "out2", "--conf", reload_conf, "--run-id", "fs-2")
+    scored = resolve(in_dir, tmp_path / "out2", "--conf", reload_conf, "--run-id", "fs-2")
     assert scored.returncode == 0, scored.stderr[-5000:]
     assert "scoring with the saved model" in scored.stderr
-    first = _table(out, "entity_membership").sort_values("account_id").reset_index(drop=True)
-    second = _table(tmp_path / "out2", "entity_membership")
+    first = read_table(out, "entity_membership").sort_values("account_id").reset_index(drop=True)
+    second = read_table(tmp_path / "out2", "entity_membership")
     second = second.sort_values("account_id").reset_index(drop=True)
     assert first[["account_id", "entity_id"]].equals(second[["account_id", "entity_id"]])

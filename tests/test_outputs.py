@@ -1,15 +1,21 @@
-"""The Delta output writer: replaced and ledger tables, table properties and maintenance."""
+"""The Delta output writer: replaced and ledger tables, table properties and maintenance,
+descriptions and column comments."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 from deltalake import DeltaTable as RustDeltaTable
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
-from jobs.outputs import OutputWriter, RunRecord
+from jobs import table_docs
+from jobs.outputs import OutputWriter, RunRecord, sql_identifier, sql_string
 
 PROPERTIES = {
     "delta.logRetentionDuration": "interval 30 days",
@@ -58,3 +64,135 @@ def test_properties_are_set_and_ledgers_compacted_and_readable_after(
     # Vacuum keeps files inside the retention: the first run's version still reads.
     first = spark.read.format("delta").option("versionAsOf", 0).load(str(tmp_path / "entities"))
     assert first.count() == 1
+
+
+# Descriptions and column comments (jobs.table_docs) -----------------------------------------
+def _comments(path: Path) -> dict[str, str | None]:
+    """Column -> comment of a Delta table, read without Spark (delta-rs field metadata)."""
+    return {f.name: f.metadata.get("comment") for f in RustDeltaTable(str(path)).schema().fields}
+
+
+def _operations(path: Path) -> list[str]:
+    return [entry["operation"] for entry in reversed(RustDeltaTable(str(path)).history())]
+
+
+def test_comments_come_with_the_writes_and_survive_overwrite_merge_and_ledger_runs(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    membership = table_docs.TABLES["entity_membership"]
+    quarantine = table_docs.TABLES["quarantine"]
+    rows = [("a1", "E1"), ("a2", "E1"), ("a3", "E3")]
+    frame = spark.createDataFrame(rows, "account_id string, entity_id string")
+    ledger_rows = spark.createDataFrame(
+        [("accounts", '{"account_id": ""}', "account_id: empty")],
+        "dataset string, record string, reason string",
+    )
+
+    first = OutputWriter(spark, tmp_path, "r1")
+    first.replace("entity_membership", frame)
+    first.replace_run_rows("quarantine", ledger_rows.withColumn("run_id", F.lit("r1")))
+    # Created with their comments: no separate commit was needed for them.
+    assert _comments(tmp_path / "entity_membership") == dict(membership.comments)
+    assert _comments(tmp_path / "quarantine") == dict(quarantine.comments)
+    first.set_properties(PROPERTIES)
+    first.set_column_comments()
+    for table in ("entity_membership", "quarantine"):
+        assert _operations(tmp_path / table) == ["WRITE", "SET TBLPROPERTIES"]
+        metadata = RustDeltaTable(str(tmp_path / table)).metadata()
+        assert metadata.description == table_docs.TABLES[table].table_comment
+        assert metadata.configuration == PROPERTIES  # the description is no property
+
+    # A second full run overwrites; an incremental one MERGEs; a ledger run appends its rows.
+    second = OutputWriter(spark, tmp_path, "r2")
+    second.replace("entity_membership", frame.where("account_id != 'a3'"))
+    third = OutputWriter(spark, tmp_path, "r3")
+    third.merge("entity_membership", frame.replace("E3", "E9"), ["account_id"])
+    third.replace_run_rows("quarantine", ledger_rows.withColumn("run_id", F.lit("r3")))
+    third.set_properties(PROPERTIES)
+    third.set_column_comments()  # nothing differs: no commit
+    assert _operations(tmp_path / "entity_membership")[2:] == ["WRITE", "MERGE"]
+    assert _operations(tmp_path / "quarantine")[2:] == ["WRITE"]
+    assert _comments(tmp_path / "entity_membership") == dict(membership.comments)
+    assert _comments(tmp_path / "quarantine") == dict(quarantine.comments)
+    for table in ("entity_membership", "quarantine"):
+        description = RustDeltaTable(str(tmp_path / table)).metadata().description
+        assert description == table_docs.TABLES[table].table_comment
+    merged = RustDeltaTable(str(tmp_path / "entity_membership")).to_pandas()
+    assert sorted(
+        merged[["account_id", "entity_id", "run_id"]].itertuples(index=False, name=None)
+    ) == [
+        ("a1", "E1", "r2"),
+        ("a2", "E1", "r2"),
+        ("a3", "E9", "r3"),
+    ]
+
+
+def test_a_table_whose_comments_differ_is_brought_up_to_date_in_one_commit(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A ledger table written before the docs existed (or with older text) has no comments.
+    path = tmp_path / "entity_changes"
+    spark.createDataFrame(
+        [("E1", "born", None, 2, None, "r0")],
+        "entity_id string, change_type string, related_entity_id string, account_count long, "
+        "overlap_count long, run_id string",
+    ).write.format("delta").save(str(path))
+    # Text that needs quoting in SQL: quotes, a backslash, a backquote, a newline, Unicode.
+    awkward = "It's a \\ back`slash; -- not SQL\n'; DROP TABLE x; '实体 ＩＤ"
+    doc = table_docs.TABLES["entity_changes"]
+    columns = tuple(
+        dataclasses.replace(column, comment=awkward) if column.name == "entity_id" else column
+        for column in doc.columns
+    )
+    tables = {**table_docs.TABLES, "entity_changes": dataclasses.replace(doc, columns=columns)}
+    monkeypatch.setattr(table_docs, "TABLES", MappingProxyType(tables))
+
+    writer = OutputWriter(spark, tmp_path, "r1")
+    writer.replace_run_rows(
+        "entity_changes",
+        spark.createDataFrame(
+            [("E2", "born", None, 1, None, "r1")],
+            "entity_id string, change_type string, related_entity_id string, "
+            "account_count long, overlap_count long, run_id string",
+        ),
+    )
+    assert set(_comments(path).values()) == {None}  # an append keeps the table's schema
+    writer.set_column_comments()
+    writer.set_column_comments()  # already up to date: no second commit
+    assert _operations(path) == ["WRITE", "WRITE", "CHANGE COLUMNS"]
+    assert _comments(path) == {column.name: column.comment for column in columns}
+    assert _comments(path)["entity_id"] == awkward
+
+
+def test_an_undocumented_column_is_written_without_a_comment_and_logged(
+    spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = OutputWriter(spark, tmp_path, "r1")
+    with caplog.at_level(logging.WARNING, logger="jobs.outputs"):
+        writer.replace(
+            "entities",
+            spark.createDataFrame(
+                [("E1", 2, 7)], "entity_id string, account_count long, extra long"
+            ),
+        )
+    comments = _comments(tmp_path / "entities")
+    assert comments["extra"] is None
+    assert comments["entity_id"] == table_docs.TABLES["entities"].comments["entity_id"]
+    assert "entities: no description of column(s) extra in jobs/table_docs.py" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "literal"),
+    [
+        ("plain", "'plain'"),
+        ("it's", "'it\\'s'"),
+        ("a\\b", "'a\\\\b'"),
+        ("\\'", "'\\\\\\''"),
+    ],
+)
+def test_sql_string_escapes_backslashes_and_quotes(text: str, literal: str) -> None:
+    assert sql_string(text) == literal
+
+
+def test_sql_identifier_doubles_backquotes() -> None:
+    assert sql_identifier("/tmp/a`b") == "`/tmp/a``b`"

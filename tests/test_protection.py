@@ -28,7 +28,7 @@ from features import columns as c
 from jobs.config import HashingConfig
 from jobs.hash_key import DEMO_KEY, is_local_master, load_hash_key
 from resolution.errors import ConfigError
-from tests.test_end_to_end import _resolve, _run, _table
+from tests.jobrun import read_table, resolve, run_module
 
 ACCOUNTS = 300
 PAYMENT_NUMBER_TYPES = ("card", "bank_account")
@@ -56,7 +56,7 @@ def protected_run(
     """(IN_DIR, OUT_DIR, the job's stdout and stderr) of one run with the small-data config."""
     base = tmp_path_factory.mktemp("protection")
     in_dir, out = base / "in", base / "out"
-    generated = _run(
+    generated = run_module(
         "-m",
         "jobs.generate_synthetic",
         "--output",
@@ -69,7 +69,7 @@ def protected_run(
         "0.05",
     )
     assert generated.returncode == 0, generated.stderr[-3000:]
-    result = _resolve(in_dir, out, "--run-id", "protect-1")
+    result = resolve(in_dir, out, "--run-id", "protect-1")
     assert result.returncode == 0, result.stderr[-5000:]
     return in_dir, out, result.stdout + "\n" + result.stderr
 
@@ -174,7 +174,7 @@ def test_quarantined_numbers_are_masked_to_their_last_four(
     instruments = pd.read_parquet(in_dir / "payment_instruments.parquet")[c.INSTRUMENT_ID]
     typed = [*sensitive_numbers(in_dir), *instruments.dropna()]  # wallet logins are masked too
     last_four = {re.sub(r"[\s\-]", "", value)[-4:] for value in typed}
-    quarantine = _table(out, "quarantine")
+    quarantine = read_table(out, "quarantine")
     masked = []
     for record in quarantine[c.RECORD]:
         fields = json.loads(record)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from jobs.quality import (
     PreviousRun,
     QualityConfig,
     QualityReport,
+    QualityRun,
     find_entity_size_problems,
     find_membership_coverage_problems,
     find_unknown_edge_endpoints,
@@ -112,6 +115,7 @@ def run_outputs(
     edges: Sequence[tuple[Any, ...]] = EDGES,
     config: QualityConfig | None = None,
     previous: PreviousRun | None = None,
+    run: QualityRun | None = None,
 ) -> QualityReport:
     return validate_outputs(
         accepted_accounts=spark.createDataFrame(accepted, ACCEPTED_SCHEMA),
@@ -120,6 +124,7 @@ def run_outputs(
         match_edges=spark.createDataFrame(edges, EDGES_SCHEMA),
         config=config or QualityConfig(),
         previous=previous,
+        run=run,
     )
 
 
@@ -525,6 +530,15 @@ def test_config_unknown_check_is_named_with_every_other_problem() -> None:
     assert "quality.treshold: unknown setting" in message
 
 
+def test_config_data_docs_switch() -> None:
+    assert QualityConfig().data_docs is True
+    assert QualityConfig.from_mapping({"data_docs": False}).data_docs is False
+    with pytest.raises(ConfigError, match="quality.data_docs: expected true or false, got 'no'"):
+        QualityConfig.from_mapping({"data_docs": "no", "max_entity_accounts": 5})
+    with pytest.raises(ConfigError, match="quality.data_docs: expected true or false, got 1"):
+        QualityConfig(data_docs=1)  # type: ignore[arg-type]
+
+
 def test_config_built_directly_is_validated_too() -> None:
     with pytest.raises(ConfigError, match=r"unknown check 'accounts\.typo'"):
         QualityConfig(severities={"accounts.typo": "warn"})
@@ -549,3 +563,73 @@ def test_entities_are_compared_with_the_previous_run(spark: SparkSession) -> Non
     assert observed["entities.count_within_change_of_previous_run"] == (
         "3 entities; run run-0 had 10 (bounds 5-16)"
     )
+
+
+# Data Docs --------------------------------------------------------------------------------
+def _site_text(folder: Path) -> str:
+    return "\n".join(page.read_text(encoding="utf-8") for page in sorted(folder.rglob("*.html")))
+
+
+def test_data_docs_show_both_suites_of_a_run_and_no_row_value(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # "profiling" in the run name: GX's default filter would hide such a run's validations.
+    checks = QualityRun("run-profiling-7")
+    accounts = spark.createDataFrame([*ACCEPTED, ACCEPTED[0]], ACCEPTED_SCHEMA)
+    inputs = validate_inputs(accounts, config=QualityConfig(), run=checks)
+    duplicated = [*MEMBERSHIP, ("acc-002", "e-1", "run-1")]
+    outputs = run_outputs(spark, membership=duplicated, run=checks)
+    assert not inputs.success and not outputs.success  # failed checks: the pages say why
+    folder = tmp_path / "data_docs"
+    (folder / "stale").mkdir(parents=True)
+    (folder / "index.html").write_text("an earlier build", encoding="utf-8")
+    (folder / "stale" / "page.html").write_text("an earlier build", encoding="utf-8")
+
+    index = checks.build_data_docs(folder)
+
+    assert index == folder / "index.html"
+    assert not (folder / "stale").exists()  # replaced, not added to
+    # validations/SUITE/FRAME/RUN_NAME/RUN_TIME/BATCH.html: one page per validated frame.
+    validations = folder / "validations"
+    pages = [p.relative_to(validations).parts for p in validations.rglob("*.html")]
+    assert sorted(page[:3] for page in pages if len(page) == 5) == [
+        ("inputs", "accounts", "run-profiling-7"),
+        *[
+            ("outputs", frame, "run-profiling-7")
+            for frame in sorted(json.loads(outputs.to_json())["raw"])
+        ],
+    ]
+    text = _site_text(folder)
+    assert "run-profiling-7" in text
+    for account_id, *_ in ACCEPTED:
+        assert account_id.strip() not in text
+    for entity_id in ("e-1", "实体-2", "e-3"):
+        assert entity_id not in text
+    # Only the images a page names are kept (GX copies 3.4 MB of tutorial GIFs otherwise).
+    kept = sorted(p.name for p in (folder / "static" / "images").iterdir())
+    assert "favicon.ico" in kept and not [name for name in kept if name.endswith(".gif")]
+    assert all(name in text for name in kept)
+
+
+def test_data_docs_never_replace_a_folder_that_is_no_site(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(ResolutionError, match="holds files but no Data Docs site"):
+        QualityRun("run-1").build_data_docs(tmp_path)
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_a_data_docs_failure_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from jobs.resolve_entities import _publish_data_docs
+
+    class Broken(QualityRun):
+        def build_data_docs(self, folder: Path) -> Path:
+            raise OSError("disk full")
+
+    class Tracker:
+        def log_artifacts(self, folder: Path, artifact_path: str) -> None:
+            raise AssertionError("nothing to log")
+
+    with caplog.at_level(logging.WARNING, logger="jobs.resolve_entities"):
+        _publish_data_docs(Broken("run-1"), tmp_path / "docs", Tracker())  # type: ignore[arg-type]
+    assert "Great Expectations Data Docs not written" in caplog.text
+    assert "OSError: disk full" in caplog.text
