@@ -68,13 +68,22 @@ class HashingConfig:
 
 @dataclass(frozen=True)
 class TrackingConfig:
-    """MLflow tracking: a sqlite store under `dir` (default `OUT_DIR/_mlflow`)."""
+    """MLflow tracking: a sqlite store under the local folder `dir` (default `OUT_DIR/_mlflow`
+    when OUT_DIR is local), or the MLflow tracking server at `uri` (`http(s)://...`,
+    `databricks`, `sqlite:///...`), whose artifact store then holds the artifacts. An OUT_DIR
+    in object storage needs one of the two (a sqlite store cannot live there)."""
 
     dir: str | None = None
+    uri: str | None = None
     experiment: str = "seller-entity-resolution"
 
     def problems(self) -> list[str]:
-        return [] if self.experiment else ["tracking.experiment: must not be empty"]
+        found = [] if self.experiment else ["tracking.experiment: must not be empty"]
+        if self.dir and self.uri:
+            found.append("tracking: set dir or uri, not both")
+        if self.uri is not None and not self.uri.strip():
+            found.append("tracking.uri: must not be empty (leave it null for the default)")
+        return found
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,10 @@ class OutputsConfig:
     compact_min_files: int = 16
     vacuum: bool = True
     maintenance_every_runs: int = 10
+    # Local folder for the run's files beside the tables (quality reports, Data Docs, charts,
+    # models): null means OUT_DIR when it is local, else a temporary folder removed at the end
+    # (the files stay in MLflow either way).
+    files_dir: str | None = None
 
     def problems(self) -> list[str]:
         found = []

@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from features import columns as c
+from jobs.storage import Location, Storage
 from resolution.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -161,19 +162,36 @@ class LoadedInputs:
     sources: dict[str, str]
 
 
-def locate_dataset(in_dir: Path, name: str) -> tuple[Path, str] | None:
-    """`(path, format)` of dataset `name` in `in_dir`, or None when it is absent."""
-    found: list[tuple[Path, str]] = []
-    parquet, csv, folder = in_dir / f"{name}.parquet", in_dir / f"{name}.csv", in_dir / name
-    if parquet.exists():
+def locate_dataset(
+    in_dir: Path | Location, name: str, *, storage: Storage | None = None
+) -> tuple[Location, str] | None:
+    """`(location, format)` of dataset `name` in `in_dir`, or None when it is absent. A URI
+    `in_dir` (object storage) needs `storage`, which asks the session's Hadoop filesystem."""
+    folder_of = Location.parse(in_dir)
+    if storage is None:
+        if not folder_of.is_local:
+            raise ValueError(f"{folder_of}: a URI needs a Storage to look into")
+        exists, is_file, is_dir = (
+            lambda loc: loc.local_path.exists(),
+            lambda loc: loc.local_path.is_file(),
+            lambda loc: loc.local_path.is_dir(),
+        )
+    else:
+        exists, is_file, is_dir = storage.exists, storage.is_file, storage.is_dir
+    found: list[tuple[Location, str]] = []
+    parquet, csv = folder_of / f"{name}.parquet", folder_of / f"{name}.csv"
+    folder = folder_of / name
+    if exists(parquet):
         found.append((parquet, "parquet"))
-    if csv.is_file():
+    if is_file(csv):
         found.append((csv, "csv"))
-    if (folder / "_delta_log").is_dir():
+    if is_dir(folder / "_delta_log"):
         found.append((folder, "delta"))
     if len(found) > 1:
         names = ", ".join(str(path) for path, _ in found)
-        raise InputError(f"{in_dir}: dataset {name!r} is given more than once ({names}); keep one")
+        raise InputError(
+            f"{folder_of}: dataset {name!r} is given more than once ({names}); keep one"
+        )
     return found[0] if found else None
 
 
@@ -203,7 +221,7 @@ def _is_read_failure(error: BaseException) -> bool:
     return "FAILED_READ_FILE" in text or "TextParsingException" in text
 
 
-def _unreadable(path: Path, fmt: str, error: BaseException) -> InputError:
+def _unreadable(path: Path | Location, fmt: str, error: BaseException) -> InputError:
     text = str(error)
     if "TextParsingException" in text and str(_CSV_MAX_COLUMNS) in text:
         return InputError(
@@ -226,31 +244,33 @@ def _text_lines(path: Path) -> Iterator[Iterator[str]]:
         yield iter(text)
 
 
-def read_csv_header(path: Path) -> list[str]:
+def read_csv_header(path: Path, *, shown: str | Location | None = None) -> list[str]:
     """The column names in the header of CSV file `path`, as written (less a byte-order mark and
     surrounding whitespace; an empty name becomes `_c<position>`, as Spark names it).
 
     Raises `InputError` when the file is not UTF-8 CSV text or names a column twice (Spark
-    compares names ignoring case, so `phone` and `PHONE` are the same column to it).
+    compares names ignoring case, so `phone` and `PHONE` are the same column to it). Errors
+    name `shown` (the URI a local copy was made from), else `path`.
     """
+    where = str(shown) if shown is not None else str(path)
     try:
         with path.open("rb") as stream:
             head = stream.read(8)
         for signature, what in _NOT_CSV:
             if head.startswith(signature):
                 raise InputError(
-                    f"{path}: is {what}, not UTF-8 CSV text; convert it, or give a parquet file "
-                    f"as {path.with_suffix('.parquet').name}"
+                    f"{where}: is {what}, not UTF-8 CSV text; convert it, or give a parquet file "
+                    f"as {Path(where).with_suffix('.parquet').name}"
                 )
         with _text_lines(path) as lines:
             header = next(csv.reader(lines), [])
     except (OSError, csv.Error) as error:
-        raise InputError(f"{path}: cannot be read as csv: {error}") from error
+        raise InputError(f"{where}: cannot be read as csv: {error}") from error
     names = [raw.lstrip("\ufeff").strip() or f"_c{i}" for i, raw in enumerate(header)]
     for name in names:
         if "\ufffd" in name or "\x00" in name:
             raise InputError(
-                f"{path}: header is not UTF-8 text (found {name[:_MAX_SHOWN_VALUE]!r}); "
+                f"{where}: header is not UTF-8 text (found {name[:_MAX_SHOWN_VALUE]!r}); "
                 "save the file as UTF-8 CSV"
             )
     seen: dict[str, int] = {}
@@ -258,7 +278,7 @@ def read_csv_header(path: Path) -> list[str]:
         first = seen.setdefault(name.lower(), position)
         if first != position:
             raise InputError(
-                f"{path}: column {name!r} appears twice in the header (columns {first + 1} and "
+                f"{where}: column {name!r} appears twice in the header (columns {first + 1} and "
                 f"{position + 1}, names compared ignoring case); rename or drop one"
             )
     return names
@@ -299,10 +319,15 @@ def unclosed_quote_line(path: Path) -> int | None:
     return opened_at if inside else None
 
 
-def _read_csv(spark: SparkSession, path: Path) -> DataFrame:
+def _read_csv(spark: SparkSession, path: Location) -> DataFrame:
+    # The header and the quoting are checked in Python on the file's bytes (a local copy of a
+    # file in object storage); Spark reads the file where it is.
+    with Storage(spark).local_copy(path) as local:
+        header = read_csv_header(local, shown=path)
+        opened_at = unclosed_quote_line(local)
     # The schema is applied by position: header names as written, every column text.
     schema = T.StructType(
-        [T.StructField(name, T.StringType(), True) for name in read_csv_header(path)]
+        [T.StructField(name, T.StringType(), True) for name in header]
         + [T.StructField(CORRUPT, T.StringType(), True)]
     )
     raw = (
@@ -316,7 +341,6 @@ def _read_csv(spark: SparkSession, path: Path) -> DataFrame:
         .option("maxColumns", _CSV_MAX_COLUMNS)
         .csv(str(path))
     )
-    opened_at = unclosed_quote_line(path)
     if opened_at is None:
         return raw.withColumn(UNCLOSED, F.lit(None).cast("string"))
     # A multi-line CSV file is one partition read in file order, so the ids increase with the
@@ -339,7 +363,7 @@ def _read_csv(spark: SparkSession, path: Path) -> DataFrame:
     ).drop(_ROW)
 
 
-def _read_raw(spark: SparkSession, path: Path, fmt: str) -> DataFrame:
+def _read_raw(spark: SparkSession, path: Location, fmt: str) -> DataFrame:
     if fmt == "csv":
         return _read_csv(spark, path)
     try:
@@ -429,7 +453,7 @@ def _typed(source: Column, given: T.DataType, wanted: T.DataType) -> Column:
     return source.try_cast(wanted)
 
 
-def _require_castable(raw: DataFrame, col: ColumnSpec, path: Path) -> None:
+def _require_castable(raw: DataFrame, col: ColumnSpec, path: Path | Location) -> None:
     """Raise `InputError` when column `col` of `raw` has a type Spark cannot convert to the
     contract's (an array or a boolean for a timestamp, a date for a count)."""
     given = raw.schema[col.name].dataType
@@ -442,7 +466,7 @@ def _require_castable(raw: DataFrame, col: ColumnSpec, path: Path) -> None:
         ) from error
 
 
-def _conform(raw: DataFrame, spec: DatasetSpec, path: Path) -> DataFrame:
+def _conform(raw: DataFrame, spec: DatasetSpec, path: Path | Location) -> DataFrame:
     """Contract columns in contract types, the masked record and `_reasons` (the problems)."""
     internal = (CORRUPT, UNCLOSED)
     present = [name for name in raw.columns if name not in internal]
@@ -594,13 +618,16 @@ def empty_dataset(spark: SparkSession, name: str) -> DataFrame:
     return spark.createDataFrame([], CONTRACT[name].schema)
 
 
-def load_inputs(spark: SparkSession, in_dir: Path, *, run_id: str) -> LoadedInputs:
-    """Read every dataset present in `in_dir`; accounts first (the others refer to it).
+def load_inputs(spark: SparkSession, in_dir: Path | Location | str, *, run_id: str) -> LoadedInputs:
+    """Read every dataset present in `in_dir` (a local folder or a URI); accounts first (the
+    others refer to it).
 
     The flagged frames are persisted (each is read once and used three times: counts, accepted,
     quarantined); the caller unpersists nothing and the session's end releases them.
     """
-    if not in_dir.is_dir():
+    storage = Storage(spark)
+    in_dir = Location.parse(in_dir)
+    if not storage.is_dir(in_dir):
         raise InputError(f"{in_dir}: input folder not found")
     accepted: dict[str, DataFrame] = {}
     quarantined: list[DataFrame] = []
@@ -608,7 +635,7 @@ def load_inputs(spark: SparkSession, in_dir: Path, *, run_id: str) -> LoadedInpu
     sources: dict[str, str] = {}
     for name in c.INPUT_DATASETS:
         spec = CONTRACT[name]
-        located = locate_dataset(in_dir, name)
+        located = locate_dataset(in_dir, name, storage=storage)
         if located is None:
             if spec.required:
                 raise InputError(

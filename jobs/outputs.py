@@ -32,6 +32,7 @@ from pyspark.sql import types as T
 
 from features import columns as c
 from jobs import table_docs
+from jobs.storage import Location
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +84,10 @@ class RunRecord:
 
 
 class OutputWriter:
-    """Writes one run's tables under `out_dir` and remembers the Delta version of each."""
+    """Writes one run's tables under `out_dir` (a local folder or a URI) and remembers the
+    Delta version of each."""
 
-    def __init__(self, spark: SparkSession, out_dir: Path, run_id: str) -> None:
+    def __init__(self, spark: SparkSession, out_dir: Path | Location | str, run_id: str) -> None:
         if not RUN_ID_PATTERN.match(run_id):
             raise ValueError(
                 f"run id {run_id!r}: use 1-128 letters, digits, '.', '_', ':' or '-', "
@@ -93,7 +95,7 @@ class OutputWriter:
             )
         self._spark = spark
         # Absolute: Delta's SQL path identifiers (ALTER TABLE delta.`path`) need one.
-        self._out_dir = out_dir.resolve()
+        self._out_dir = Location.parse(out_dir)
         self._run_id = run_id
         self.table_versions: dict[str, int] = {}
 

@@ -14,7 +14,9 @@ import argparse
 import dataclasses
 import json
 import logging
+import shutil
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -55,6 +57,7 @@ from jobs.quality import (  # noqa: E402
     validate_outputs,
 )
 from jobs.session import build_session  # noqa: E402
+from jobs.storage import Location, Storage  # noqa: E402
 from jobs.tracking import DATA_DOCS_DIR, RunTracker  # noqa: E402
 from resolution.blocking import summarise_pairs_by_attribute  # noqa: E402
 from resolution.errors import (  # noqa: E402
@@ -104,12 +107,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="resolve_entities", description="Resolve seller accounts into entities."
     )
-    parser.add_argument("--input", required=True, type=Path, help="folder of input datasets")
-    parser.add_argument("--output", required=True, type=Path, help="folder of output Delta tables")
+    parser.add_argument(
+        "--input",
+        required=True,
+        type=Location.parse,
+        help="folder of input datasets: a local path or a URI (s3a://, abfss://, gs://, hdfs://)",
+    )
+    parser.add_argument(
+        "--output",
+        required=True,
+        type=Location.parse,
+        help="folder of output Delta tables: a local path or a URI",
+    )
     parser.add_argument(
         "--conf", type=Path, default=None, help="YAML config (default conf/default.yaml)"
     )
-    parser.add_argument("--truth", type=Path, default=None, help="truth file (evaluation only)")
+    parser.add_argument(
+        "--truth", type=Location.parse, default=None, help="truth file (evaluation only)"
+    )
     parser.add_argument("--run-id", default=None, help="run id (default: time and random suffix)")
     parser.add_argument(
         "--incremental",
@@ -127,11 +142,13 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
 
 
-def read_truth(spark: SparkSession, path: Path) -> DataFrame:
-    """The truth table: a parquet or CSV file, or a Delta table folder."""
-    if not path.exists():
+def read_truth(spark: SparkSession, path: Location | Path | str) -> DataFrame:
+    """The truth table: a parquet or CSV file, or a Delta table folder (local or a URI)."""
+    path = Location.parse(path)
+    storage = Storage(spark)
+    if not storage.exists(path):
         raise InputError(f"{path}: truth file not found")
-    if (path / "_delta_log").is_dir():
+    if storage.is_dir(path / "_delta_log"):
         truth = spark.read.format("delta").load(str(path))
     elif path.suffix == ".csv":
         truth = spark.read.option("header", True).csv(str(path))
@@ -192,7 +209,7 @@ def _entity_size_metrics(entities: DataFrame) -> dict[str, float]:
 
 
 def _summary(
-    out_dir: Path,
+    out_dir: Location,
     run_id: str,
     inputs: LoadedInputs,
     sizes: dict[str, float],
@@ -204,7 +221,7 @@ def _summary(
     leads: list[Any] | None = None,
     lead_hits: tuple[int, int] | None = None,
 ) -> str:
-    lines = [f"run {run_id} succeeded; tables under {out_dir.resolve()}/"]
+    lines = [f"run {run_id} succeeded; tables under {out_dir}/"]
     for name, counts in inputs.counts.items():
         lines.append(
             f"  {name:<20} read {counts.read:>9,}  accepted {counts.accepted:>9,}  "
@@ -257,13 +274,42 @@ def _summary(
     return "\n".join(lines)
 
 
+def _files_dir(out_dir: Location, config: JobConfig) -> tuple[Path, bool]:
+    """The local folder for the files beside the tables, and whether it is temporary (an
+    OUT_DIR in object storage without `outputs.files_dir`: the files then live in MLflow)."""
+    if config.outputs.files_dir:
+        return Path(config.outputs.files_dir).absolute(), False
+    if out_dir.is_local:
+        return out_dir.local_path, False
+    return Path(tempfile.mkdtemp(prefix="seller-er-files-")), True
+
+
+def _tracker(out_dir: Location, config: JobConfig, run_id: str) -> RunTracker:
+    """MLflow at `tracking.uri`, else a sqlite store in `tracking.dir`, else in
+    OUT_DIR/_mlflow, which needs a local OUT_DIR."""
+    experiment = config.tracking.experiment
+    if config.tracking.uri:
+        return RunTracker(None, experiment, run_id, uri=config.tracking.uri)
+    if config.tracking.dir:
+        return RunTracker(Path(config.tracking.dir), experiment, run_id)
+    if not out_dir.is_local:
+        raise ConfigError(
+            f"--output {out_dir} is not a local folder, so MLflow's sqlite store cannot live "
+            "in it: set tracking.uri (an MLflow server) or tracking.dir (a local folder)"
+        )
+    return RunTracker(out_dir.local_path / "_mlflow", experiment, run_id)
+
+
 def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
     """Everything after argument and config parsing; raises the project's errors."""
     started_at = datetime.now(UTC)
     clock = StageClock()
-    out_dir: Path = args.output
-    out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint_dir = config.spark.checkpoint_dir or str((out_dir / "_checkpoints").resolve())
+    out_dir: Location = args.output
+    files_dir, temporary_files = _files_dir(out_dir, config)
+    tracker = _tracker(out_dir, config, run_id)
+    if out_dir.is_local:
+        out_dir.local_path.mkdir(parents=True, exist_ok=True)
+    checkpoint_dir = config.spark.checkpoint_dir or str(out_dir / "_checkpoints")
     with clock.stage("session"):
         spark = build_session(
             config.spark, clustering=config.resolution.clustering, checkpoint_dir=checkpoint_dir
@@ -276,8 +322,6 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
     writer.record_run(
         RunRecord(run_id=run_id, started_at=started_at, status="running", config=config_json)
     )
-    tracking_dir = Path(config.tracking.dir) if config.tracking.dir else out_dir / "_mlflow"
-    tracker = RunTracker(tracking_dir, config.tracking.experiment, run_id)
     inputs: LoadedInputs | None = None
 
     def finish(status: str, **details: Any) -> None:
@@ -305,7 +349,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 inputs = load_inputs(spark, args.input, run_id=run_id)
             with clock.stage("quarantine"):
                 writer.replace_run_rows("quarantine", inputs.quarantine)
-            quality_dir = out_dir / "_quality" / run_id
+            quality_dir = files_dir / "_quality" / run_id
             checks = QualityRun(run_id)
             docs = checks if config.quality.data_docs else None
             with clock.stage("quality_inputs"):
@@ -373,7 +417,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             model_path = (
                 None
                 if resolution.model is None
-                else _save_model(out_dir, run_id, resolution, tracker)
+                else _save_model(files_dir, run_id, resolution, tracker)
             )
             with clock.stage("quality_outputs"):
                 output_report = validate_outputs(
@@ -468,7 +512,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     resolution,
                     truth,
                     threshold=config.resolution.model.threshold,
-                    folder=out_dir / "_charts" / run_id,
+                    folder=files_dir / "_charts" / run_id,
                     tracker=tracker,
                 )
             metrics: dict[str, float] = {}
@@ -546,10 +590,13 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
     except BaseException as error:
         finish("failed", error=f"{type(error).__name__}: {error}"[:2000])
         raise
+    finally:
+        if temporary_files:
+            shutil.rmtree(files_dir, ignore_errors=True)
     return 0
 
 
-def _succeeded_runs(spark: SparkSession, out_dir: Path, run_id: str) -> int:
+def _succeeded_runs(spark: SparkSession, out_dir: Location, run_id: str) -> int:
     """How many other runs in `out_dir` succeeded."""
     runs_path = str(out_dir / "runs")
     if not DeltaTable.isDeltaTable(spark, runs_path):
@@ -560,7 +607,7 @@ def _succeeded_runs(spark: SparkSession, out_dir: Path, run_id: str) -> int:
 
 def _incremental_base(
     spark: SparkSession,
-    out_dir: Path,
+    out_dir: Location,
     run_id: str,
     config: JobConfig,
     previous: PreviousEntities | None,
@@ -586,7 +633,7 @@ def _incremental_base(
     return base
 
 
-def _latest_succeeded_run(spark: SparkSession, out_dir: Path, run_id: str) -> Row | None:
+def _latest_succeeded_run(spark: SparkSession, out_dir: Location, run_id: str) -> Row | None:
     """The `runs` row of the latest succeeded run in `out_dir` other than `run_id`."""
     runs_path = out_dir / "runs"
     if not DeltaTable.isDeltaTable(spark, str(runs_path)):
@@ -611,7 +658,7 @@ class IncrementBase:
     match_edges: DataFrame
 
 
-def increment_base(spark: SparkSession, out_dir: Path, run_id: str) -> IncrementBase | None:
+def increment_base(spark: SparkSession, out_dir: Location, run_id: str) -> IncrementBase | None:
     """The base of an incremental run, or None when no succeeded run wrote an `account_state`
     (then the run resolves in full)."""
     row = _latest_succeeded_run(spark, out_dir, run_id)
@@ -635,7 +682,7 @@ def increment_base(spark: SparkSession, out_dir: Path, run_id: str) -> Increment
 
 
 def previous_state(
-    spark: SparkSession, out_dir: Path, run_id: str
+    spark: SparkSession, out_dir: Location, run_id: str
 ) -> tuple[PreviousEntities | None, PreviousRun | None]:
     """The latest succeeded run in `out_dir` other than `run_id`: its `entity_membership` (the
     Delta version its `runs` row names, so a later failed run's half-writes are never read)
@@ -730,10 +777,11 @@ def load_model(path: str | None) -> FellegiSunterModel | None:
     return model
 
 
-def _save_model(out_dir: Path, run_id: str, resolution: Resolution, tracker: RunTracker) -> Path:
-    """Write the model used to OUT_DIR/_models/RUN_ID/model.json and log it to MLflow."""
+def _save_model(files_dir: Path, run_id: str, resolution: Resolution, tracker: RunTracker) -> Path:
+    """Write the model used to FILES_DIR/_models/RUN_ID/model.json (FILES_DIR: OUT_DIR when
+    local, see `outputs.files_dir`) and log it to MLflow."""
     assert resolution.model is not None
-    folder = out_dir / "_models" / run_id
+    folder = files_dir / "_models" / run_id
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "model.json"
     path.write_text(json.dumps(resolution.model.to_dict(), indent=2) + "\n", encoding="utf-8")

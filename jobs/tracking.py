@@ -51,8 +51,13 @@ class RunTracker:
             tracker.log_metrics({"accounts": 10})
     """
 
-    def __init__(self, folder: Path, experiment: str, run_id: str) -> None:
+    def __init__(
+        self, folder: Path | None, experiment: str, run_id: str, *, uri: str | None = None
+    ) -> None:
+        if (folder is None) == (uri is None):
+            raise ValueError("RunTracker: give a local folder or a tracking uri, one of them")
         self.folder = folder
+        self.uri = uri
         self.experiment = experiment
         self.run_id = run_id
         self.mlflow_run_id: str | None = None
@@ -60,15 +65,18 @@ class RunTracker:
     def __enter__(self) -> RunTracker:
         # MLflow 3 reports usage unless told not to; the job must not call out.
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        uri = tracking_uri(self.folder)
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            uri = tracking_uri(self.folder)
+            artifacts: str | None = (self.folder / "artifacts").resolve().as_uri()
+        else:
+            assert self.uri is not None
+            uri, artifacts = self.uri, None  # the server's own artifact store
         mlflow.set_tracking_uri(uri)
         client = MlflowClient(uri)
         found = client.get_experiment_by_name(self.experiment)
         if found is None:
-            experiment_id = client.create_experiment(
-                self.experiment, artifact_location=(self.folder / "artifacts").resolve().as_uri()
-            )
+            experiment_id = client.create_experiment(self.experiment, artifact_location=artifacts)
         else:
             experiment_id = found.experiment_id
         run = mlflow.start_run(
@@ -124,6 +132,8 @@ class RunTracker:
         return f"{CHARTS_DIR}/{name}"
 
     def ui_command(self) -> str:
+        if self.folder is None:
+            return f"open {self.uri} and the run named {self.run_id}"
         return (
             f"mlflow ui --backend-store-uri {tracking_uri(self.folder)} "
             f"--port 5000  # then open http://127.0.0.1:5000 and the run named {self.run_id}"

@@ -5,9 +5,14 @@ Two outputs of the data contract sit on top of entity resolution:
 - `entity_links`: entity-to-entity relations too weak or too common to merge on. Two different
   entities are linked when some of their accounts hold the same value of a logistics, payment
   or device attribute (a warehouse, a label contact phone, a card). One row per entity pair and
-  link type, with how many distinct values of that type they share. A value held by more than
-  `max_entities_per_value` entities (a consolidator's warehouse, a carrier's pickup point) links
-  no one: it would make millions of links and is reported in `hub_values` already.
+  link type, with how many distinct values of that type they share. A link is worth following
+  when the value is rare among entities: a supplier's warehouse or a shipping agent's phone
+  serving a few rings. A value held by more than `max_entities_per_value` entities (5 by
+  default: a consolidator's warehouse, its desk phone) links no one: it would make many links
+  that say nothing and is reported in `hub_values` already. The cap counts entities, not
+  accounts, so it is independent of the blocking cap: a value too common to block on still
+  links the few entities holding it. Carrier pickup points are left out by kind (not in the
+  default attributes).
 - `entity_leads`: entities ranked for investigation, with the reasons in words. Enforcement
   signals never decide a match (the contract); here they decide what is worth a look, and how
   big and how tightly knit the entity is decides how much it is worth.
@@ -157,9 +162,11 @@ def entity_links(
     - `max_value_holders` (int): how many entities hold the most common of those values (2: the
       values are the pair's alone).
 
-    Values of `config.attributes` held by 2..`max_entities_per_value` entities make links; more
-    common values make none (`count_link_values` counts them). Null keys and accounts without
-    an entity are ignored. Each value's entities are paired inside one row (a sorted array,
+    Values of `config.attributes` held by 2..`max_entities_per_value` entities make links, however
+    many accounts hold them; more common values make none (`count_link_values` counts them).
+    Two entities are linked only if entity resolution kept them apart: a value that made the
+    scoring merge two rings gives no link. Null keys and accounts without an entity are
+    ignored. Each value's entities are paired inside one row (a sorted array,
     capped), so the work is bounded by the cap, never by the number of entities.
 
     Example::

@@ -61,7 +61,12 @@ def read_table(out: Path, name: str, version: int | None = None) -> pd.DataFrame
 
 def run_metrics(out: Path, run_id: str) -> dict[str, float]:
     """The MLflow metrics of the job run `run_id` in `out`."""
-    client = MlflowClient(tracking_uri=tracking_uri(out / "_mlflow"))
+    return run_metrics_in(out / "_mlflow", run_id)
+
+
+def run_metrics_in(mlflow_dir: Path, run_id: str) -> dict[str, float]:
+    """The metrics of the job run `run_id` in the MLflow store in `mlflow_dir`."""
+    client = MlflowClient(tracking_uri=tracking_uri(mlflow_dir))
     (run,) = client.search_runs(
         [e.experiment_id for e in client.search_experiments()],
         filter_string=f"attributes.run_name = '{run_id}'",

@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 
 from jobs.benchmark_incremental import same_membership_share
 from jobs.tracking import tracking_uri
-from tests.jobrun import LOCAL_CONF, read_table, resolve, run_metrics, run_module
+from tests.jobrun import LOCAL_CONF, read_table, resolve, run_metrics, run_metrics_in, run_module
 
 
 def test_job_writes_contract_tables_readable_without_spark(generated, first_run) -> None:  # type: ignore[no-untyped-def]
@@ -212,13 +212,14 @@ def test_incremental_run_equals_a_full_run_on_the_same_input(
     assert history[0]["operation"] == "MERGE"
 
 
-def test_entity_ids_do_not_depend_on_cores_or_partitions(
+def test_entity_ids_do_not_depend_on_cores_partitions_or_storage(
     generated, first_run, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    """The job on one core with another shuffle partition count and the input rows in another
-    order and file layout gives every account the same entity id as the first run (two
-    cores, two partitions)."""
-    in_dir, _ = generated
+    """The job on one core with another shuffle partition count, the input rows in another
+    order and file layout, and every path given as a `file://` URI (the object-storage route:
+    Hadoop filesystem calls, MLflow in a local folder, no files beside the tables) gives every
+    account the same entity id as the first run (two cores, two partitions, plain paths)."""
+    in_dir, truth = generated
     shuffled = tmp_path / "in"
     shuffled.mkdir()
     for path in sorted(in_dir.iterdir()):
@@ -229,17 +230,24 @@ def test_entity_ids_do_not_depend_on_cores_or_partitions(
             rows.to_parquet(folder / f"part-{part}.parquet", index=False)
     conf = tmp_path / "one-core.yaml"
     conf.write_text(
-        f"extends: {LOCAL_CONF}\nspark:\n  master: local[1]\n  shuffle_partitions: 5\n",
+        f"extends: {LOCAL_CONF}\nspark:\n  master: local[1]\n  shuffle_partitions: 5\n"
+        f"tracking:\n  dir: {tmp_path / 'mlflow'}\n",
         encoding="utf-8",
     )
     other = tmp_path / "out"
-    result = resolve(shuffled, other, "--conf", conf, "--run-id", "one-core")
+    result = resolve(
+        shuffled.as_uri(), other.as_uri(), "--conf", conf, "--truth", truth.as_uri(),
+        "--run-id", "one-core",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-5000:]
+    assert f"tables under {other.as_uri()}/" in result.stdout
     first = read_table(first_run[0], "entity_membership")[["account_id", "entity_id"]]
     again = read_table(other, "entity_membership")[["account_id", "entity_id"]]
     joined = first.merge(again, on="account_id", suffixes=("_2cores", "_1core"))
     assert len(joined) == len(first) == len(again)
     assert (joined["entity_id_2cores"] == joined["entity_id_1core"]).all()
+    assert not [p.name for p in other.iterdir() if p.name in ("_quality", "_charts", "_mlflow")]
+    assert run_metrics_in(tmp_path / "mlflow", "one-core")["eval_pairwise_f1"] > 0.9
 
 
 def test_links_and_leads_are_written_without_raw_numbers(generated, first_run) -> None:  # type: ignore[no-untyped-def]

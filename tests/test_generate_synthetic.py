@@ -201,6 +201,12 @@ def data_20k() -> SyntheticData:
 
 
 @pytest.fixture(scope="module")
+def data_20k_suppliers() -> SyntheticData:
+    """20,000 accounts with upstream suppliers (off by default), at a realistic share."""
+    return generate(accounts=20_000, seed=7, supplier_share=0.15)
+
+
+@pytest.fixture(scope="module")
 def small() -> SyntheticData:
     """A small population with a high malformed rate, so every malformed kind shows."""
     return generate(accounts=3_000, seed=11, malformed_rate=0.01)
@@ -214,7 +220,7 @@ def small() -> SyntheticData:
 def test_same_seed_gives_identical_frames_and_bytes(tmp_path: Path) -> None:
     first = generate(accounts=1_500, seed=5)
     second = generate(accounts=1_500, seed=5)
-    for name in (*cols.INPUT_DATASETS, "truth", "malformed", "entities"):
+    for name in (*cols.INPUT_DATASETS, "truth", "malformed", "entities", "links"):
         pd.testing.assert_frame_equal(getattr(first, name), getattr(second, name))
     for fmt in ("parquet", "csv"):
         write(
@@ -264,6 +270,7 @@ def test_cli_streaming_writes_the_same_bytes_as_write(tmp_path: Path) -> None:
         "in/payment_instruments.csv",
         "truth.csv",
         "truth_entities.csv",
+        "truth_links.csv",
         "truth_malformed.csv",
     ]
     for relative in written:
@@ -488,6 +495,70 @@ def test_hub_values_are_shared_by_many_unrelated_entities(data_20k: SyntheticDat
     assert hubs["label_phone"].max() >= 20  # a consolidator's desk phone on labels
     common = hubs["name"].reindex(["张伟", "王伟", "王芳", "李伟"]).fillna(0)
     assert (common >= 20).all(), common
+
+
+def supplier_holders(data: SyntheticData) -> dict[tuple[str, str], set[str]]:
+    """(link type, value) -> true entities holding it, for warehouse addresses and label
+    contact phones."""
+    entity = entity_of(data)
+    log = data.logistics[data.logistics[cols.ACCOUNT_ID].isin(entity)]
+    held: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for account, role, address, phone in zip(
+        log[cols.ACCOUNT_ID],
+        log[cols.ROLE],
+        log[cols.ADDRESS],
+        log[cols.CONTACT_PHONE],
+        strict=True,
+    ):
+        if role == "warehouse" and isinstance(address, str):
+            held[("shared_warehouse_address", address_key(address))].add(entity[account])
+        if isinstance(phone, str):
+            held[("shared_contact_phone", phone_key(phone))].add(entity[account])
+    return held
+
+
+def test_upstream_suppliers_relate_two_to_four_rings(data_20k_suppliers: SyntheticData) -> None:
+    links = data_20k_suppliers.links
+    assert list(links.columns) == ["entity_id_l", "entity_id_r", "link_type", "supplier_id"]
+    assert (links["entity_id_l"] < links["entity_id_r"]).all()
+    assert not links.duplicated(["entity_id_l", "entity_id_r", "supplier_id"]).any()
+    kinds = dict(
+        zip(
+            data_20k_suppliers.entities[cols.ENTITY_ID],
+            data_20k_suppliers.entities["kind"],
+            strict=True,
+        )
+    )
+    related = set(links["entity_id_l"]) | set(links["entity_id_r"])
+    assert {kinds[e] for e in related} == {"ring"}
+    rings = sum(k == "ring" for k in kinds.values())
+    suppliers = links.groupby("supplier_id")
+    # A modest rate: 15% of the rings are customers (fewer when a ring has no eligible account).
+    members = pd.concat(
+        [
+            links[["supplier_id", side]].set_axis(["supplier_id", "entity"], axis=1)
+            for side in ("entity_id_l", "entity_id_r")
+        ]
+    ).drop_duplicates()
+    customers = members.groupby("supplier_id").size()
+    assert customers.between(2, 4).all()
+    assert 0.08 * rings <= customers.sum() <= 0.15 * rings + 1
+    assert (suppliers.size() == customers * (customers - 1) // 2).all()
+    assert set(links["link_type"]) == {"shared_warehouse_address", "shared_contact_phone"}
+    # Each supplier's value is held by exactly its customer rings: one value per supplier whose
+    # holders are the supplier's rings.
+    by_holders: dict[tuple[str, frozenset[str]], int] = defaultdict(int)
+    for (link_type, _), entities in supplier_holders(data_20k_suppliers).items():
+        by_holders[(link_type, frozenset(entities))] += 1
+    for _, group in suppliers:
+        members = frozenset(group["entity_id_l"]) | frozenset(group["entity_id_r"])
+        assert by_holders[(group["link_type"].iloc[0], members)] >= 1, group
+
+
+def test_zero_supplier_share_gives_no_related_rings() -> None:
+    data = generate(accounts=3_000, seed=4)  # the default share is 0
+    assert data.links.empty
+    assert list(data.links.columns) == ["entity_id_l", "entity_id_r", "link_type", "supplier_id"]
 
 
 def test_households_share_home_but_are_different_entities(data_20k: SyntheticData) -> None:

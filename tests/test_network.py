@@ -156,6 +156,86 @@ def test_links_ordered_left_below_right_without_duplicates(spark: SparkSession) 
     ]
 
 
+def test_default_network_leaves_pickup_points_out_and_caps_at_five_entities() -> None:
+    config = NetworkConfig()
+    assert "pickup_address" not in config.attributes
+    assert {"warehouse_address", "contact_phone", "card", "device"} <= set(config.attributes)
+    assert config.max_entities_per_value == 5
+
+
+@pytest.fixture(scope="module")
+def upstream(spark: SparkSession) -> tuple[DataFrame, DataFrame]:
+    """Two rings (R1: r1-r3, R2: r4-r5) and a third (R3: r6) buying from one supplier; twelve
+    single sellers (s01-s12) and the rings' accounts r1 and r6 at one carrier pickup point."""
+    singles = [(f"s{i:02d}", f"S{i:02d}") for i in range(1, 13)]
+    rings = [("r1", "R1"), ("r2", "R1"), ("r3", "R1"), ("r4", "R2"), ("r5", "R2"), ("r6", "R3")]
+    membership = spark.createDataFrame([*rings, *singles, ("r7", None)], MEMBERSHIP)
+    pickup = [(a, "pickup_address", "pk|驿站 1") for a, _ in singles]
+    keys = spark.createDataFrame(
+        [
+            # The supplier's warehouse: two accounts of R1, one of R2 (and an unresolved one).
+            ("r1", "warehouse_address", "wh|supplier"),
+            ("r2", "warehouse_address", "wh|supplier"),
+            ("r4", "warehouse_address", "wh|supplier"),
+            ("r7", "warehouse_address", "wh|supplier"),
+            # The shipping agent's label phone, on labels of R2 and R3.
+            ("r5", "contact_phone", "+8613700000009"),
+            ("r6", "contact_phone", "+8613700000009"),
+            # A carrier pickup point: 12 single sellers and two rings.
+            *pickup,
+            ("r1", "pickup_address", "pk|驿站 1"),
+            ("r6", "pickup_address", "pk|驿站 1"),
+            # The same pickup point's counter phone on six sellers' labels: a hub, over the cap.
+            *[(a, "contact_phone", "+86 20 8888 0000") for a, _ in singles[:6]],
+        ],
+        KEYS,
+    )
+    return membership, keys
+
+
+def test_supplier_values_link_rings_and_a_pickup_point_links_no_one(
+    upstream: tuple[DataFrame, DataFrame],
+) -> None:
+    membership, keys = upstream
+    links = entity_links(membership, keys, config=NetworkConfig())
+    assert _rows(links, LINK_COLUMNS) == [
+        ("R1", "R2", "shared_warehouse_address", 1, 2),
+        ("R2", "R3", "shared_contact_phone", 1, 2),
+    ]
+    summary = count_link_values(membership, keys, config=NetworkConfig())
+    assert _rows(summary, [c.ATTRIBUTE, "linking_values", "capped_values"]) == [
+        ("contact_phone", 1, 1),
+        ("warehouse_address", 1, 0),
+    ]
+
+
+def test_pickup_points_link_when_configured_and_under_the_cap(
+    upstream: tuple[DataFrame, DataFrame],
+) -> None:
+    membership, keys = upstream
+    # 14 entities hold the pickup point: with a cap of 14 it links all 91 pairs, with 13 none.
+    wide = NetworkConfig(attributes=("pickup_address",), max_entities_per_value=14)
+    links = _rows(entity_links(membership, keys, config=wide), LINK_COLUMNS)
+    assert len(links) == 14 * 13 // 2
+    assert ("R1", "R3", "shared_pickup_address", 1, 14) in links
+    assert {link[4] for link in links} == {14}
+    narrow = NetworkConfig(attributes=("pickup_address",), max_entities_per_value=13)
+    assert entity_links(membership, keys, config=narrow).collect() == []
+
+
+def test_cap_counts_entities_not_accounts(spark: SparkSession) -> None:
+    # 40 accounts of two entities hold one warehouse: two entities, one link, whatever the
+    # blocking cap on accounts.
+    membership = spark.createDataFrame(
+        [(f"a{i:02d}", "E1" if i < 30 else "E2") for i in range(40)], MEMBERSHIP
+    )
+    keys = spark.createDataFrame(
+        [(f"a{i:02d}", "warehouse_address", "wh|big") for i in range(40)], KEYS
+    )
+    links = entity_links(membership, keys, config=NetworkConfig(max_entities_per_value=2))
+    assert _rows(links, LINK_COLUMNS) == [("E1", "E2", "shared_warehouse_address", 1, 2)]
+
+
 # Leads -------------------------------------------------------------------------------------
 
 LEAD_FIELDS = [
