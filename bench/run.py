@@ -50,6 +50,7 @@ from deltalake import DeltaTable
 from mlflow.tracking import MlflowClient
 
 from bench.evaluate import pairwise_scores
+from jobs.tracking import job_run_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -291,14 +292,7 @@ def generate(size: int, seed: int, folder: Path, env: Mapping[str, str]) -> tupl
 
 
 def _job_metrics(out_dir: Path, run_id: str) -> dict[str, float]:
-    client = MlflowClient(tracking_uri=f"sqlite:///{(out_dir / '_mlflow' / 'mlflow.db').resolve()}")
-    runs = client.search_runs(
-        [e.experiment_id for e in client.search_experiments()],
-        filter_string=f"attributes.run_name = '{run_id}'",
-    )
-    if not runs:
-        raise RuntimeError(f"no MLflow run named {run_id} under {out_dir / '_mlflow'}")
-    return dict(runs[0].data.metrics)
+    return job_run_metrics(out_dir / "_mlflow", run_id)
 
 
 def run_ours(

@@ -31,10 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlflow.tracking import MlflowClient
-
 from jobs.logs import configure_logging
-from jobs.tracking import tracking_uri
+from jobs.tracking import job_run_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -111,14 +109,7 @@ def _prepare(dataset: Dataset, folder: Path) -> Path:
 
 
 def _metrics(out_dir: Path, run_id: str) -> dict[str, float]:
-    client = MlflowClient(tracking_uri=tracking_uri(out_dir / "_mlflow"))
-    runs = client.search_runs(
-        [e.experiment_id for e in client.search_experiments()],
-        filter_string=f"attributes.run_name = '{run_id}'",
-    )
-    if not runs:
-        raise RuntimeError(f"no MLflow run named {run_id} under {out_dir / '_mlflow'}")
-    return dict(runs[0].data.metrics)
+    return job_run_metrics(out_dir / "_mlflow", run_id)
 
 
 def measure(dataset: Dataset, work: Path, conf: Path) -> dict[str, Any]:

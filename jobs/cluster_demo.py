@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -198,8 +199,6 @@ def package_project(destination: Path) -> Path:
 def package_dist(dist: Path) -> tuple[Path, list[Path]]:
     """The artifact to submit anywhere: `dist/seller_er.zip` (for `--py-files`) and copies of
     the jars (`--jars`), the same files the cluster demo submits."""
-    import shutil
-
     dist.mkdir(parents=True, exist_ok=True)
     archive = package_project(dist / "seller_er.zip")
     jars = [Path(shutil.copy2(jar, dist / jar.name)) for jar in project_jars()]
@@ -298,9 +297,8 @@ def check_outputs(out_dir: Path, run_id: str, *, min_f1: float) -> dict[str, obj
     """What the run wrote, read back without Spark: the run succeeded, every accepted account
     has one entity, and pairwise F1 against the generated truth is at least `min_f1`."""
     from deltalake import DeltaTable  # the readers a data scientist uses
-    from mlflow.tracking import MlflowClient
 
-    from jobs.tracking import tracking_uri
+    from jobs.tracking import job_run_metrics
 
     runs = DeltaTable(str(out_dir / "runs")).to_pandas()
     run = runs[runs.run_id == run_id]
@@ -309,12 +307,7 @@ def check_outputs(out_dir: Path, run_id: str, *, min_f1: float) -> dict[str, obj
     membership = DeltaTable(str(out_dir / "entity_membership")).to_pandas()
     if membership.account_id.duplicated().any():
         raise ClusterError("entity_membership holds an account twice")
-    client = MlflowClient(tracking_uri=tracking_uri(out_dir / "_mlflow"))
-    (tracked,) = client.search_runs(
-        [e.experiment_id for e in client.search_experiments()],
-        filter_string=f"attributes.run_name = '{run_id}'",
-    )
-    metrics = tracked.data.metrics
+    metrics = job_run_metrics(out_dir / "_mlflow", run_id)
     f1 = metrics.get("eval_pairwise_f1")
     if f1 is None or f1 < min_f1:
         raise ClusterError(f"pairwise F1 {f1} below {min_f1}")
@@ -407,8 +400,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     if args.work.exists():
-        import shutil
-
         shutil.rmtree(args.work)
     started = time.perf_counter()
     try:

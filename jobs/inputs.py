@@ -166,26 +166,17 @@ def locate_dataset(
     in_dir: Path | Location, name: str, *, storage: Storage | None = None
 ) -> tuple[Location, str] | None:
     """`(location, format)` of dataset `name` in `in_dir`, or None when it is absent. A URI
-    `in_dir` (object storage) needs `storage`, which asks the session's Hadoop filesystem."""
+    `in_dir` (object storage) needs a `storage` with a session to ask Hadoop's filesystem."""
     folder_of = Location.parse(in_dir)
-    if storage is None:
-        if not folder_of.is_local:
-            raise ValueError(f"{folder_of}: a URI needs a Storage to look into")
-        exists, is_file, is_dir = (
-            lambda loc: loc.local_path.exists(),
-            lambda loc: loc.local_path.is_file(),
-            lambda loc: loc.local_path.is_dir(),
-        )
-    else:
-        exists, is_file, is_dir = storage.exists, storage.is_file, storage.is_dir
+    storage = storage or Storage(None)
     found: list[tuple[Location, str]] = []
     parquet, csv = folder_of / f"{name}.parquet", folder_of / f"{name}.csv"
     folder = folder_of / name
-    if exists(parquet):
+    if storage.exists(parquet):
         found.append((parquet, "parquet"))
-    if is_file(csv):
+    if storage.is_file(csv):
         found.append((csv, "csv"))
-    if is_dir(folder / "_delta_log"):
+    if storage.is_dir(folder / "_delta_log"):
         found.append((folder, "delta"))
     if len(found) > 1:
         names = ", ".join(str(path) for path, _ in found)

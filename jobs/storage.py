@@ -82,12 +82,15 @@ class Location:
 
 class Storage:
     """Filesystem questions about Locations: local paths through pathlib, URIs through the
-    session's Hadoop FileSystem (so they see what Spark sees)."""
+    session's Hadoop FileSystem (so they see what Spark sees). Without a session, only local
+    paths can be asked about."""
 
-    def __init__(self, spark: SparkSession) -> None:
+    def __init__(self, spark: SparkSession | None) -> None:
         self._spark = spark
 
     def _hadoop(self, location: Location) -> tuple[Any, Any]:
+        if self._spark is None:
+            raise ValueError(f"{location}: a URI needs a Spark session to look into")
         context = self._spark.sparkContext
         path = context._jvm.org.apache.hadoop.fs.Path(location.text)  # type: ignore[union-attr]
         return path.getFileSystem(context._jsc.hadoopConfiguration()), path  # type: ignore[union-attr]
@@ -121,7 +124,7 @@ class Storage:
         try:
             target = folder / (location.name or "file")
             fs, path = self._hadoop(location)
-            jvm = self._spark.sparkContext._jvm
+            jvm = self._spark.sparkContext._jvm  # type: ignore[union-attr]
             fs.copyToLocalFile(False, path, jvm.org.apache.hadoop.fs.Path(str(target)), True)  # type: ignore[union-attr]
             yield target
         finally:

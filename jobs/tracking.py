@@ -42,6 +42,30 @@ def tracking_uri(folder: Path) -> str:
     return f"sqlite:///{folder.resolve() / 'mlflow.db'}"
 
 
+def find_job_run(folder: Path, run_id: str) -> tuple[MlflowClient, Any]:
+    """A client on the sqlite store in `folder` and the MLflow run named after job run `run_id`
+    (what `RunTracker` wrote); raises LookupError when there is none.
+
+    Example::
+
+        client, run = find_job_run(Path("out/_mlflow"), "run-1")
+        run.data.metrics["eval_pairwise_f1"]
+    """
+    client = MlflowClient(tracking_uri=tracking_uri(folder))
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        filter_string=f"attributes.run_name = '{run_id}'",
+    )
+    if not runs:
+        raise LookupError(f"no MLflow run named {run_id} in {folder}")
+    return client, runs[0]
+
+
+def job_run_metrics(folder: Path, run_id: str) -> dict[str, float]:
+    """The metrics of job run `run_id` in the sqlite store in `folder`."""
+    return dict(find_job_run(folder, run_id)[1].data.metrics)
+
+
 class RunTracker:
     """One MLflow run per job run, named after the job's run id.
 

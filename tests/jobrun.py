@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 from deltalake import DeltaTable
-from mlflow.tracking import MlflowClient
 
-from jobs.tracking import tracking_uri
+from jobs.tracking import job_run_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_CONF = ROOT / "conf" / "local.yaml"
@@ -66,9 +65,4 @@ def run_metrics(out: Path, run_id: str) -> dict[str, float]:
 
 def run_metrics_in(mlflow_dir: Path, run_id: str) -> dict[str, float]:
     """The metrics of the job run `run_id` in the MLflow store in `mlflow_dir`."""
-    client = MlflowClient(tracking_uri=tracking_uri(mlflow_dir))
-    (run,) = client.search_runs(
-        [e.experiment_id for e in client.search_experiments()],
-        filter_string=f"attributes.run_name = '{run_id}'",
-    )
-    return dict(run.data.metrics)
+    return job_run_metrics(mlflow_dir, run_id)

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
 
-from jobs.tracking import DATA_DOCS_DIR, tracking_uri
+from jobs.tracking import DATA_DOCS_DIR, find_job_run
 from tests.conftest import E2E_RUN_ID
 
 # Runs of digits this long are card, bank or identity numbers; shorter ones are too common.
@@ -55,11 +54,7 @@ def test_data_docs_are_artifacts_of_the_runs_mlflow_run(
     first_run: tuple[Path, subprocess.CompletedProcess[str]], site: Path, tmp_path: Path
 ) -> None:
     out, _ = first_run
-    client = MlflowClient(tracking_uri=tracking_uri(out / "_mlflow"))
-    (run,) = client.search_runs(
-        [e.experiment_id for e in client.search_experiments()],
-        filter_string=f"attributes.run_name = '{E2E_RUN_ID}'",
-    )
+    client, run = find_job_run(out / "_mlflow", E2E_RUN_ID)
     logged = {entry.path for entry in client.list_artifacts(run.info.run_id, DATA_DOCS_DIR)}
     assert f"{DATA_DOCS_DIR}/index.html" in logged
     assert f"{DATA_DOCS_DIR}/validations" in logged

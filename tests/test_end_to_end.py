@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
 
 from jobs.benchmark_incremental import same_membership_share
-from jobs.tracking import tracking_uri
+from jobs.tracking import find_job_run, tracking_uri
 from tests.jobrun import LOCAL_CONF, read_table, resolve, run_metrics, run_metrics_in, run_module
 
 
@@ -335,11 +335,7 @@ def test_fellegi_sunter_model_is_trained_logged_and_reloaded(generated, tmp_path
     assert 0.0 < model["prior"] < 0.01  # two random accounts rarely match
     names = [item["name"] for item in model["comparisons"]]
     assert {"payment_instrument", "device", "logistics_address"} <= set(names)
-    client = MlflowClient(tracking_uri=tracking_uri(out / "_mlflow"))
-    run = client.search_runs(
-        [e.experiment_id for e in client.search_experiments()],
-        filter_string="attributes.run_name = 'fs-1'",
-    )[0]
+    client, run = find_job_run(out / "_mlflow", "fs-1")
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
     assert {"model/model.json", "model/em_sessions.json"} <= logged
     charts = {a.path for a in client.list_artifacts(run.info.run_id, "charts")}
