@@ -11,6 +11,7 @@ GRAPHX_JAR := $(JARS)/seller-er-graphx.jar
 JAVA_SRC   := $(shell find jvm/src -name '*.java')
 DEMO_DIR   ?= demo
 DEMO_ACCOUNTS ?= 20000
+DEMO_SUPPLIERS ?= 0.15
 VENV_SPLINK   := .venv-splink
 STAMP_SPLINK  := $(VENV_SPLINK)/.installed
 BENCH_DIR     ?= build/bench
@@ -61,7 +62,7 @@ $(GRAPHX_JAR): $(JAVA_SRC) $(STAMP_PY)
 demo: setup
 	rm -rf $(DEMO_DIR)
 	$(PY) -m jobs.generate_synthetic --output $(DEMO_DIR)/in --accounts $(DEMO_ACCOUNTS) --seed 7 \
-	  --truth $(DEMO_DIR)/truth.parquet
+	  --supplier-share $(DEMO_SUPPLIERS) --truth $(DEMO_DIR)/truth.parquet
 	$(PY) -m jobs.resolve_entities --input $(DEMO_DIR)/in --output $(DEMO_DIR)/out \
 	  --truth $(DEMO_DIR)/truth.parquet --run-id demo
 

@@ -17,17 +17,17 @@ outside it. The population follows the contract's section "What the data is like
   desk phones on labels, common names;
 - households: two or three different entities sharing home address, surname, home IP and
   sometimes a device;
-- upstream suppliers (off by default: the job cannot yet keep such rings apart, see below):
+- upstream suppliers (off by default, so that datasets generated before they existed come out
+  byte for byte the same; `make demo` uses 0.15):
   --supplier-share (0.15 is a realistic value) of the rings are grouped 2-4 at a time as
   the customers of one supplier: a supplier warehouse (60%; a `warehouse` row of accounts that
   have no other warehouse) or a shipping agent's label contact phone (on `ship_from` rows, in
   place of the ring's own label phone). 1-3 accounts of each customer ring use the value, so
   related rings (different operators) share one strong logistics value and nothing else. At
   20,000 accounts, seed 7 and share 0.15: 21 suppliers relating 39 ring pairs (of 336 rings).
-  The job's scoring merges every such pair through the one shared value (pairwise precision
-  0.9697 -> 0.9159 at 20,000), so `entity_links` cannot show them yet; until cluster control
-  cuts entities at a single shared value, the default is 0 and the figures quoted in README
-  are on data without suppliers;
+  Scoring alone merges every such pair through the one shared value (pairwise precision
+  0.9697 -> 0.9159 at 20,000); cluster control's value cut splits them there, and
+  `entity_links` links them (see README, "Cluster control");
 - formatting noise on every identifier, and a small, exact set of malformed rows.
 
 Hub sizes grow with the population (N accounts; probabilities times --hub-scale): max(3, N /

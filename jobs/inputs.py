@@ -457,10 +457,35 @@ def _require_castable(raw: DataFrame, col: ColumnSpec, path: Path | Location) ->
         ) from error
 
 
-def _conform(raw: DataFrame, spec: DatasetSpec, path: Path | Location) -> DataFrame:
-    """Contract columns in contract types, the masked record and `_reasons` (the problems)."""
+@dataclass(frozen=True)
+class Conformed:
+    """`_conform`'s result: `frame` holds the contract columns in contract types, `_reasons`
+    (the problems) and the columns as read (under internal names, `raw`); `record` builds the
+    masked record from those, and `order` is a sort key over them (the values as read, as text:
+    the duplicate kept is the one whose key sorts first, so the choice depends on the data
+    alone). The record is built only for the rows quarantined in the end (`with_record`):
+    masking every value of every row was half the cost of reading the inputs (measured at
+    300,000 accounts: 196 s with, 101 s without)."""
+
+    frame: DataFrame
+    record: Column
+    order: Column
+    raw: tuple[str, ...]
+
+
+def with_record(flagged: DataFrame, conformed: Conformed) -> DataFrame:
+    """`flagged` with the masked record of each row that has a reason (null for accepted rows)
+    and without the columns as read."""
+    quarantined = F.size(F.col(REASONS)) > 0
+    return flagged.withColumn(RECORD, F.when(quarantined, conformed.record)).drop(*conformed.raw)
+
+
+def _conform(raw: DataFrame, spec: DatasetSpec, path: Path | Location) -> Conformed:
+    """Contract columns in contract types and `_reasons`, with the columns as read kept for
+    the masked record of the rows quarantined (see `Conformed`)."""
     internal = (CORRUPT, UNCLOSED)
     present = [name for name in raw.columns if name not in internal]
+    kept = {name: f"_read_{index}" for index, name in enumerate(present)}
     missing = [col.name for col in spec.columns if col.required and col.name not in present]
     if missing:
         raise InputError(
@@ -473,12 +498,13 @@ def _conform(raw: DataFrame, spec: DatasetSpec, path: Path | Location) -> DataFr
         F.struct(
             *[
                 _record_field(
-                    _col(name), raw.schema[name].dataType, name in sensitive, unclosed
+                    F.col(kept[name]), raw.schema[name].dataType, name in sensitive, unclosed
                 ).alias(name)
                 for name in present
             ]
         )
     )
+    order = F.struct(*[F.col(kept[name]).cast("string") for name in present])
     problems: list[Column] = []
     if CORRUPT in raw.columns:
         # A line that does not parse is kept whole, as the one field of its record.
@@ -547,7 +573,14 @@ def _conform(raw: DataFrame, spec: DatasetSpec, path: Path | Location) -> DataFr
         reasons = F.when(
             F.col(CORRUPT).isNotNull(), F.array(F.lit("row: malformed CSV line"))
         ).otherwise(reasons)
-    return raw.select(*selected, record.alias(RECORD), reasons.alias(REASONS))
+    internal_present = [name for name in internal if name in raw.columns]
+    frame = raw.select(
+        *selected,
+        reasons.alias(REASONS),
+        *[_col(name).alias(kept[name]) for name in present],
+        *internal_present,
+    )
+    return Conformed(frame, record, order, (*kept.values(), *internal_present))
 
 
 def _add_reason(flagged: DataFrame, condition: Column, reason: str) -> DataFrame:
@@ -557,14 +590,14 @@ def _add_reason(flagged: DataFrame, condition: Column, reason: str) -> DataFrame
     )
 
 
-def flag_duplicate_accounts(flagged: DataFrame) -> DataFrame:
+def flag_duplicate_accounts(flagged: DataFrame, order: Column) -> DataFrame:
     """Quarantine all but one row of each duplicated account id.
 
-    The row kept is the one whose masked record sorts first, so the choice depends on the data
-    alone, not on partitioning or file order.
+    The row kept is the one whose `order` (`Conformed.order`: its values as read) sorts first,
+    so the choice depends on the data alone, not on partitioning or file order.
     """
     clean = F.size(F.col(REASONS)) == 0
-    by_id = Window.partitionBy(c.ACCOUNT_ID, clean).orderBy(F.col(RECORD))
+    by_id = Window.partitionBy(c.ACCOUNT_ID, clean).orderBy(order)
     ranked = flagged.withColumn("_rank", F.row_number().over(by_id))
     return _add_reason(
         ranked, clean & (F.col("_rank") > 1), "account_id: duplicate of another accounts row"
@@ -639,12 +672,12 @@ def load_inputs(spark: SparkSession, in_dir: Path | Location | str, *, run_id: s
             continue
         path, fmt = located
         sources[name] = str(path)
-        flagged = _conform(_read_raw(spark, path, fmt), spec, path)
+        conformed = _conform(_read_raw(spark, path, fmt), spec, path)
         if name == c.ACCOUNTS:
-            flagged = flag_duplicate_accounts(flagged)
+            flagged = flag_duplicate_accounts(conformed.frame, conformed.order)
         else:
-            flagged = flag_orphans(flagged, accepted[c.ACCOUNTS])
-        flagged = flagged.persist()
+            flagged = flag_orphans(conformed.frame, accepted[c.ACCOUNTS])
+        flagged = with_record(flagged, conformed).persist()
         try:
             counts[name] = _count(flagged)
         except (Py4JJavaError, PySparkException) as error:

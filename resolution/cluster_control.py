@@ -18,18 +18,37 @@ An entity is flagged when (see `ClusterControlConfig`):
   a mean degree of at least `min_density` (n - 1): evidence growing with the size it claims;
 - **bridges**: removing at most `max_cut_edges` edges, each weaker than `bridge_max_weight`,
   cuts it into parts of at least `min_bridge_part` accounts each (Tarjan's bridges; a
-  two-edge cut is a bridge of the entity without one of its weak edges).
+  two-edge cut is a bridge of the entity without one of its weak edges);
+- **value cut** (`value_cut`, when the caller passes the blocking keys): removing the edges
+  that rest on one value of a `value_cut_attributes` attribute (a warehouse, return or
+  ship-from address, a label contact phone) cuts it into at least two parts of at least
+  `min_bridge_part` accounts, whatever the edges weigh. An edge rests on a value when that
+  value is the only blockable value its two accounts share (found by joining the edge's
+  accounts' keys in Spark). This is an upstream supplier: one warehouse or phone used by a
+  few rings, whose holders in each ring are matched to each other by many parallel edges as
+  strong as the rings' own chain edges, so no weak cut exists. See `find_value_cut`.
 
 A flagged entity is split by removing its qualifying weak cut when it has one (the weakest
 bridges first, as many as leave every part at least `min_bridge_part` accounts, or else the
 single weakest two-edge cut; the cut is searched only in entities of at most `max_size`
-accounts with a weak edge); otherwise its acceptance threshold is raised to its weakest edge's
-weight + `weight_step` (never above `max_threshold`: stronger edges are never dropped). Its
-remaining edges are re-clustered with `resolution.clustering.connected_components`. What a
-round changed is examined again in the next, up to `max_rounds` rounds; entities a round did
-not change are not looked at again. A part gets the entity id `assign_entities` gives: `E` + 16
-hex of SHA-256 of its smallest account id (the part holding the old anchor keeps the old id),
-so the result does not depend on partitioning.
+accounts with a weak edge); else by removing its value cut (searched in entities of
+2 `min_bridge_part` to `max_size` accounts with an edge resting on one such value; of the
+values that cut, the one removing the fewest edges); otherwise its acceptance threshold is
+raised to its weakest edge's weight + `weight_step` (never above `max_threshold`: stronger
+edges are never dropped). Its remaining edges are re-clustered with
+`resolution.clustering.connected_components`. What a round changed is examined again in the
+next, up to `max_rounds` rounds; entities a round did not change are not looked at again. A
+part gets the entity id `assign_entities` gives: `E` + 16 hex of SHA-256 of its smallest
+account id (the part holding the old anchor keeps the old id), so the result does not depend
+on partitioning.
+
+A value cut's parts still share the value, so `resolution.network.entity_links` links them: a
+relation to follow, no longer a merge. Its limits: two rings fused through two different
+supplier values are not cut (each value alone leaves them connected), and a ring whose own
+warehouse or phone alone holds two parts of `min_bridge_part` accounts together is cut as a
+supplier would be (measured at 20,000 generated accounts with `--supplier-share 0.15`: 30
+value cuts, all 39 supplier-fused ring pairs separated and linked, 9 true rings of 10-40
+accounts cut in two and linked).
 
 Each round collects one handful of numbers (how many entities were flagged, by method) and
 runs connected components over the flagged entities' edges only; the round's results are
@@ -39,6 +58,7 @@ checkpointed (`lineage_cut`) so that later rounds do not recompute GraphX.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -48,7 +68,7 @@ from pyspark.sql import functions as F
 
 from features import columns as c
 from resolution.clustering import connected_components, vertex_id
-from resolution.config import ClusterControlConfig, ClusteringConfig
+from resolution.config import BlockingConfig, ClusterControlConfig, ClusteringConfig
 from resolution.errors import ConfigError, require_columns
 
 logger = logging.getLogger(__name__)
@@ -59,6 +79,9 @@ EDGE_COUNT = "edge_count"
 DENSITY = "density"
 MIN_WEIGHT = "min_weight"
 CUT_SIZE = "cut_size"
+VALUE_CUT_SIZE = "value_cut_size"
+CUT_ATTRIBUTE = "cut_attribute"
+_VALUE_ID = "value_id"
 METHOD = "method"
 THRESHOLD = "threshold"
 ROUND = "round"
@@ -78,6 +101,10 @@ SPLITS_SCHEMA = (
     "edge_count long, density double, min_weight double"
 )
 _CUT_SCHEMA = "entity_id string, account_id_l string, account_id_r string, cut_size int"
+_VALUE_CUT_SCHEMA = (
+    "entity_id string, account_id_l string, account_id_r string, value_cut_size int, "
+    "cut_attribute string"
+)
 
 
 @dataclass(frozen=True)
@@ -86,8 +113,9 @@ class ControlledClusters:
 
     `membership`: `(account_id, entity_id)`, one row per account of `accounts`. `splits`: one
     row per split (`SPLITS_SCHEMA`): the entity split (`entity_id`, its id before the split),
-    the `round`, the `reason` it was flagged, the `method` (`bridges` or `threshold`), the
-    raised `threshold` (null for bridges), how many edges were removed, the number of `parts`
+    the `round`, the `reason` it was flagged (it names a value cut's attribute, never its
+    value), the `method` (`bridges`, `value_cut` or `threshold`), the raised `threshold` (null
+    for the cuts), how many edges were removed, the number of `parts`
     and their sizes (largest first), and the entity's `account_count`, `edge_count`, `density`
     and `min_weight` before the split. `statistics`: one row for logging (see
     `control_statistics`).
@@ -281,6 +309,144 @@ def _cut_finder(config: ClusterControlConfig) -> Callable[[pd.DataFrame], pd.Dat
     return find_cut
 
 
+def _components(
+    vertex_count: int, edges: Sequence[tuple[int, int]], removed: set[int]
+) -> list[int]:
+    """The component of each vertex (its smallest vertex) in the graph without `removed`."""
+    parent = list(range(vertex_count))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for index, (u, v) in enumerate(edges):
+        if index not in removed:
+            ru, rv = root(u), root(v)
+            parent[max(ru, rv)] = min(ru, rv)
+    return [root(x) for x in range(vertex_count)]
+
+
+def _value_cut_groups(
+    vertex_count: int, edges: Sequence[tuple[int, int]], removed: set[int], min_part: int
+) -> list[int] | None:
+    """The part of each vertex once the `removed` edges are cut, or None if fewer than two parts
+    of `min_part` vertices or more come apart.
+
+    A fragment of fewer than `min_part` vertices stays attached: to the part it has the most
+    removed edges with (then the larger part, then the one with the smaller vertex), fragments
+    attached in vertex order, a fragment touching only other fragments once one of them is
+    attached. A fragment is usually an account matched to its ring through the cut value
+    alone; cutting it off would make a fragment entity the match threshold did not ask for.
+    """
+    component = _components(vertex_count, edges, removed)
+    sizes = Counter(component)
+    large = sorted(root for root, size in sizes.items() if size >= min_part)
+    if len(large) < 2:
+        return None
+    group = {root: root for root in large}
+    group_size = {root: sizes[root] for root in large}
+    crossing = [
+        (component[edges[i][0]], component[edges[i][1]])
+        for i in sorted(removed)
+        if component[edges[i][0]] != component[edges[i][1]]
+    ]
+    pending = sorted(root for root in sizes if root not in group)
+    while pending:
+        waiting: list[int] = []
+        for fragment in pending:
+            counts: Counter[int] = Counter()
+            for a, b in crossing:
+                other = b if a == fragment else a if b == fragment else None
+                if other is not None and other in group:
+                    counts[group[other]] += 1
+            if not counts:
+                waiting.append(fragment)
+                continue
+            target = min(counts, key=lambda g: (-counts[g], -group_size[g], g))
+            group[fragment] = target
+            group_size[target] += sizes[fragment]
+        if len(waiting) == len(pending):  # not connected to any part: left as it is
+            for fragment in waiting:
+                group[fragment] = fragment
+            break
+        pending = waiting
+    return [group[root] for root in component]
+
+
+def find_value_cut(
+    vertex_count: int,
+    edges: Sequence[tuple[int, int]],
+    values: Sequence[str | None],
+    *,
+    min_part: int,
+) -> tuple[list[int], str | None]:
+    """The edges to remove to cut one connected entity at one shared value, and that value; or
+    `([], None)`.
+
+    `values[i]` is the value edge `i` rests on (the only value its accounts share, among the
+    values that may be cut), None for an edge resting on none. For each value, the edges resting
+    on it are removed; the value qualifies when at least two parts of `min_part` vertices or
+    more come apart (smaller fragments stay attached, see `_value_cut_groups`). Of the
+    qualifying values, the one cutting the fewest edges (then leaving the largest smallest
+    part, then the smallest value) is chosen; the edges it cuts are those between its parts
+    (removed edges inside a part stay). Example::
+
+        # two triangles whose accounts 1, 2 and 3, 4 share one value "w"
+        edges = [(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (3, 5), (1, 3), (2, 4), (1, 4)]
+        values = [None] * 6 + ["w"] * 3
+        find_value_cut(6, edges, values, min_part=3)  # ([6, 7, 8], "w")
+    """
+    by_value: dict[str, set[int]] = {}
+    for index, value in enumerate(values):
+        if value is not None and edges[index][0] != edges[index][1]:
+            by_value.setdefault(value, set()).add(index)
+    best: tuple[tuple[int, int, str], list[int]] | None = None
+    for value in sorted(by_value):
+        removed = by_value[value]
+        groups = _value_cut_groups(vertex_count, edges, removed, min_part)
+        if groups is None:
+            continue
+        cut = sorted(i for i in removed if groups[edges[i][0]] != groups[edges[i][1]])
+        smallest = min(Counter(groups).values())
+        key = (len(cut), -smallest, value)
+        if best is None or key < best[0]:
+            best = (key, cut)
+    return (best[1], best[0][2]) if best is not None else ([], None)
+
+
+def _value_cut_finder(config: ClusterControlConfig) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """The grouped pandas function that finds one entity's value cut (see `find_value_cut`).
+
+    A pandas function for the reason `_cut_finder` is: a union-find per value over one entity's
+    edge list. Entities reach it with at most `max_size` accounts. Its input carries each
+    edge's value as an opaque hash (`value_id`) and attribute name, never the value key.
+    """
+    min_part = config.min_bridge_part
+
+    def find_cut(entity_edges: pd.DataFrame) -> pd.DataFrame:
+        ordered = entity_edges.sort_values(
+            [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R], kind="stable", ignore_index=True
+        )
+        accounts = sorted(set(ordered[c.ACCOUNT_ID_L]) | set(ordered[c.ACCOUNT_ID_R]))
+        position = {account: index for index, account in enumerate(accounts)}
+        edges = list(
+            zip(
+                ordered[c.ACCOUNT_ID_L].map(position),
+                ordered[c.ACCOUNT_ID_R].map(position),
+                strict=True,
+            )
+        )
+        values = [None if pd.isna(v) else str(v) for v in ordered[_VALUE_ID]]
+        chosen, value = find_value_cut(len(accounts), edges, values, min_part=min_part)
+        cut = ordered.loc[chosen, [c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R]]
+        attribute = ordered.loc[chosen, CUT_ATTRIBUTE].iloc[0] if chosen else None
+        return cut.assign(**{VALUE_CUT_SIZE: len(chosen), CUT_ATTRIBUTE: attribute})
+
+    return find_cut
+
+
 def entity_id_of(anchor_account_id: Column) -> Column:
     """The entity id of the entity whose smallest account id is `anchor_account_id`: `E` + the
     first 16 hex characters of its SHA-256, as `resolution.clustering.assign_entities` gives."""
@@ -365,10 +531,75 @@ def _find_cuts(edges: DataFrame, stats: DataFrame, config: ClusterControlConfig)
     )
 
 
-def _plan(stats: DataFrame, cuts: DataFrame, config: ClusterControlConfig) -> DataFrame:
-    """The flagged entities, with their flags, `cut_size`, `method` (`bridges`, `threshold`, or
-    `none` when nothing may be removed) and the raised `threshold`."""
+def blockable_keys(counted_keys: DataFrame, *, config: BlockingConfig) -> DataFrame:
+    """`(account_id, attribute, value_key)` of the values blocking paired accounts on: of an
+    enabled rule, held by 2 to `max_block_size` accounts (as `build_candidate_pairs` selects
+    them). `counted_keys` is the output of `resolution.blocking.count_value_holders`."""
+    return counted_keys.where(
+        (F.col(c.ACCOUNT_COUNT) >= 2)
+        & (F.col(c.ACCOUNT_COUNT) <= F.lit(config.max_block_size))
+        & F.col(c.ATTRIBUTE).isin(*config.rules)
+    ).select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY)
+
+
+def _resting_values(
+    edges: DataFrame, value_keys: DataFrame, config: ClusterControlConfig
+) -> DataFrame:
+    """`(entity_id, account_id_l, account_id_r, value_id, cut_attribute)` of the `edges` that
+    rest on one value of a `value_cut_attributes` attribute: the only `value_keys` row their
+    two accounts share. `value_id` is a hash of the value, so no key leaves Spark."""
+    left = value_keys.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_L)
+    right = value_keys.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_R)
+    value = F.struct(c.ATTRIBUTE, c.VALUE_KEY)
+    shared = (
+        edges.select(c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R)
+        .join(left, on=c.ACCOUNT_ID_L)
+        .join(right, on=[c.ACCOUNT_ID_R, c.ATTRIBUTE, c.VALUE_KEY])
+        .groupBy(c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R)
+        .agg(F.min(value).alias("first_value"), F.max(value).alias("last_value"))
+    )
+    only = F.col("first_value")
+    return shared.where(
+        (only == F.col("last_value")) & only[c.ATTRIBUTE].isin(*config.value_cut_attributes)
+    ).select(
+        c.ENTITY_ID,
+        c.ACCOUNT_ID_L,
+        c.ACCOUNT_ID_R,
+        F.xxhash64(only[c.ATTRIBUTE], only[c.VALUE_KEY]).cast("string").alias(_VALUE_ID),
+        only[c.ATTRIBUTE].alias(CUT_ATTRIBUTE),
+    )
+
+
+def _find_value_cuts(
+    edges: DataFrame, stats: DataFrame, value_keys: DataFrame, config: ClusterControlConfig
+) -> DataFrame:
+    """The value cut edges `(entity_id, account_id_l, account_id_r, value_cut_size,
+    cut_attribute)` of the entities that can hold one: between 2 `min_bridge_part` and
+    `max_size` accounts, an edge resting on one value of a `value_cut_attributes` attribute."""
+    searched = stats.where(
+        F.col(c.ACCOUNT_COUNT).between(2 * config.min_bridge_part, config.max_size)
+    ).select(c.ENTITY_ID)
+    candidates = edges.join(searched, on=c.ENTITY_ID, how="left_semi")
+    resting = _resting_values(candidates, value_keys, config)
+    return (
+        candidates.join(resting.select(c.ENTITY_ID).distinct(), on=c.ENTITY_ID, how="left_semi")
+        .join(resting, on=[c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R], how="left")
+        .select(c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R, _VALUE_ID, CUT_ATTRIBUTE)
+        .groupBy(c.ENTITY_ID)
+        .applyInPandas(_value_cut_finder(config), schema=_VALUE_CUT_SCHEMA)
+    )
+
+
+def _plan(
+    stats: DataFrame, cuts: DataFrame, value_cuts: DataFrame, config: ClusterControlConfig
+) -> DataFrame:
+    """The flagged entities, with their flags, `cut_size`, `value_cut_size`, `cut_attribute`,
+    `method` (`bridges`, `value_cut`, `threshold`, or `none` when nothing may be removed) and
+    the raised `threshold`."""
     cut_sizes = cuts.groupBy(c.ENTITY_ID).agg(F.max(CUT_SIZE).alias(CUT_SIZE))
+    value_cut_sizes = value_cuts.groupBy(c.ENTITY_ID).agg(
+        F.max(VALUE_CUT_SIZE).alias(VALUE_CUT_SIZE), F.max(CUT_ATTRIBUTE).alias(CUT_ATTRIBUTE)
+    )
     size_flag = F.col(c.ACCOUNT_COUNT) > config.max_size
     density_flag = (F.col(c.ACCOUNT_COUNT) >= config.min_size_for_density) & (
         F.col(DENSITY) < config.min_density
@@ -377,6 +608,7 @@ def _plan(stats: DataFrame, cuts: DataFrame, config: ClusterControlConfig) -> Da
     raisable = F.col(MIN_WEIGHT) < config.max_threshold
     method = (
         F.when(F.col(CUT_SIZE).isNotNull(), F.lit("bridges"))
+        .when(F.col(VALUE_CUT_SIZE).isNotNull(), F.lit("value_cut"))
         .when(F.coalesce(raisable, F.lit(False)), F.lit("threshold"))
         .otherwise(F.lit("none"))
     )
@@ -386,9 +618,15 @@ def _plan(stats: DataFrame, cuts: DataFrame, config: ClusterControlConfig) -> Da
     )
     return (
         stats.join(cut_sizes, on=c.ENTITY_ID, how="left")
+        .join(value_cut_sizes, on=c.ENTITY_ID, how="left")
         .withColumn(_SIZE_FLAG, size_flag)
         .withColumn(_DENSITY_FLAG, density_flag)
-        .where(F.col(_SIZE_FLAG) | F.col(_DENSITY_FLAG) | F.col(CUT_SIZE).isNotNull())
+        .where(
+            F.col(_SIZE_FLAG)
+            | F.col(_DENSITY_FLAG)
+            | F.col(CUT_SIZE).isNotNull()
+            | F.col(VALUE_CUT_SIZE).isNotNull()
+        )
         .withColumn(METHOD, method)
         .withColumn(THRESHOLD, threshold.cast("double"))
     )
@@ -466,7 +704,23 @@ def _reason(config: ClusterControlConfig) -> Column:
             F.lit(" accounts"),
         ),
     )
-    return F.concat_ws("; ", size_reason, density_reason, bridge_reason)
+    value_cut_reason = F.when(
+        F.col(METHOD) == "value_cut",
+        F.concat(
+            F.col(VALUE_CUT_SIZE).cast("string"),
+            F.when(F.col(VALUE_CUT_SIZE) == 1, F.lit(" edge resting")).otherwise(
+                F.lit(" edges resting")
+            ),
+            F.lit(" only on one shared "),
+            F.col(CUT_ATTRIBUTE),
+            F.lit(" hold "),
+            F.col(PARTS).cast("string"),
+            F.lit(" parts of "),
+            _sizes_text(F.col(PART_SIZES), F.col(PARTS)),
+            F.lit(" accounts"),
+        ),
+    )
+    return F.concat_ws("; ", size_reason, density_reason, bridge_reason, value_cut_reason)
 
 
 def _round_splits(
@@ -580,6 +834,7 @@ def control_clusters(
     *,
     config: ClusterControlConfig,
     clustering: ClusteringConfig,
+    blocking_keys: DataFrame | None = None,
 ) -> ControlledClusters:
     """Split the entities of `membership` that are too large for their evidence.
 
@@ -587,9 +842,13 @@ def control_clusters(
     `membership` is a singleton); `match_edges` needs `account_id_l`, `account_id_r` and
     `match_weight` (pairs in either order, duplicates keep their highest weight; edges across
     entities, self-pairs and null ids are ignored; a null weight is never weak and never
-    dropped); `membership` needs `account_id`, `entity_id` (from `assign_entities`). The rules
-    are in the module docstring and `ClusterControlConfig`; with `enabled: false` the
-    membership comes back as it is. Runs a few small actions and connected components per
+    dropped); `membership` needs `account_id`, `entity_id` (from `assign_entities`).
+    `blocking_keys` needs `account_id`, `attribute`, `value_key`: the distinct blockable values
+    each account holds (those that made candidate pairs: of a blocking rule, held by 2 to
+    `max_block_size` accounts); without it (or with `value_cut: false`) no value cut is
+    searched (`blockable_keys` selects them from the counted keys). The rules are in the module
+    docstring and `ClusterControlConfig`; with `enabled: false` the membership comes back as it
+    is. Runs a few small actions and connected components per
     round and checkpoints each round's results, so the checkpoint directory must be set for
     `lineage_cut: reliable`. Example::
 
@@ -597,12 +856,15 @@ def control_clusters(
         controlled = control_clusters(
             accounts_std, match_edges, membership,
             config=ClusterControlConfig(), clustering=clustering,
+            blocking_keys=blockable_keys(counted_keys, config=BlockingConfig()),
         )
         controlled.splits.select("entity_id", "round", "reason").show(truncate=False)
     """
     require_columns(accounts, "accounts", [c.ACCOUNT_ID])
     require_columns(match_edges, "match_edges", [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R, c.MATCH_WEIGHT])
     require_columns(membership, "membership", [c.ACCOUNT_ID, c.ENTITY_ID])
+    if blocking_keys is not None:
+        require_columns(blocking_keys, "blocking_keys", [c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY])
     problems = config.problems() + clustering.problems()
     if problems:
         raise ConfigError("invalid cluster control configuration:\n  " + "\n  ".join(problems))
@@ -613,6 +875,12 @@ def control_clusters(
         edges = _entity_edges(match_edges, members)
         return ControlledClusters(members, no_splits, control_statistics(members, edges, no_splits))
 
+    value_keys = (
+        blocking_keys.select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY)
+        if blocking_keys is not None and config.value_cut
+        else None
+    )
+    no_value_cuts = spark.createDataFrame([], _VALUE_CUT_SCHEMA)
     cut = _cutter(config)
     members = cut(members)
     edges = cut(_entity_edges(match_edges, members))
@@ -622,7 +890,12 @@ def control_clusters(
     for round_number in range(1, config.max_rounds + 1):
         stats = _entity_stats(members, edges, examined)
         cuts = cut(_find_cuts(edges, stats, config))
-        plan = cut(_plan(stats, cuts, config))
+        value_cuts = (
+            cut(_find_value_cuts(edges, stats, value_keys, config))
+            if value_keys is not None
+            else no_value_cuts
+        )
+        plan = cut(_plan(stats, cuts, value_cuts, config))
         by_method = {str(row[0]): int(row[1]) for row in plan.groupBy(METHOD).count().collect()}
         unsplittable += by_method.pop("none", 0)
         logger.info(
@@ -632,10 +905,19 @@ def control_clusters(
             break
         rounds = round_number
         raised = plan.where(F.col(METHOD) == "threshold").select(c.ENTITY_ID, THRESHOLD)
-        dropped = cuts.select(c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R).unionByName(
-            edges.join(raised, on=c.ENTITY_ID)
-            .where(F.col(c.MATCH_WEIGHT) < F.col(THRESHOLD))
-            .select(c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R)
+        value_cut = plan.where(F.col(METHOD) == "value_cut").select(c.ENTITY_ID)
+        dropped = (
+            cuts.select(c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R)
+            .unionByName(
+                value_cuts.join(value_cut, on=c.ENTITY_ID, how="left_semi").select(
+                    c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R
+                )
+            )
+            .unionByName(
+                edges.join(raised, on=c.ENTITY_ID)
+                .where(F.col(c.MATCH_WEIGHT) < F.col(THRESHOLD))
+                .select(c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R)
+            )
         )
         acted = plan.where(F.col(METHOD) != "none").select(c.ENTITY_ID)
         kept = edges.join(

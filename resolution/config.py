@@ -528,6 +528,13 @@ class LeadsConfig:
 
 
 LINEAGE_CUTS = ("reliable", "local")
+# The values a value cut may cut on (see `ClusterControlConfig`): the logistics values an
+# upstream supplier shares with the rings it serves.
+VALUE_CUT_ATTRIBUTES = (
+    "warehouse_address",
+    "ship_from_address",
+    "contact_phone",
+)
 
 
 @dataclass(frozen=True)
@@ -559,6 +566,18 @@ class ClusterControlConfig:
     - `lineage_cut`: how each round's results are cut from their lineage: `reliable`
       (`DataFrame.checkpoint`, into the checkpoint directory the caller sets, which connected
       components needs anyway) or `local` (`localCheckpoint`: faster, lost with an executor).
+    - `value_cut` true, `value_cut_attributes` the values an upstream supplier provides
+      (warehouse and ship-from addresses, label contact phones): an entity whose accepted
+      edges resting only on one such value (the only blockable value the two accounts share)
+      hold together parts of `min_bridge_part` accounts or more is split there, whatever the
+      edges weigh. A supplier's warehouse or phone, used by 2-4 rings, fuses them by many
+      parallel edges of 4.8-6.0 (a private strong asset's weight), which no weak-cut rule
+      sees; the parts still share the value, so `entity_links` links them. Return addresses
+      are left out: returned goods go back to the operation itself, so a return address is
+      the ring's own. Measured at 20,000 generated accounts, seed 7: with 15% supplier share
+      pairwise F1 0.956 without the cut (39 supplier-fused ring pairs), 0.992 with it (none
+      merged, 39 linked); without suppliers 0.985 either way (with `return_address` in the
+      list: 0.988 and 0.981, 4 true rings cut at their own return address).
     """
 
     enabled: bool = True
@@ -573,6 +592,8 @@ class ClusterControlConfig:
     max_threshold: float = 12.0
     max_rounds: int = 5
     lineage_cut: str = "reliable"
+    value_cut: bool = True
+    value_cut_attributes: tuple[str, ...] = VALUE_CUT_ATTRIBUTES
 
     def problems(self) -> list[str]:
         where = "cluster_control"
@@ -607,6 +628,7 @@ class ClusterControlConfig:
             found.append(
                 f"{where}.lineage_cut: expected one of {LINEAGE_CUTS}, got {self.lineage_cut!r}"
             )
+        found += _attribute_problems(f"{where}.value_cut_attributes", self.value_cut_attributes)
         return found
 
 

@@ -24,7 +24,7 @@ from resolution.blocking import (
     extract_blocking_keys,
     find_hub_values,
 )
-from resolution.cluster_control import control_clusters
+from resolution.cluster_control import blockable_keys, control_clusters
 from resolution.clustering import assign_entities, summarise_entities
 from resolution.comparisons import account_profiles, compare_pairs, value_holders
 from resolution.config import ModelConfig, ResolutionConfig, rule_attributes
@@ -372,7 +372,7 @@ def resolve(
         scored_pairs = score_pairs(comparison_vectors, model)
     match_edges = checkpoint("match_edges", accept_matches(scored_pairs, config=config.model))
     clusters, splits, statistics = _controlled_clusters(
-        accounts_std, match_edges, config=config, checkpoint=checkpoint
+        accounts_std, match_edges, counted_keys, config=config, checkpoint=checkpoint
     )
     entity_membership, entity_changes, entities = _stable_entities(
         clusters.withColumnRenamed(c.ENTITY_ID, CLUSTER),
@@ -488,7 +488,7 @@ def resolve_incremental(
         region.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_L), c.ACCOUNT_ID_L, "left_semi"
     ).join(region.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_R), c.ACCOUNT_ID_R, "left_semi")
     clusters, splits, statistics = _controlled_clusters(
-        region, region_edges, config=config, checkpoint=checkpoint
+        region, region_edges, counted_keys, config=config, checkpoint=checkpoint
     )
     removed = changes.where(F.col(CHANGE) == F.lit(REMOVED)).select(c.ACCOUNT_ID)
     outside = (
@@ -524,10 +524,16 @@ def resolve_incremental(
 
 
 def _controlled_clusters(
-    accounts: DataFrame, match_edges: DataFrame, *, config: ResolutionConfig, checkpoint: StageHook
+    accounts: DataFrame,
+    match_edges: DataFrame,
+    counted_keys: DataFrame,
+    *,
+    config: ResolutionConfig,
+    checkpoint: StageHook,
 ) -> tuple[DataFrame, DataFrame | None, DataFrame | None]:
     """Connected components, then cluster control (when enabled): (membership, splits,
-    statistics)."""
+    statistics). `counted_keys` (with holder counts) give the values edges rest on, for the
+    value cut."""
     clusters = checkpoint(
         "clusters", assign_entities(accounts, match_edges, config=config.clustering)
     )
@@ -539,6 +545,7 @@ def _controlled_clusters(
         clusters,
         config=config.cluster_control,
         clustering=config.clustering,
+        blocking_keys=blockable_keys(counted_keys, config=config.blocking),
     )
     clusters = checkpoint("controlled_clusters", controlled.membership)
     splits = checkpoint("entity_splits", controlled.splits)

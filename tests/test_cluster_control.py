@@ -16,14 +16,16 @@ from resolution.cluster_control import (
     ControlledClusters,
     control_clusters,
     find_bridges,
+    find_value_cut,
     find_weak_cut,
 )
 from resolution.clustering import assign_entities
-from resolution.config import ClusteringConfig
+from resolution.config import EXACT_ATTRIBUTES, ClusteringConfig
 from resolution.errors import ConfigError, ResolutionError
 
 EDGES = "account_id_l string, account_id_r string, match_weight double"
 ACCOUNTS = "account_id string"
+KEYS = "account_id string, attribute string, value_key string"
 CLUSTERING = ClusteringConfig(engine="graphx")
 SPLIT_COLUMNS = (
     "entity_id",
@@ -39,6 +41,7 @@ SPLIT_COLUMNS = (
 )
 
 Edge = tuple[str | None, str | None, float | None]
+Key = tuple[str, str, str]
 
 
 def _entity_id(account_id: str) -> str:
@@ -77,10 +80,11 @@ def _run(
     *,
     components: list[list[str]] | None = None,
     shuffled: bool = False,
+    keys: list[Key] | None = None,
 ) -> ControlledClusters:
     """Control the entities of `components` (accounts in none are singletons), or without
     them cluster with GraphX first as the pipeline does. `shuffled`: reversed input order and
-    several partitions."""
+    several partitions. `keys`: the blockable keys, for the value cut."""
     if shuffled:
         accounts, edges = accounts[::-1], edges[::-1]
     account_frame = spark.createDataFrame([(a,) for a in accounts], ACCOUNTS)
@@ -97,7 +101,12 @@ def _run(
     if shuffled:
         membership = membership.repartition(2)
     return control_clusters(
-        account_frame, edge_frame, membership, config=config, clustering=CLUSTERING
+        account_frame,
+        edge_frame,
+        membership,
+        config=config,
+        clustering=CLUSTERING,
+        blocking_keys=None if keys is None else spark.createDataFrame(keys, KEYS),
     )
 
 
@@ -403,3 +412,129 @@ def test_disabled_control_returns_the_membership(spark: SparkSession) -> None:
     result = _run(spark, accounts, edges, ClusterControlConfig(enabled=False), components=given)
     assert _membership(result) == _expected_membership(merged)
     assert result.splits.collect() == []
+
+
+# --- the value cut --------------------------------------------------------------------------
+
+
+def _keyed_ring(prefix: str) -> tuple[list[str], list[Edge], list[Key]]:
+    """`_ring`, each edge resting on a card only its two accounts hold."""
+    accounts, edges = _ring(prefix)
+    keys: list[Key] = []
+    for a, b, _ in edges:
+        assert a is not None and b is not None
+        keys += [(a, "card", f"card:{a}|{b}"), (b, "card", f"card:{a}|{b}")]
+    return accounts, edges, keys
+
+
+def _supplier_rings(
+    prefix_a: str, prefix_b: str, *, with_card: bool = False
+) -> tuple[list[str], list[Edge], list[Key]]:
+    """Two rings of 8 whose accounts 2 and 5 (ring a) and 1, 4 and 6 (ring b) use one supplier's
+    warehouse: every two of those five are matched at 6.0, as strong as the rings' own edges,
+    on the warehouse alone (with `with_card`, on the warehouse and a card they all hold)."""
+    a, a_edges, a_keys = _keyed_ring(prefix_a)
+    b, b_edges, b_keys = _keyed_ring(prefix_b)
+    holders = [a[2], a[5], b[1], b[4], b[6]]
+    supplier: list[Edge] = [
+        (holders[i], holders[j], 6.0) for i in range(5) for j in range(i + 1, 5)
+    ]
+    keys = a_keys + b_keys + [(h, "warehouse_address", "warehouse:supplier-1") for h in holders]
+    if with_card:
+        keys += [(h, "card", "card:supplier-1") for h in holders]
+    return a + b, a_edges + b_edges + supplier, keys
+
+
+def test_find_value_cut_leaves_small_fragments_attached() -> None:
+    triangles = [(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (3, 5)]
+    shared = [(1, 3), (2, 4), (1, 4)]
+    values: list[str | None] = [None] * 6 + ["w"] * 3
+    assert find_value_cut(6, triangles + shared, values, min_part=3) == ([6, 7, 8], "w")
+    assert find_value_cut(6, triangles + shared, values, min_part=4) == ([], None)
+    # Account 6 is matched through "w" alone, twice to the second triangle: it stays there.
+    fragment = [(6, 1), (6, 3), (6, 4)]
+    assert find_value_cut(7, triangles + shared + fragment, values + ["w"] * 3, min_part=3) == (
+        [6, 7, 8, 9],
+        "w",
+    )
+    # Of two values that both cut, the one cutting fewer edges; no value, no cut.
+    two = triangles + shared + [(0, 5)]
+    assert find_value_cut(6, two, [*values, "v"], min_part=3) == ([], None)
+    assert find_value_cut(6, two, [None] * 6 + ["v"] * 4, min_part=3) == ([6, 7, 8, 9], "v")
+    assert find_value_cut(6, triangles + shared, [None] * 9, min_part=3) == ([], None)
+
+
+def test_supplier_bridged_rings_are_split_at_the_shared_value(spark: SparkSession) -> None:
+    accounts, edges, keys = _supplier_rings("sa", "sb")
+    config = ClusterControlConfig(lineage_cut="local")
+    result = _run(spark, accounts, edges, config, components=[accounts], keys=keys)
+
+    assert _membership(result) == _expected_membership([accounts[:8], accounts[8:]])
+    # The 6 edges between the rings are cut; the 4 inside them rest on the warehouse too but
+    # join no parts. The reason names the kind of value, never its key.
+    assert _splits(result) == {
+        (
+            _entity_id("sa-0"),
+            1,
+            "6 edges resting only on one shared warehouse_address hold 2 parts of 8 and 8 accounts",
+            "value_cut",
+            None,
+            6,
+            2,
+            (8, 8),
+            16,
+            30,
+        )
+    }
+    reasons = " ".join(row.reason for row in result.splits.collect())
+    assert "supplier" not in reasons and "warehouse:" not in reasons
+    # Without the keys, or with value_cut off, strong parallel edges are not cut.
+    for off, given in ((config, None), (ClusterControlConfig(value_cut=False), keys)):
+        kept = _run(spark, accounts, edges, off, components=[accounts], keys=given)
+        assert _membership(kept) == _expected_membership([accounts])
+        assert kept.splits.collect() == []
+
+
+def test_a_value_holding_too_small_a_part_is_not_cut(spark: SparkSession) -> None:
+    # Ten accounts: a chain of 7 and a chain of 3 on cards, and one return address held by
+    # c6 and c7 alone: the one edge resting on it would cut off 3 < min_bridge_part accounts.
+    ring = [f"c{i}" for i in range(10)]
+    edges: list[Edge] = [(ring[i], ring[i + 1], 6.0) for i in range(9)]
+    keys: list[Key] = [
+        (account, "card", f"card:{i}")
+        for i in range(9)
+        if i != 6
+        for account in (ring[i], ring[i + 1])
+    ] + [("c6", "return_address", "return:1"), ("c7", "return_address", "return:1")]
+    result = _run(
+        spark, ring, edges, ClusterControlConfig(lineage_cut="local"), components=[ring], keys=keys
+    )
+    assert _membership(result) == _expected_membership([ring])
+    assert result.splits.collect() == []
+
+
+def test_an_edge_sharing_another_value_does_not_rest_on_the_warehouse(
+    spark: SparkSession,
+) -> None:
+    # The supplier's holders also share a card: their edges rest on two values, none is cut.
+    accounts, edges, keys = _supplier_rings("ta", "tb", with_card=True)
+    config = ClusterControlConfig(lineage_cut="local")
+    result = _run(spark, accounts, edges, config, components=[accounts], keys=keys)
+    assert _membership(result) == _expected_membership([accounts])
+    assert result.splits.collect() == []
+
+
+def test_value_cut_config_problems() -> None:
+    assert ClusterControlConfig(value_cut=False, value_cut_attributes=("card",)).problems() == []
+    bad = ClusterControlConfig(value_cut_attributes=("warehouse_address", "warehouse", "card"))
+    assert bad.problems() == [
+        "cluster_control.value_cut_attributes: unknown attribute 'warehouse' (known: "
+        + ", ".join(EXACT_ATTRIBUTES)
+        + ")"
+    ]
+    empty = ClusterControlConfig(value_cut_attributes=())
+    assert empty.problems() == [
+        "cluster_control.value_cut_attributes: at least one attribute is needed"
+    ]
+    twice = ClusterControlConfig(value_cut_attributes=("contact_phone", "contact_phone"))
+    assert [p.split(":")[0] for p in twice.problems()] == ["cluster_control.value_cut_attributes"]
