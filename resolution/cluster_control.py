@@ -713,7 +713,7 @@ def _reason(config: ClusterControlConfig) -> Column:
             ),
             F.lit(" only on one shared "),
             F.col(CUT_ATTRIBUTE),
-            F.lit(" hold "),
+            F.when(F.col(VALUE_CUT_SIZE) == 1, F.lit(" holds ")).otherwise(F.lit(" hold ")),
             F.col(PARTS).cast("string"),
             F.lit(" parts of "),
             _sizes_text(F.col(PART_SIZES), F.col(PARTS)),
