@@ -18,7 +18,7 @@ BENCH_DIR     ?= build/bench
 BENCH_SIZES   ?= 100000,300000,1000000
 BENCH_REPEATS ?= 3
 BENCH_SEED    ?= 7
-BENCH_CONF    ?= conf/default.yaml
+BENCH_CONF    ?= conf/large.yaml
 CLUSTER_DIR      ?= build/cluster-demo
 CLUSTER_ACCOUNTS ?= 3000
 

@@ -27,6 +27,15 @@ def test_default_config_loads_typed_and_frozen() -> None:
         config.spark.options["spark.sql.adaptive.enabled"] = False  # type: ignore[index]
 
 
+def test_large_data_config_changes_only_spark_sizing() -> None:
+    default = load_config(DEFAULT_CONFIG)
+    large = load_config(DEFAULT_CONFIG.parent / "large.yaml")
+    assert large.spark.shuffle_partitions > default.spark.shuffle_partitions
+    assert large.spark.options["spark.driver.memory"] == "12g"
+    assert large.resolution == default.resolution
+    assert large.quality == default.quality
+
+
 def test_every_problem_is_reported_at_once() -> None:
     raw = {
         "spark": {"shuffle_partitions": "eight", "typo": 1},

@@ -219,6 +219,23 @@ def test_graphx_components_match_networkx(spark: SparkSession, seed: int) -> Non
     assert all(label == min(members) for label, members in got.items())
 
 
+def test_graphx_components_release_the_graphs_they_cache(spark: SparkSession) -> None:
+    # GraphX caches its input and labelled graphs; a run calls connected components several
+    # times, and what each call left cached took the memory later stages needed.
+    def cached() -> int:
+        return int(spark.sparkContext._jsc.getPersistentRDDs().size())
+
+    before = cached()
+    for shift in range(3):
+        frame = spark.createDataFrame(
+            [(shift * 100 + i, shift * 100 + i + 1) for i in range(0, 40, 2)], "src long, dst long"
+        )
+        components = connected_components(frame, config=ClusteringConfig(engine="graphx"))
+        assert components.count() == 40
+    # What stays cached is each call's result (two longs per vertex), not its graphs.
+    assert cached() - before <= 3
+
+
 def test_graphframes_engine_without_its_jar_is_a_clear_error(spark: SparkSession) -> None:
     jvm = spark.sparkContext._jvm
     if jvm.org.apache.spark.util.Utils.classIsLoadable("org.graphframes.GraphFrame"):
