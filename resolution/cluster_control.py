@@ -189,21 +189,7 @@ def _part_sizes(
     vertex_count: int, edges: Sequence[tuple[int, int]], removed: set[int]
 ) -> list[int]:
     """Sizes of the connected components of the graph without the `removed` edges."""
-    parent = list(range(vertex_count))
-
-    def root(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for index, (u, v) in enumerate(edges):
-        if index not in removed:
-            parent[root(u)] = root(v)
-    counts: dict[int, int] = {}
-    for x in range(vertex_count):
-        counts[root(x)] = counts.get(root(x), 0) + 1
-    return list(counts.values())
+    return list(Counter(_components(vertex_count, edges, removed)).values())
 
 
 def find_weak_cut(
