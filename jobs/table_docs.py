@@ -185,8 +185,10 @@ _TABLE_LIST = (
                 "blocking_keys",
                 "array<struct>",
                 "The account's blocking values, sorted structs of attribute (the blocking "
-                "rule) and value_key (the standardised value: identity and payment numbers as "
-                "keyed hashes); empty when it has none.",
+                "rule; also desk_phone, a label phone printed only at hub addresses, and "
+                "label_phone_address, address key and phone of a label) and value_key (the "
+                "standardised value: identity and payment numbers as keyed hashes); empty "
+                "when it has none.",
             ),
             ("run_id", "string", _RUN_ID_MERGED),
         ),

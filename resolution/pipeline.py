@@ -23,6 +23,7 @@ from resolution.blocking import (
     count_value_holders,
     extract_blocking_keys,
     find_hub_values,
+    set_aside_desk_phones,
 )
 from resolution.cluster_control import blockable_keys, control_clusters
 from resolution.clustering import assign_entities, summarise_entities
@@ -337,7 +338,10 @@ def resolve(
     counted_keys = checkpoint(
         "blocking_keys",
         count_value_holders(
-            extract_blocking_keys(accounts_std, payments_std, logistics_std, attributes=wanted)
+            set_aside_desk_phones(
+                extract_blocking_keys(accounts_std, payments_std, logistics_std, attributes=wanted),
+                max_block_size=config.blocking.max_block_size,
+            )
         ),
     )
     account_count = accounts_std.count()
@@ -436,7 +440,15 @@ def resolve_incremental(
     )
     changes = cut_lineage(changes)
     counted_keys = cut_lineage(
-        checkpoint("blocking_keys", count_value_holders(merged_keys(state, changes, touched_keys)))
+        checkpoint(
+            "blocking_keys",
+            count_value_holders(
+                set_aside_desk_phones(
+                    merged_keys(state, changes, touched_keys),
+                    max_block_size=config.blocking.max_block_size,
+                )
+            ),
+        )
     )
     account_count = changes.where(F.col(CHANGE) != F.lit(REMOVED)).count()
     hub_values = checkpoint("hub_values", find_hub_values(counted_keys, config=config.blocking))

@@ -16,6 +16,7 @@ from resolution.blocking import (
     count_value_holders,
     extract_blocking_keys,
     find_hub_values,
+    set_aside_desk_phones,
     summarise_pairs_by_attribute,
 )
 from resolution.clustering import assign_entities, connected_components
@@ -112,6 +113,64 @@ def test_blocking_keys_hubs_and_pairs(spark: SparkSession) -> None:
         "contact_phone": 1,
         "warehouse_address": 1,
     }
+
+
+def test_desk_phones_of_hub_addresses_are_set_aside(spark: SparkSession) -> None:
+    """A phone an account printed only on labels at a hub address (a consolidator's desk
+    phone) pairs nobody; printed anywhere else too, it stays a key; an address that stops
+    being a hub gives its phones back."""
+    accounts = spark.createDataFrame(
+        [(f"h{i}", None, None, None, None, None, None) + _NO_NAME for i in range(1, 5)]
+        + [(f"r{i}", None, None, None, None, None, None) + _NO_NAME for i in (1, 2)],
+        ACCOUNTS_STD,
+    )
+    payments = spark.createDataFrame([], PAYMENTS_STD)
+    desk, own, ring = "+8613900000001", "+8613900000002", "+8613900000003"
+    logistics = spark.createDataFrame(
+        [
+            ("h1", "warehouse", "hub|100", desk),
+            ("h2", "warehouse", "hub|100", desk),
+            ("h3", "warehouse", "hub|100", own),
+            ("h3", "ship_from", "shop|200", desk),
+            ("h4", "warehouse", "hub|100", None),
+            ("r1", "return", "den|300", ring),
+            ("r2", "return", "den|300", ring),
+            ("r2", "warehouse", "hub|100", ring),
+        ],
+        LOGISTICS_STD,
+    )
+    rules = ("warehouse_address", "ship_from_address", "return_address", "contact_phone")
+    extracted = extract_blocking_keys(accounts, payments, logistics, attributes=rules).cache()
+
+    def phones(keys: DataFrame) -> set[tuple[str, str, str]]:
+        return {
+            (r[c.ACCOUNT_ID], r[c.ATTRIBUTE], r[c.VALUE_KEY])
+            for r in keys.where(F.col(c.ATTRIBUTE).isin("contact_phone", "desk_phone")).collect()
+        }
+
+    # hub|100 is held by 5 accounts: a hub under a cap of 4.
+    aside = set_aside_desk_phones(extracted, max_block_size=4).cache()
+    assert phones(aside) == {
+        ("h1", "desk_phone", desk),
+        ("h2", "desk_phone", desk),
+        ("h3", "desk_phone", own),
+        ("h3", "contact_phone", desk),  # also printed at the seller's own shop
+        ("r1", "contact_phone", ring),
+        ("r2", "contact_phone", ring),  # printed at the hub and at the ring's return address
+    }
+    assert aside.count() == extracted.count()  # renamed, never dropped
+    config = BlockingConfig(rules=rules, max_block_size=4)
+    pairs = {
+        (r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): [s[c.ATTRIBUTE] for s in r[c.SHARED_ATTRIBUTES]]
+        for r in build_candidate_pairs(count_value_holders(aside), config=config).collect()
+    }
+    assert pairs == {("r1", "r2"): ["contact_phone", "return_address"]}
+
+    # Idempotent, and judged again: under a cap of 5 the address is no hub, the phones return.
+    assert phones(set_aside_desk_phones(aside, max_block_size=4)) == phones(aside)
+    assert phones(set_aside_desk_phones(aside, max_block_size=5)) == phones(extracted)
+    assert {a for a, attribute, _ in phones(extracted)} == {"h1", "h2", "h3", "r1", "r2"}
+    assert {attribute for _, attribute, _ in phones(extracted)} == {"contact_phone"}
 
 
 def test_blocking_only_enabled_rules(spark: SparkSession) -> None:
