@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -83,7 +84,35 @@ def comparison(spec: Mapping[str, Any]) -> Any:
     kind = spec["kind"]
     if not hasattr(cl, kind):
         raise ValueError(f"splink.comparison_library has no {kind!r} (settings: {spec})")
-    return getattr(cl, kind)(spec["column"], **(spec.get("args") or {}))
+    created = getattr(cl, kind)(spec["column"], **(spec.get("args") or {}))
+    if spec.get("configure"):
+        # e.g. {term_frequency_adjustments: true}: ComparisonCreator.configure()
+        created = created.configure(**spec["configure"])
+    return created
+
+
+def log_parameters(linker: Linker) -> None:
+    """The trained prior and, per comparison level, m, u and the match weight (the values of
+    Splink's match weights / m-u charts), for checking that the model makes sense."""
+    model = linker.misc.save_model_to_json()
+    logger.info(
+        "probability_two_random_records_match %.3g", model["probability_two_random_records_match"]
+    )
+    for comparison_dict in model["comparisons"]:
+        for level in comparison_dict["comparison_levels"]:
+            if level.get("is_null_level"):
+                continue
+            m, u = level.get("m_probability"), level.get("u_probability")
+            weight = math.log2(m / u) if m and u else float("nan")
+            logger.info(
+                "  %-20s %-45s m=%s u=%s weight=%.2f%s",
+                comparison_dict["output_column_name"],
+                level["label_for_charts"][:45],
+                f"{m:.3g}" if m is not None else None,
+                f"{u:.3g}" if u is not None else None,
+                weight,
+                " tf" if level.get("tf_adjustment_column") else "",
+            )
 
 
 def build_settings(settings: Mapping[str, Any]) -> SettingsCreator:
@@ -149,6 +178,7 @@ def run(
             linker.training.estimate_parameters_using_expectation_maximisation(
                 blocking_rule(rule), estimate_without_term_frequencies=True
             )
+    log_parameters(linker)
     with clock.stage("block"):
         blocked = linker.inference.compute_blocked_pairs_for_predict()
         candidate_pairs = _count(blocked)
