@@ -387,8 +387,18 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     accepted[c.ACCOUNTS], hash_key=hash_key, config=config.standardise
                 ),
             )
-            payments_std = standardise_payments(accepted[c.PAYMENT_INSTRUMENTS], hash_key=hash_key)
-            logistics_std = standardise_logistics(accepted[c.LOGISTICS], config=config.standardise)
+            # Materialised once each: blocking reads them in several branches (payment keys,
+            # logistics addresses, label phones), each of which would redo the hashing and
+            # the phone and address standardisation (three passes over the logistics at
+            # 1,000,000 accounts, 10 minutes of the blocking stage on 2 cores).
+            payments_std = clock.materialise(
+                "standardise_payments",
+                standardise_payments(accepted[c.PAYMENT_INSTRUMENTS], hash_key=hash_key),
+            )
+            logistics_std = clock.materialise(
+                "standardise_logistics",
+                standardise_logistics(accepted[c.LOGISTICS], config=config.standardise),
+            )
             saved_model = load_model(config.resolution.model.load_from)
             if base is not None and changes is not None and previous_entities is not None:
                 resolution: Resolution = resolve_incremental(

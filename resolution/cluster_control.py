@@ -26,7 +26,9 @@ An entity is flagged when (see `ClusterControlConfig`):
   value is the only blockable value its two accounts share (found by joining the edge's
   accounts' keys in Spark). This is an upstream supplier: one warehouse or phone used by a
   few rings, whose holders in each ring are matched to each other by many parallel edges as
-  strong as the rings' own chain edges, so no weak cut exists. See `find_value_cut`.
+  strong as the rings' own chain edges, so no weak cut exists. Parts that also share a
+  value of a `value_cut_kept_by` attribute (a registration IP) are not cut. See
+  `find_value_cut`.
 
 A flagged entity is split by removing its qualifying weak cut when it has one (the weakest
 bridges first, as many as leave every part at least `min_bridge_part` accounts, or else the
@@ -82,6 +84,7 @@ CUT_SIZE = "cut_size"
 VALUE_CUT_SIZE = "value_cut_size"
 CUT_ATTRIBUTE = "cut_attribute"
 _VALUE_ID = "value_id"
+_KEPT_BY = "kept_by"
 METHOD = "method"
 THRESHOLD = "threshold"
 ROUND = "round"
@@ -361,12 +364,23 @@ def _value_cut_groups(
     return [group[root] for root in component]
 
 
+def _parts_share(groups: Sequence[int], kept_by: Sequence[frozenset[str]]) -> bool:
+    """Whether vertices of two different groups hold a common value of `kept_by`."""
+    group_of: dict[str, int] = {}
+    for vertex, values in enumerate(kept_by):
+        for value in values:
+            if group_of.setdefault(value, groups[vertex]) != groups[vertex]:
+                return True
+    return False
+
+
 def find_value_cut(
     vertex_count: int,
     edges: Sequence[tuple[int, int]],
     values: Sequence[str | None],
     *,
     min_part: int,
+    kept_by: Sequence[frozenset[str]] | None = None,
 ) -> tuple[list[int], str | None]:
     """The edges to remove to cut one connected entity at one shared value, and that value; or
     `([], None)`.
@@ -377,7 +391,9 @@ def find_value_cut(
     more come apart (smaller fragments stay attached, see `_value_cut_groups`). Of the
     qualifying values, the one cutting the fewest edges (then leaving the largest smallest
     part, then the smallest value) is chosen; the edges it cuts are those between its parts
-    (removed edges inside a part stay). Example::
+    (removed edges inside a part stay). `kept_by[v]`, when given, holds vertex `v`'s values
+    that keep parts together: a value whose parts would share one of them does not qualify.
+    Example::
 
         # two triangles whose accounts 1, 2 and 3, 4 share one value "w"
         edges = [(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (3, 5), (1, 3), (2, 4), (1, 4)]
@@ -392,7 +408,7 @@ def find_value_cut(
     for value in sorted(by_value):
         removed = by_value[value]
         groups = _value_cut_groups(vertex_count, edges, removed, min_part)
-        if groups is None:
+        if groups is None or (kept_by is not None and _parts_share(groups, kept_by)):
             continue
         cut = sorted(i for i in removed if groups[edges[i][0]] != groups[edges[i][1]])
         smallest = min(Counter(groups).values())
@@ -425,7 +441,14 @@ def _value_cut_finder(config: ClusterControlConfig) -> Callable[[pd.DataFrame], 
             )
         )
         values = [None if pd.isna(v) else str(v) for v in ordered[_VALUE_ID]]
-        chosen, value = find_value_cut(len(accounts), edges, values, min_part=min_part)
+        kept: list[frozenset[str]] = [frozenset()] * len(accounts)
+        for side in (c.ACCOUNT_ID_L, c.ACCOUNT_ID_R):
+            for account, held in zip(ordered[side], ordered[f"{_KEPT_BY}_{side}"], strict=True):
+                if held is not None and len(held):
+                    kept[position[account]] = frozenset(str(v) for v in held)
+        chosen, value = find_value_cut(
+            len(accounts), edges, values, min_part=min_part, kept_by=kept
+        )
         cut = ordered.loc[chosen, [c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R]]
         attribute = ordered.loc[chosen, CUT_ATTRIBUTE].iloc[0] if chosen else None
         return cut.assign(**{VALUE_CUT_SIZE: len(chosen), CUT_ATTRIBUTE: attribute})
@@ -567,10 +590,32 @@ def _find_value_cuts(
     ).select(c.ENTITY_ID)
     candidates = edges.join(searched, on=c.ENTITY_ID, how="left_semi")
     resting = _resting_values(candidates, value_keys, config)
+    kept_by = (
+        value_keys.where(F.col(c.ATTRIBUTE).isin(*config.value_cut_kept_by))
+        .groupBy(c.ACCOUNT_ID)
+        .agg(F.collect_set(F.xxhash64(c.ATTRIBUTE, c.VALUE_KEY).cast("string")).alias(_KEPT_BY))
+    )
+    searched_edges = candidates.join(
+        resting.select(c.ENTITY_ID).distinct(), on=c.ENTITY_ID, how="left_semi"
+    ).join(resting, on=[c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R], how="left")
+    for side in (c.ACCOUNT_ID_L, c.ACCOUNT_ID_R):
+        searched_edges = searched_edges.join(
+            kept_by.withColumnRenamed(c.ACCOUNT_ID, side).withColumnRenamed(
+                _KEPT_BY, f"{_KEPT_BY}_{side}"
+            ),
+            on=side,
+            how="left",
+        )
     return (
-        candidates.join(resting.select(c.ENTITY_ID).distinct(), on=c.ENTITY_ID, how="left_semi")
-        .join(resting, on=[c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R], how="left")
-        .select(c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R, _VALUE_ID, CUT_ATTRIBUTE)
+        searched_edges.select(
+            c.ENTITY_ID,
+            c.ACCOUNT_ID_L,
+            c.ACCOUNT_ID_R,
+            _VALUE_ID,
+            CUT_ATTRIBUTE,
+            f"{_KEPT_BY}_{c.ACCOUNT_ID_L}",
+            f"{_KEPT_BY}_{c.ACCOUNT_ID_R}",
+        )
         .groupBy(c.ENTITY_ID)
         .applyInPandas(_value_cut_finder(config), schema=_VALUE_CUT_SCHEMA)
     )

@@ -306,6 +306,22 @@ def comparison_attributes(config: ResolutionConfig) -> tuple[str, ...]:
     return tuple(seen)
 
 
+def _cut(checkpoint: StageHook, name: str, frame: DataFrame) -> DataFrame:
+    """`frame` through the stage hook, then with its lineage cut (`cut_lineage`), the hook's
+    persisted copy released.
+
+    The blocking keys are a union of some twenty projections of the standardised inputs, each
+    holding the standardisation's expressions, and setting the desk phones aside reads them
+    four times: with whole lineages every later plan carried that tree, and at 20,000
+    accounts the plans filled a 4g driver heap (Catalyst trees, not data: "Failed to allocate
+    a page", stages 2-3x slower, then OutOfMemoryError in the leads).
+    """
+    persisted = checkpoint(name, frame)
+    cut = cut_lineage(persisted)
+    persisted.unpersist()
+    return cut
+
+
 def resolve(
     accounts_std: DataFrame,
     payments_std: DataFrame,
@@ -335,13 +351,16 @@ def resolve(
         check_model(model, config.model)
     compared = comparison_attributes(config) if config.model.kind == "fellegi_sunter" else ()
     wanted = tuple(dict.fromkeys(config.blocking.rules + compared))
-    counted_keys = checkpoint(
+    extracted = _cut(
+        checkpoint,
+        "key_extraction",
+        extract_blocking_keys(accounts_std, payments_std, logistics_std, attributes=wanted),
+    )
+    counted_keys = _cut(
+        checkpoint,
         "blocking_keys",
         count_value_holders(
-            set_aside_desk_phones(
-                extract_blocking_keys(accounts_std, payments_std, logistics_std, attributes=wanted),
-                max_block_size=config.blocking.max_block_size,
-            )
+            set_aside_desk_phones(extracted, max_block_size=config.blocking.max_block_size)
         ),
     )
     account_count = accounts_std.count()
@@ -439,16 +458,13 @@ def resolve_incremental(
         attributes=config.blocking.rules,
     )
     changes = cut_lineage(changes)
-    counted_keys = cut_lineage(
-        checkpoint(
-            "blocking_keys",
-            count_value_holders(
-                set_aside_desk_phones(
-                    merged_keys(state, changes, touched_keys),
-                    max_block_size=config.blocking.max_block_size,
-                )
-            ),
-        )
+    merged = _cut(checkpoint, "key_extraction", merged_keys(state, changes, touched_keys))
+    counted_keys = _cut(
+        checkpoint,
+        "blocking_keys",
+        count_value_holders(
+            set_aside_desk_phones(merged, max_block_size=config.blocking.max_block_size)
+        ),
     )
     account_count = changes.where(F.col(CHANGE) != F.lit(REMOVED)).count()
     hub_values = checkpoint("hub_values", find_hub_values(counted_keys, config=config.blocking))

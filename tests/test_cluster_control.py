@@ -464,6 +464,22 @@ def test_find_value_cut_leaves_small_fragments_attached() -> None:
     assert find_value_cut(6, triangles + shared, [None] * 9, min_part=3) == ([], None)
 
 
+def test_a_value_cut_is_not_made_between_parts_that_share_a_kept_by_value() -> None:
+    triangles = [(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (3, 5)]
+    shared = [(1, 3), (2, 4), (1, 4)]
+    values: list[str | None] = [None] * 6 + ["w"] * 3
+    none: frozenset[str] = frozenset()
+    # Accounts 0 and 5, one in each part, were registered from one IP: no cut.
+    across = [frozenset({"ip"}), none, none, none, none, frozenset({"ip"})]
+    assert find_value_cut(6, triangles + shared, values, min_part=3, kept_by=across) == ([], None)
+    # The same IP inside one part keeps nothing apart: the cut is made.
+    inside = [frozenset({"ip"}), frozenset({"ip"}), none, none, none, frozenset({"ip2"})]
+    assert find_value_cut(6, triangles + shared, values, min_part=3, kept_by=inside) == (
+        [6, 7, 8],
+        "w",
+    )
+
+
 def test_supplier_bridged_rings_are_split_at_the_shared_value(spark: SparkSession) -> None:
     accounts, edges, keys = _supplier_rings("sa", "sb")
     config = ClusterControlConfig(lineage_cut="local")
@@ -522,6 +538,20 @@ def test_an_edge_sharing_another_value_does_not_rest_on_the_warehouse(
     result = _run(spark, accounts, edges, config, components=[accounts], keys=keys)
     assert _membership(result) == _expected_membership([accounts])
     assert result.splits.collect() == []
+
+
+def test_supplier_rings_registered_from_one_ip_are_not_split(spark: SparkSession) -> None:
+    # One account of each ring registered from one IP (too weak for an edge): one operator.
+    accounts, edges, keys = _supplier_rings("ua", "ub")
+    keys += [(accounts[0], "registration_ip", "ip:1"), (accounts[-1], "registration_ip", "ip:1")]
+    config = ClusterControlConfig(lineage_cut="local")
+    result = _run(spark, accounts, edges, config, components=[accounts], keys=keys)
+    assert _membership(result) == _expected_membership([accounts])
+    assert result.splits.collect() == []
+    # Without the check the supplier cut is made.
+    unchecked = ClusterControlConfig(lineage_cut="local", value_cut_kept_by=())
+    split = _run(spark, accounts, edges, unchecked, components=[accounts], keys=keys)
+    assert _membership(split) == _expected_membership([accounts[:8], accounts[8:]])
 
 
 def test_value_cut_config_problems() -> None:
