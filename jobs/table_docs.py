@@ -186,7 +186,7 @@ _TABLE_LIST = (
                 "array<struct>",
                 "The account's blocking values, sorted structs of attribute (the blocking "
                 "rule; also desk_phone, a label phone printed only at hub addresses, and "
-                "label_phone_address, address key and phone of a label) and value_key (the "
+                "label_phone_address, phone and address key of a label) and value_key (the "
                 "standardised value: identity and payment numbers as keyed hashes); empty "
                 "when it has none.",
             ),

@@ -43,7 +43,7 @@ _ACCOUNT_ATTRIBUTE_COLUMNS = {
 
 
 # Internal attributes, never blocking rules: where a label phone was printed
-# (`address_key|phone`), and a label phone set aside as a hub's desk phone.
+# (`phone|address_key`), and a label phone set aside as a hub's desk phone.
 LABEL_PHONE_ADDRESS = "label_phone_address"
 DESK_PHONE = "desk_phone"
 _ADDRESS_ATTRIBUTES = ("registered_address", *_LOGISTICS_ATTRIBUTE.values())
@@ -154,7 +154,7 @@ def extract_blocking_keys(
         _key_rows(
             logistics_std,
             F.lit(LABEL_PHONE_ADDRESS),
-            F.when(phone.isNotNull() & address.isNotNull(), F.concat_ws("|", address, phone)),
+            F.when(phone.isNotNull() & address.isNotNull(), F.concat_ws("|", phone, address)),
         )
     )
     parts += _fuzzy_key_rows(accounts_std, attributes)
@@ -185,14 +185,10 @@ def set_aside_desk_phones(blocking_keys: DataFrame, *, max_block_size: int) -> D
             F.col(c.ATTRIBUTE)
         ),
     )
-    # The phone is after the last `|` (an address key holds `|` before its postcode).
-    phone = F.substring_index(c.VALUE_KEY, "|", -1)
+    # `phone|address`: split at the first `|` only (an address key holds `|` too).
+    label = F.split(c.VALUE_KEY, r"\|", 2)
     labels = restored.where(F.col(c.ATTRIBUTE) == F.lit(LABEL_PHONE_ADDRESS)).select(
-        c.ACCOUNT_ID,
-        F.col(c.VALUE_KEY)
-        .substr(F.lit(1), F.length(c.VALUE_KEY) - F.length(phone) - F.lit(1))
-        .alias("_address"),
-        phone.alias("_phone"),
+        c.ACCOUNT_ID, label[1].alias("_address"), label[0].alias("_phone")
     )
     # Holders of an address: accounts that ship from, return to, store at or print a label at
     # it, or are registered there.

@@ -28,7 +28,7 @@ from resolution.blocking import (
 from resolution.cluster_control import blockable_keys, control_clusters
 from resolution.clustering import assign_entities, summarise_entities
 from resolution.comparisons import account_profiles, compare_pairs, value_holders
-from resolution.config import ModelConfig, ResolutionConfig, rule_attributes
+from resolution.config import BlockingConfig, ModelConfig, ResolutionConfig, rule_attributes
 from resolution.errors import ConfigError, InputError
 from resolution.fellegi_sunter import (
     EMResult,
@@ -322,6 +322,13 @@ def _cut(checkpoint: StageHook, name: str, frame: DataFrame) -> DataFrame:
     return cut
 
 
+def _counted_keys(keys: DataFrame, *, config: BlockingConfig, checkpoint: StageHook) -> DataFrame:
+    """The population's blocking keys (extracted, or merged with the state's) with desk phones
+    set aside and holders counted: stage `blocking_keys`, lineage cut."""
+    aside = set_aside_desk_phones(keys, max_block_size=config.max_block_size)
+    return _cut(checkpoint, "blocking_keys", count_value_holders(aside))
+
+
 def resolve(
     accounts_std: DataFrame,
     payments_std: DataFrame,
@@ -356,13 +363,7 @@ def resolve(
         "key_extraction",
         extract_blocking_keys(accounts_std, payments_std, logistics_std, attributes=wanted),
     )
-    counted_keys = _cut(
-        checkpoint,
-        "blocking_keys",
-        count_value_holders(
-            set_aside_desk_phones(extracted, max_block_size=config.blocking.max_block_size)
-        ),
-    )
+    counted_keys = _counted_keys(extracted, config=config.blocking, checkpoint=checkpoint)
     account_count = accounts_std.count()
     hub_values = checkpoint("hub_values", find_hub_values(counted_keys, config=config.blocking))
     candidate_pairs = checkpoint(
@@ -459,13 +460,7 @@ def resolve_incremental(
     )
     changes = cut_lineage(changes)
     merged = _cut(checkpoint, "key_extraction", merged_keys(state, changes, touched_keys))
-    counted_keys = _cut(
-        checkpoint,
-        "blocking_keys",
-        count_value_holders(
-            set_aside_desk_phones(merged, max_block_size=config.blocking.max_block_size)
-        ),
-    )
+    counted_keys = _counted_keys(merged, config=config.blocking, checkpoint=checkpoint)
     account_count = changes.where(F.col(CHANGE) != F.lit(REMOVED)).count()
     hub_values = checkpoint("hub_values", find_hub_values(counted_keys, config=config.blocking))
     affected = cut_lineage(
