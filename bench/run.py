@@ -260,6 +260,8 @@ class Result:
     accepted_pairs: float | None = None
     scores: dict[str, float | int] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    # ours only: wall time from the end of the previous stage (jobs.progress.StageClock)
+    stage_spans: dict[str, float] = field(default_factory=dict)
     stage_rows: dict[str, float] = field(default_factory=dict)
     job_metrics: dict[str, float] = field(default_factory=dict)
     output: str = ""
@@ -329,6 +331,7 @@ def run_ours(
     metrics = _job_metrics(out_dir, run_id)
     result.job_metrics = {k: v for k, v in metrics.items() if k.startswith("eval_")}
     result.stage_seconds = _prefixed(metrics, "seconds.")
+    result.stage_spans = _prefixed(metrics, "span.")
     result.stage_rows = _prefixed(metrics, "rows.")
     result.candidate_pairs = metrics.get("blocking_candidate_pairs")
     result.accepted_pairs = metrics.get("rows.match_edges")
@@ -509,6 +512,7 @@ def _number(value: float | None, fmt: str) -> str:
 
 def write_csv(results: Sequence[Result], path: Path) -> None:
     stages = sorted({name for r in results for name in r.stage_seconds})
+    spans = sorted({name for r in results for name in r.stage_spans})
     rows = sorted({name for r in results for name in r.stage_rows})
     score_names = [
         "pairwise_precision",
@@ -539,6 +543,7 @@ def write_csv(results: Sequence[Result], path: Path) -> None:
         "job_eval_pairwise_f1",
         "job_eval_bcubed_f1",
         *[f"seconds.{s}" for s in stages],
+        *[f"span.{s}" for s in spans],
         *[f"rows.{s}" for s in rows],
         "log",
     ]
@@ -564,6 +569,7 @@ def write_csv(results: Sequence[Result], path: Path) -> None:
             }
             row.update({name: r.scores.get(name) for name in score_names})
             row.update({f"seconds.{k}": round(v, 3) for k, v in r.stage_seconds.items()})
+            row.update({f"span.{k}": round(v, 3) for k, v in r.stage_spans.items()})
             row.update({f"rows.{k}": v for k, v in r.stage_rows.items()})
             writer.writerow(row)
 
@@ -690,6 +696,7 @@ def log_to_mlflow(
                     "peak_jvm_rss_bytes": result.peak_jvm_rss_bytes,
                     **result.scores,
                     **{f"seconds.{k}": v for k, v in result.stage_seconds.items()},
+                    **{f"span.{k}": v for k, v in result.stage_spans.items()},
                     **{f"rows.{k}": v for k, v in result.stage_rows.items()},
                     **result.job_metrics,
                 }

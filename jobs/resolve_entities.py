@@ -129,7 +129,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--incremental",
         action="store_true",
-        help="resolve new and changed accounts only (not yet incremental: runs in full)",
+        help="resolve new and changed accounts against the last succeeded run (see README)",
     )
     return parser.parse_args(argv)
 
@@ -536,6 +536,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 )
             metrics.update({f"rows.{name}": float(n) for name, n in clock.rows.items()})
             metrics.update({f"seconds.{name}": s for name, s in clock.seconds.items()})
+            metrics.update({f"span.{name}": s for name, s in clock.spans.items()})
             metrics.update(sizes)
             if blocking is not None:
                 metrics.update(blocking.as_metrics())
