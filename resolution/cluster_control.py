@@ -504,12 +504,9 @@ def _entity_edges(match_edges: DataFrame, membership: DataFrame) -> DataFrame:
     )
 
 
-def _entity_stats(membership: DataFrame, edges: DataFrame, examined: DataFrame | None) -> DataFrame:
-    """`(entity_id, account_count, edge_count, density, min_weight)` of the examined entities
-    (all when `examined` is None) with at least two accounts."""
-    if examined is not None:
-        membership = membership.join(examined, on=c.ENTITY_ID, how="left_semi")
-        edges = edges.join(examined, on=c.ENTITY_ID, how="left_semi")
+def _entity_stats(membership: DataFrame, edges: DataFrame) -> DataFrame:
+    """`(entity_id, account_count, edge_count, density, min_weight)` of the entities of
+    `membership` with at least two accounts."""
     sizes = (
         membership.groupBy(c.ENTITY_ID)
         .agg(F.count(F.lit(1)).alias(c.ACCOUNT_COUNT))
@@ -913,19 +910,34 @@ def control_clusters(
     )
     no_value_cuts = spark.createDataFrame([], _VALUE_CUT_SCHEMA)
     cut = _cutter(config)
+    # Round 1 examines every entity; a later round only the parts the previous round made
+    # (an entity it did not act on cannot change). So each round settles the entities it leaves
+    # alone and carries only the parts forward: later rounds work on (and checkpoint) a few
+    # thousand rows, not the whole membership and edges again (at 1,000,000 accounts a round
+    # over everything took 35 to 45 s on 2 cores).
     members = cut(members)
     edges = cut(_entity_edges(match_edges, members))
+    settled_members: list[DataFrame] = []
+    settled_edges: list[DataFrame] = []
     examined: DataFrame | None = None
     round_splits: list[DataFrame] = []
     rounds = unsplittable = unchecked = 0
     for round_number in range(1, config.max_rounds + 1):
-        stats = _entity_stats(members, edges, examined)
+        stats = _entity_stats(members, edges)
         cuts = cut(_find_cuts(edges, stats, config))
-        value_cuts = (
-            cut(_find_value_cuts(edges, stats, value_keys, config))
-            if value_keys is not None
-            else no_value_cuts
-        )
+        if value_keys is None:
+            value_cuts = no_value_cuts
+        else:
+            # After round 1 the parts are a few accounts: read only their keys (a broadcast
+            # semi join, a scan instead of a shuffle of every account's keys).
+            round_keys = (
+                value_keys
+                if round_number == 1
+                else value_keys.join(
+                    F.broadcast(members.select(c.ACCOUNT_ID)), on=c.ACCOUNT_ID, how="left_semi"
+                )
+            )
+            value_cuts = cut(_find_value_cuts(edges, stats, round_keys, config))
         plan = cut(_plan(stats, cuts, value_cuts, config))
         by_method = {str(row[0]): int(row[1]) for row in plan.groupBy(METHOD).count().collect()}
         unsplittable += by_method.pop("none", 0)
@@ -950,24 +962,25 @@ def control_clusters(
                 .select(c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R)
             )
         )
-        acted = plan.where(F.col(METHOD) != "none").select(c.ENTITY_ID)
-        kept = edges.join(
+        acted = cut(plan.where(F.col(METHOD) != "none").select(c.ENTITY_ID))
+        acted_edges = edges.join(acted, on=c.ENTITY_ID, how="left_semi").join(
             dropped, on=[c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R], how="left_anti"
         )
-        acted_edges = kept.join(acted, on=c.ENTITY_ID, how="left_semi")
         relabelled = cut(
             _relabel(members.join(acted, on=c.ENTITY_ID, how="left_semi"), acted_edges, clustering)
         )
         # Built on this round's checkpointed frames only: no cut needed.
         round_splits.append(_round_splits(plan, relabelled, dropped, round_number, config))
+        # Only acted-on entities lose edges (every dropped edge is of a cut, a value cut or a
+        # raised threshold, all acted on), so the others settle with their edges as they are.
+        settled_members.append(members.join(acted, on=c.ENTITY_ID, how="left_anti"))
+        settled_edges.append(edges.join(acted, on=c.ENTITY_ID, how="left_anti"))
         new_ids = relabelled.select(c.ACCOUNT_ID, c.ENTITY_ID)
-        members = cut(members.join(acted, on=c.ENTITY_ID, how="left_anti").unionByName(new_ids))
+        members = new_ids
         edges = cut(
-            kept.join(acted, on=c.ENTITY_ID, how="left_anti").unionByName(
-                acted_edges.drop(c.ENTITY_ID)
-                .join(new_ids.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_L), on=c.ACCOUNT_ID_L)
-                .select(c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R, c.MATCH_WEIGHT)
-            )
+            acted_edges.drop(c.ENTITY_ID)
+            .join(new_ids.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_L), on=c.ACCOUNT_ID_L)
+            .select(c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R, c.MATCH_WEIGHT)
         )
         examined = relabelled.select(c.ENTITY_ID).distinct()
     else:
@@ -978,6 +991,10 @@ def control_clusters(
             config.max_rounds,
             unchecked,
         )
+    for settled in settled_members:
+        members = settled.unionByName(members)
+    for settled in settled_edges:
+        edges = settled.unionByName(edges)
     splits = no_splits
     for frame in round_splits:
         splits = splits.unionByName(frame)
