@@ -163,6 +163,15 @@ _LATIN_PROVINCES = (
     "yunnan",
     "zhejiang",
 )
+# The road kind names a different street: 友谊路 and 友谊街 are two places, as are Youyi Road
+# and Youyi Street, and one city can hold both (on generated data at 1,000,000 accounts, the
+# edges joining two rings through one shared return address that were looked at all joined a
+# 路 and a 街 address of one name and number).
+# The romanised tokens keep it as the Latin word (路 -> road, 街 -> street; `rd` and `st`
+# expand to the same words). 街道 is a subdistrict marker, not a street.
+_ROAD_KINDS = {"路": "road", "街": "street"}
+_ROMANISED_DROPPED_WORDS = tuple(w for w in _LATIN_ADMIN_WORDS if w not in _ROAD_KINDS.values())
+
 # As `_LEADING_PROVINCES`, for text whose administrative characters became spaces.
 _LEADING_PROVINCES_SPACED = r"^(?:(?:" + "|".join(_PROVINCES) + r")\s*)+(?=.*\p{IsHan}.*\p{IsHan})"
 
@@ -312,10 +321,12 @@ def key_of_normalised(normalised: Column) -> Column:
 
 def _without_trailing_province(words: Column) -> Column:
     """`words` without a last Latin province name (`..., Shenzhen, Guangdong`), when another
-    word that is not a number stays: the Latin counterpart of dropping a leading Han province
-    (Latin addresses run from small to big, Han ones from big to small)."""
+    word that is not a number or a road kind stays: the Latin counterpart of dropping a leading
+    Han province (Latin addresses run from small to big, Han ones from big to small)."""
     last = F.try_element_at(words, F.lit(-1))
-    names = F.filter(words, lambda word: ~word.rlike(r"^\p{N}+$"))
+    names = F.filter(
+        words, lambda word: ~word.rlike(r"^\p{N}+$") & ~word.isin(*_ROAD_KINDS.values())
+    )
     drop = F.coalesce(last.isin(*_LATIN_PROVINCES) & (F.size(names) >= 2), F.lit(False))
     return F.when(drop, F.slice(words, 1, F.size(words) - 1)).otherwise(words)
 
@@ -324,24 +335,31 @@ def prepare_for_romanisation(normalised: Column) -> Column:
     """The native half of `romanised_address_tokens`, from `address_normalised` text: the words
     that `romanised_tokens_value` romanises, one space apart.
 
-    Han administrative characters (省 市 区 县 镇 乡 路 街 道 号 栋 幢 座 室) become word breaks
-    and a leading province is dropped (as `address_key` does); Latin abbreviations are expanded
-    and administrative words (`road`, `district`, `number`, ...) dropped, and so is a last Latin
-    province name. `广东省深圳市南山区科技园路8号` gives `深圳 南山 科技园 8`;
-    `No. 8 Kejiyuan Rd, Nanshan District, Shenzhen, Guangdong` gives
-    `8 kejiyuan nanshan shenzhen`. Text with no word left gives null.
+    The road kinds 路 and 街 become the words `road` and `street`; the other Han administrative
+    characters (省 市 区 县 镇 乡 道 号 栋 幢 座 室, and 街道) become word breaks and a leading
+    province is dropped (as `address_key` does); Latin abbreviations are expanded and
+    administrative words (`district`, `number`, ..., not `road` and `street`) dropped, and so
+    is a last Latin province name. `广东省深圳市南山区科技园路8号` gives
+    `深圳 南山 科技园 road 8`; `No. 8 Kejiyuan Rd, Nanshan District, Shenzhen, Guangdong`
+    gives `8 kejiyuan road nanshan shenzhen`. Text with no word left, or only road kinds,
+    gives null.
     """
-    spaced = F.regexp_replace(normalised, _HAN_ADMIN_CHARS, " ")
+    spaced = F.regexp_replace(normalised, "街道", " ")
+    for han, latin in _ROAD_KINDS.items():
+        spaced = F.regexp_replace(spaced, han, f" {latin} ")
+    spaced = F.regexp_replace(spaced, _HAN_ADMIN_CHARS, " ")
     without_province = F.regexp_replace(spaced, _LEADING_PROVINCES_SPACED, "")
     runs = F.regexp_extract_all(without_province, F.lit(_ROMAN_RUNS), 0)
     # Han runs and digits are never abbreviations or administrative words: one pass for all.
     # The words are read several times below: `let` computes them once.
-    words = F.filter(F.transform(runs, _expand), lambda word: ~word.isin(*_LATIN_ADMIN_WORDS))
+    words = F.filter(F.transform(runs, _expand), lambda word: ~word.isin(*_ROMANISED_DROPPED_WORDS))
+    kinds = list(_ROAD_KINDS.values())
     return let(
         words,
-        lambda kept: let(
-            F.array_join(_without_trailing_province(kept), " "),
-            blank_to_null,
+        lambda kept: F.when(
+            # A road kind alone (`Rd`, `路8号` has a number) says nothing of the place.
+            F.exists(kept, lambda word: ~word.isin(*kinds)),
+            let(F.array_join(_without_trailing_province(kept), " "), blank_to_null),
         ),
     )
 
@@ -383,10 +401,11 @@ def romanised_address_tokens(raw: Column) -> Column:
     full-width digits, gives the same tokens: `广东省深圳市南山区科技园路8号101室`,
     `深圳 南山 科技园路 No.8 101室` and
     `Room 101, No. 8 Kejiyuan Road, Nanshan District, Shenzhen, Guangdong Province` all give
-    `["101", "8", "ji", "ke", "nan", "shan", "shen", "yuan", "zhen"]`. The road kind (路 / 街,
-    `Road` / `Street`) is dropped with the other administrative words, so two addresses that
-    differ only by it agree. Null, empty, whitespace- or punctuation-only input, or an address
-    of administrative words only, gives null.
+    `["101", "8", "ji", "ke", "nan", "road", "shan", "shen", "yuan", "zhen"]`. The road kind
+    is kept as a word (路, `Road`, `Rd` give `road`; 街, `Street`, `St` give `street`): two
+    addresses that differ only by it are two streets. Null, empty, whitespace- or
+    punctuation-only input, or an address of administrative words (and road kinds) only, gives
+    null.
 
     >>> logistics.select(romanised_address_tokens(F.col("address")))  # doctest: +SKIP
     """

@@ -297,7 +297,11 @@ _SUFFIX_RUN = (
     + "$"
 )
 _WITH_SUFFIX = "^(.+?)" + _SUFFIX_RUN
-_LATIN_HONORIFIC = r"^(mrs|mr|ms|miss|mx|dr|prof)\b\.?\s*(.+)$"
+# The title ends where Latin letters and digits end, not at a Java word boundary: Han letters
+# are word characters to `\b`, so `mr张` kept its title until its key (`mr zhang`) was keyed
+# again (Hypothesis found it: the key was not idempotent).
+LATIN_TITLES = ("mrs", "mr", "ms", "miss", "mx", "dr", "prof")
+_LATIN_HONORIFIC = r"^(" + "|".join(LATIN_TITLES) + r")(?![a-z0-9])\.?\s*(.+)$"
 _HAN_HONORIFIC = r"^(.+?)\s*(先生|女士|小姐|太太|夫人)$"
 _EDGE_SEPARATORS = r"^[\s.,&()\-]+|[\s.,&()\-]+$"
 

@@ -2616,9 +2616,11 @@ def _render_address(
 ) -> str:
     """One address written in Han or Latin letters, with dropped suffixes and stray marks.
 
-    Every rendering of one address keeps the same place names, numbers and order-insensitive
-    content, so a normaliser that romanises, lower-cases and drops the generic words (省 市 区
-    路 街 号 室, Road, Rd, Street, St, No, Room, Rm, District, Province) finds them equal.
+    Every rendering of one address keeps the same place names, road kind, numbers and
+    order-insensitive content, so a normaliser that romanises, lower-cases, drops the generic
+    words (省 市 区 号 室, No, Room, Rm, District, Province) and reads 路 / Road / Rd and
+    街 / Street / St as two words finds them equal. Two addresses may differ only by their
+    road kind (人民路 8号 and 人民街 8号): they are two places.
     """
     if not noisy and not c.latin_only:  # the common case, kept fast
         text = f"{c.han_prefixes[district]}{_CN_ROADS[road][0]}{_ROAD_KINDS[road_kind][0]}"

@@ -143,6 +143,8 @@ def test_strip_company_suffix(spark: SparkSession) -> None:
         ("Mr. Zhang Wei", ("zhang wei", None, "mr")),
         ("MRS li", ("li", None, "mrs")),
         ("Dr Wang", ("wang", None, "dr")),
+        ("Mr张", ("张", None, "mr")),  # a title against Han letters is still a title
+        ("Drew Smith", ("drew smith", None, None)),  # a name starting like one is not
         ("张先生", ("张", None, "先生")),
         ("李 女士", ("李", None, "女士")),
         ("先生", ("先生", None, None)),
@@ -381,8 +383,8 @@ def test_address_parts(spark: SparkSession) -> None:
     assert [_fields(row[0], fields) for row in got] == [expected for _, expected in cases]
 
 
-_SHENZHEN = ["101", "8", "ji", "ke", "nan", "shan", "shen", "yuan", "zhen"]
-_ZHENGZHOU = ["8", "jin", "min", "ren", "shui", "zheng", "zhou"]
+_SHENZHEN = ["101", "8", "ji", "ke", "nan", "road", "shan", "shen", "yuan", "zhen"]
+_ZHENGZHOU = ["8", "jin", "min", "ren", "road", "shui", "zheng", "zhou"]
 
 
 def test_romanised_address_tokens_and_key(spark: SparkSession) -> None:
@@ -393,7 +395,16 @@ def test_romanised_address_tokens_and_key(spark: SparkSession) -> None:
         (" \t ", None),
         ("，。！", None),
         ("Rd", None),  # administrative words only
-        ("路8号", ["8"]),
+        ("路", None),  # a road kind alone
+        ("路8号", ["8", "road"]),
+        # The road kind is kept: 友谊路 and 友谊街 are two streets, whatever the script.
+        ("广州市越秀区友谊街193号", ["193", "guang", "street", "xiu", "yi", "you", "yue", "zhou"]),
+        (
+            "No.193, Youyi St, Yuexiu, Guangzhou",
+            ["193", "guang", "street", "xiu", "yi", "you", "yue", "zhou"],
+        ),
+        ("广州市越秀区友谊路193号", ["193", "guang", "road", "xiu", "yi", "you", "yue", "zhou"]),
+        ("广州越秀友谊街道8号", ["8", "guang", "xiu", "yi", "you", "yue", "zhou"]),  # subdistrict
         ("广东省深圳市南山区科技园路8号101室", _SHENZHEN),
         ("深圳市南山区科技园路8号101室", _SHENZHEN),  # without the province
         ("广东深圳南山科技园路８号１０１室", _SHENZHEN),  # markers dropped, full-width digits
@@ -406,18 +417,18 @@ def test_romanised_address_tokens_and_key(spark: SparkSession) -> None:
         ("rm 101, 8 kejiyuan rd, nanshan, shenzhen", _SHENZHEN),
         ("河南省郑州市金水区人民路8号", _ZHENGZHOU),
         ("8 Renmin Rd, Jinshui, Zhengzhou, Henan", _ZHENGZHOU),
-        ("河南路8号", ["8", "he", "nan"]),
-        ("8 Henan Road", ["8", "he", "nan"]),  # segmented hen an, canonically he nan
+        ("河南路8号", ["8", "he", "nan", "road"]),
+        ("8 Henan Road", ["8", "he", "nan", "road"]),  # segmented hen an, canonically he nan
         ("上海市静安区", ["gan", "hai", "jin", "shang"]),  # jing an and jingan: one spelling
         ("Jingan District, Shanghai", ["gan", "hai", "jin", "shang"]),
         ("西安市雁塔区", ["ta", "xian", "yan"]),
         ("Yanta District, Xian", ["ta", "xian", "yan"]),
-        ("山东路8号", ["8", "dong", "shan"]),  # a road named after a province keeps it
-        ("8 Shandong Road", ["8", "dong", "shan"]),
-        ("山东省青岛市山东路8号", ["8", "dao", "dong", "qing", "shan"]),
-        ("8 Shandong Road, Qingdao, Shandong", ["8", "dao", "dong", "qing", "shan"]),
+        ("山东路8号", ["8", "dong", "road", "shan"]),  # a road named after a province keeps it
+        ("8 Shandong Road", ["8", "dong", "road", "shan"]),
+        ("山东省青岛市山东路8号", ["8", "dao", "dong", "qing", "road", "shan"]),
+        ("8 Shandong Road, Qingdao, Shandong", ["8", "dao", "dong", "qing", "road", "shan"]),
         ("1号1室", ["1", "1"]),
-        ("Flat 2, 10 Downing St", ["10", "2", "downing", "flat"]),
+        ("Flat 2, 10 Downing St", ["10", "2", "downing", "flat", "street"]),
     ]
     values = [case[0] for case in cases]
     got = _apply(spark, values, romanised_address_tokens, romanised_address_key)

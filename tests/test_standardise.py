@@ -108,7 +108,7 @@ RIC_NUMBER = "11010519491231002X"
 RIC_BAD_CHECK = RIC_NUMBER[:-1] + "1"
 USCC_NUMBER = "91110000600037341L"
 USCC_BAD_CHECK = USCC_NUMBER[:-1] + "M"
-SHENZHEN = ["101", "8", "ji", "ke", "nan", "shan", "shen", "yuan", "zhen"]
+SHENZHEN = ["101", "8", "ji", "ke", "nan", "road", "shan", "shen", "yuan", "zhen"]
 
 
 def test_reference_numbers_are_what_they_claim() -> None:
@@ -394,8 +394,8 @@ def test_standardise_logistics(spark: SparkSession) -> None:
         "l3": (
             "warehouse",
             "+12125550123",
-            "10 2 downing flat",
-            ["10", "2", "downing", "flat"],
+            "10 2 downing flat street",
+            ["10", "2", "downing", "flat", "street"],
             "SW1A2AA",
             "acme",
             "london",
