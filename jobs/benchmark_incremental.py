@@ -34,6 +34,7 @@ from deltalake import DeltaTable
 
 from jobs.benchmark_quality import run_logged
 from jobs.logs import configure_logging
+from jobs.tracking import job_run_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,12 @@ def same_membership_share(left: pd.DataFrame, right: pd.DataFrame) -> float:
     return float(whole["cell"].sum()) / len(joined)
 
 
+def stage_spans(out_dir: Path, run_id: str) -> dict[str, float]:
+    """The `span.<stage>` seconds the job logged to MLflow for `run_id` in `out_dir`."""
+    metrics = job_run_metrics(out_dir / "_mlflow", run_id)
+    return {k.removeprefix("span."): v for k, v in metrics.items() if k.startswith("span.")}
+
+
 def _resolve(in_dir: Path, out_dir: Path, conf: Path, run_id: str, *extra: str) -> list[str]:
     return [
         sys.executable,
@@ -164,6 +171,10 @@ def measure(work: Path, *, accounts: int, change: float, conf: Path, seed: int) 
         "seconds": {"day1_full": base_s, "day2_incremental": incremental_s, "day2_full": full_s},
         "speedup": full_s / incremental_s,
         "same_membership_share": same_membership_share(full, incremental),
+        "spans": {
+            "day2_incremental": stage_spans(incremental_out, "day2"),
+            "day2_full": stage_spans(full_out, "day2"),
+        },
         "membership_rows": {"full": len(full), "incremental": len(incremental)},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "conf": str(conf),

@@ -33,6 +33,7 @@ from pyspark.sql import types as T
 from features import columns as c
 from jobs import table_docs
 from jobs.storage import Location
+from resolution.errors import ResolutionError
 
 logger = logging.getLogger(__name__)
 
@@ -189,16 +190,32 @@ class OutputWriter:
         logger.info("wrote %s (Delta version %d)", self.path(table), version)
         return version
 
-    def merge(self, table: str, frame: DataFrame, keys: list[str]) -> int:
+    def merge(
+        self, table: str, frame: DataFrame, keys: list[str], *, scope: DataFrame | None = None
+    ) -> int:
         """Make `table` hold exactly `frame` (plus run ids) with one Delta MERGE on `keys`:
         rows that are new or differ are inserted or updated (with this run's id), rows whose
         key is gone are deleted, and equal rows are left alone (they keep the id of the run
         that wrote them). Used by incremental runs, where most rows do not change; creates the
-        table on first use. Returns the new Delta version."""
+        table on first use. Returns the new Delta version.
+
+        `scope` (the `keys` columns) limits the comparison to the rows with those keys, in
+        `frame` and in the table: rows with other keys are left as they are, whether or not
+        `frame` holds them. An incremental run passes the keys its change can reach
+        (`resolution.incremental.WriteScopes`), so it compares a few rows, not the table."""
         path = self.path(table)
         if not DeltaTable.isDeltaTable(self._spark, path):
+            if scope is not None:
+                raise ResolutionError(
+                    f"{path}: a scoped MERGE needs the table to exist (a run that limits its "
+                    "changes continues a run that wrote it)"
+                )
             return self.replace(table, frame)
         current = self._spark.read.format("delta").load(path).drop(c.RUN_ID)
+        if scope is not None:
+            scope = scope.select(*keys).distinct()
+            frame = frame.join(scope, on=keys, how="left_semi")
+            current = current.join(scope, on=keys, how="left_semi")
         columns = frame.columns
         # Renamed, so that no condition can resolve both sides to one column (`frame` may
         # itself be read from this table).

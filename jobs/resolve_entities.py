@@ -59,7 +59,7 @@ from jobs.quality import (  # noqa: E402
 from jobs.session import build_session  # noqa: E402
 from jobs.storage import Location, Storage  # noqa: E402
 from jobs.tracking import DATA_DOCS_DIR, RunTracker  # noqa: E402
-from resolution.blocking import summarise_pairs_by_attribute  # noqa: E402
+from resolution.blocking import restore_desk_phones, summarise_pairs_by_attribute  # noqa: E402
 from resolution.errors import (  # noqa: E402
     ConfigError,
     InputError,
@@ -450,20 +450,39 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     c.MATCH_WEIGHT,
                     _informative_evidence(resolution),
                 )
-                state = state_rows(
-                    fingerprints,
-                    resolution.blocking_keys.select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY),
+                # The keys as extracted (desk phones restored): an account's state changes
+                # only with its own input, so an incremental run rewrites only the touched.
+                extracted_keys = restore_desk_phones(
+                    resolution.blocking_keys.select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY)
                 )
                 if resolution.incremental is None:
                     writer.replace("entity_membership", resolution.entity_membership)
                     writer.replace("entities", resolution.entities)
                     writer.replace("match_edges", edges)
-                    writer.replace(STATE_TABLE, state)
+                    writer.replace(STATE_TABLE, state_rows(fingerprints, extracted_keys))
                 else:
-                    writer.merge("entity_membership", resolution.entity_membership, [c.ACCOUNT_ID])
-                    writer.merge("entities", resolution.entities, [c.ENTITY_ID])
-                    writer.merge("match_edges", edges, [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R])
-                    writer.merge(STATE_TABLE, state, [c.ACCOUNT_ID])
+                    scopes = resolution.incremental.scopes
+                    touched = scopes.state
+                    state = state_rows(
+                        fingerprints.join(touched, on=c.ACCOUNT_ID, how="left_semi"),
+                        extracted_keys.join(touched, on=c.ACCOUNT_ID, how="left_semi"),
+                    )
+                    writer.merge(
+                        "entity_membership",
+                        resolution.entity_membership,
+                        [c.ACCOUNT_ID],
+                        scope=scopes.accounts,
+                    )
+                    writer.merge(
+                        "entities", resolution.entities, [c.ENTITY_ID], scope=scopes.entities
+                    )
+                    writer.merge(
+                        "match_edges",
+                        edges,
+                        [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R],
+                        scope=scopes.edges,
+                    )
+                    writer.merge(STATE_TABLE, state, [c.ACCOUNT_ID], scope=touched)
                 writer.replace("hub_values", resolution.hub_values)
                 writer.replace_run_rows(
                     "entity_changes",

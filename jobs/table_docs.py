@@ -184,9 +184,10 @@ _TABLE_LIST = (
             (
                 "blocking_keys",
                 "array<struct>",
-                "The account's blocking values, sorted structs of attribute (the blocking "
-                "rule; also desk_phone, a label phone printed only at hub addresses, and "
-                "label_phone_address, phone and address key of a label) and value_key (the "
+                "The account's blocking values as extracted from its own input, sorted "
+                "structs of attribute (the blocking rule; also label_phone_address, phone "
+                "and address key of a label; a label phone is kept as contact_phone, and "
+                "each run judges again whether it is a desk phone) and value_key (the "
                 "standardised value: identity and payment numbers as keyed hashes); empty "
                 "when it has none.",
             ),

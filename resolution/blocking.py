@@ -165,6 +165,18 @@ def extract_blocking_keys(
     return keys.where(F.col(c.VALUE_KEY).isNotNull() & F.col(c.ATTRIBUTE).isin(*kept)).distinct()
 
 
+def restore_desk_phones(blocking_keys: DataFrame) -> DataFrame:
+    """`blocking_keys` with every `desk_phone` row back to `contact_phone`: the keys as
+    extracted, before `set_aside_desk_phones` judged them (what `account_state` keeps, so an
+    account's state changes only when its own input does)."""
+    return blocking_keys.withColumn(
+        c.ATTRIBUTE,
+        F.when(F.col(c.ATTRIBUTE) == F.lit(DESK_PHONE), F.lit("contact_phone")).otherwise(
+            F.col(c.ATTRIBUTE)
+        ),
+    )
+
+
 def set_aside_desk_phones(blocking_keys: DataFrame, *, max_block_size: int) -> DataFrame:
     """Rename to `desk_phone` (not a blocking rule) the `contact_phone` values an account
     printed only on labels of hub addresses: addresses held by more than `max_block_size`
@@ -179,12 +191,7 @@ def set_aside_desk_phones(blocking_keys: DataFrame, *, max_block_size: int) -> D
     stopped being a hub gives its phones back). Needs the `label_phone_address` rows of
     `extract_blocking_keys`; without them nothing changes.
     """
-    restored = blocking_keys.withColumn(
-        c.ATTRIBUTE,
-        F.when(F.col(c.ATTRIBUTE) == F.lit(DESK_PHONE), F.lit("contact_phone")).otherwise(
-            F.col(c.ATTRIBUTE)
-        ),
-    )
+    restored = restore_desk_phones(blocking_keys)
     # `phone|address`: split at the first `|` only (an address key holds `|` too).
     label = F.split(c.VALUE_KEY, r"\|", 2)
     labels = restored.where(F.col(c.ATTRIBUTE) == F.lit(LABEL_PHONE_ADDRESS)).select(

@@ -29,6 +29,8 @@ value shared only through a hub. The equivalence test and benchmark measure the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -226,9 +228,11 @@ def affected_region(
     changes: DataFrame,
 ) -> DataFrame:
     """`(account_id)` of the accounts whose entity is recomputed: every account of a previous
-    entity holding an affected account or an account one edge away from one (cluster control
-    may have cut a bridge between entities), plus the new accounts; removed accounts drop
-    out. `edges` are this run's accepted edges (kept and new)."""
+    entity holding an affected or removed account or an account one edge away from an
+    affected one (cluster control may have cut a bridge between entities), plus the new
+    accounts; removed accounts drop out. `edges` are this run's accepted edges (kept and new).
+    A previous entity is in the region whole or not at all."""
+    gone = changes.where(F.col(CHANGE) == F.lit(REMOVED)).select(c.ACCOUNT_ID)
     affected_ids = affected.select(c.ACCOUNT_ID)
     hop = (
         edges.join(
@@ -247,7 +251,7 @@ def affected_region(
     )
     seeds = affected_ids.unionByName(hop).distinct()
     entities = (
-        previous_membership.join(seeds, on=c.ACCOUNT_ID, how="left_semi")
+        previous_membership.join(seeds.unionByName(gone), on=c.ACCOUNT_ID, how="left_semi")
         .select(c.ENTITY_ID)
         .distinct()
     )
@@ -255,10 +259,63 @@ def affected_region(
         c.ACCOUNT_ID
     )
     new = changes.where(F.col(CHANGE) == F.lit(NEW)).select(c.ACCOUNT_ID)
-    gone = changes.where(F.col(CHANGE) == F.lit(REMOVED)).select(c.ACCOUNT_ID)
     return (
         members.unionByName(new)
         .unionByName(seeds)
         .distinct()
         .join(gone, on=c.ACCOUNT_ID, how="left_anti")
     )
+
+
+@dataclass(frozen=True)
+class WriteScopes:
+    """The keys of the output rows an incremental run can have changed; every other row of
+    `entity_membership`, `entities`, `match_edges` and `account_state` is the previous run's.
+    The job MERGEs only within these (`OutputWriter.merge(..., scope=...)`), so the cost of
+    writing follows the change, not the population.
+
+    `accounts` (`account_id`): the region and the removed accounts (`entity_membership`);
+    `entities` (`entity_id`): the entities of those accounts before and now (`entities`);
+    `edges` (`account_id_l`, `account_id_r`): the previous edges that did not stand, and the
+    new ones (`match_edges`); `state` (`account_id`): the new, changed and removed accounts
+    (`account_state`, which keeps each account's keys as extracted from its own input).
+    """
+
+    accounts: DataFrame
+    entities: DataFrame
+    edges: DataFrame
+    state: DataFrame
+
+
+def write_scopes(
+    changes: DataFrame,
+    region: DataFrame,
+    *,
+    previous_membership: DataFrame,
+    membership: DataFrame,
+    previous_edges: DataFrame,
+    kept: DataFrame,
+    new_edges: DataFrame,
+) -> WriteScopes:
+    """The `WriteScopes` of an incremental run: `region` as `affected_region` gives it,
+    `membership` this run's (`account_id`, `entity_id`), `kept` the `kept_edges` of
+    `previous_edges` and `new_edges` the edges accepted among the affected accounts."""
+    gone = changes.where(F.col(CHANGE) == F.lit(REMOVED)).select(c.ACCOUNT_ID)
+    accounts = region.select(c.ACCOUNT_ID).unionByName(gone).distinct()
+    entities = (
+        previous_membership.join(accounts, on=c.ACCOUNT_ID, how="left_semi")
+        .select(c.ENTITY_ID)
+        .unionByName(
+            membership.join(accounts, on=c.ACCOUNT_ID, how="left_semi").select(c.ENTITY_ID)
+        )
+        .distinct()
+    )
+    pair = [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R]
+    edges = (
+        previous_edges.select(*pair)
+        .join(kept.select(*pair), on=pair, how="left_anti")
+        .unionByName(new_edges.select(*pair))
+        .distinct()
+    )
+    state = changes.where(F.col(CHANGE) != F.lit(UNCHANGED)).select(c.ACCOUNT_ID)
+    return WriteScopes(accounts=accounts, entities=entities, edges=edges, state=state)

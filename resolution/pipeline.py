@@ -47,12 +47,14 @@ from resolution.fellegi_sunter import (
 from resolution.incremental import (
     CHANGE,
     REMOVED,
+    WriteScopes,
     affected_accounts,
     affected_region,
     cut_lineage,
     kept_edges,
     merged_keys,
     state_keys,
+    write_scopes,
 )
 from resolution.network import entity_leads, entity_links
 from resolution.scoring import accept_matches
@@ -98,13 +100,15 @@ class Resolution:
 class IncrementalParts:
     """What an incremental run recomputed (see `resolution.incremental`): the `affected`
     accounts (re-paired), the `region` (accounts whose entity was recomputed), the `changes`
-    per account (new, changed, unchanged, removed) and the `new_edges` accepted among the
-    affected accounts. The job writes the outputs from these with MERGE."""
+    per account (new, changed, unchanged, removed), the `new_edges` accepted among the
+    affected accounts, and the `scopes` of the output rows that can have changed: the job
+    MERGEs only those."""
 
     affected: DataFrame
     region: DataFrame
     changes: DataFrame
     new_edges: DataFrame
+    scopes: WriteScopes
 
 
 def check_model(model: FellegiSunterModel, config: ModelConfig) -> None:
@@ -493,14 +497,8 @@ def resolve_incremental(
             accept_matches(scored_pairs, config=config.model).select(*edge_columns),
         )
     )
-    match_edges = cut_lineage(
-        checkpoint(
-            "match_edges",
-            kept_edges(previous_edges.select(*edge_columns), affected, changes).unionByName(
-                new_edges
-            ),
-        )
-    )
+    kept = kept_edges(previous_edges.select(*edge_columns), affected, changes)
+    match_edges = cut_lineage(checkpoint("match_edges", kept.unionByName(new_edges)))
     region = cut_lineage(
         checkpoint(
             "affected_region",
@@ -510,20 +508,50 @@ def resolve_incremental(
     region_edges = match_edges.join(
         region.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_L), c.ACCOUNT_ID_L, "left_semi"
     ).join(region.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_R), c.ACCOUNT_ID_R, "left_semi")
+    # Cluster control reads the keys of the region's accounts only (their holder counts are
+    # the population's): it examines no entity outside.
     clusters, splits, statistics = _controlled_clusters(
-        region, region_edges, counted_keys, config=config, checkpoint=checkpoint
+        region,
+        region_edges,
+        counted_keys.join(region, on=c.ACCOUNT_ID, how="left_semi"),
+        config=config,
+        checkpoint=checkpoint,
     )
+    # Stable ids over the region alone: it holds whole previous entities (those of its
+    # accounts and of the removed ones), so each of its clusters meets every predecessor it
+    # has there, and an entity outside keeps its id and accounts. Every id issued so far is
+    # known, so a new id in the region cannot take an id held outside.
     removed = changes.where(F.col(CHANGE) == F.lit(REMOVED)).select(c.ACCOUNT_ID)
+    previous_in_region = previous.membership.join(
+        region.unionByName(removed), on=c.ACCOUNT_ID, how="left_semi"
+    )
+    known_ids = (
+        previous.known_ids
+        if previous.known_ids is not None
+        else previous.membership.select(c.ENTITY_ID).distinct()
+    )
+    stable = assign_stable_ids(
+        clusters.select(c.ACCOUNT_ID, F.col(c.ENTITY_ID).alias(CLUSTER)),
+        previous_in_region,
+        run_id=run_id,
+        known_ids=known_ids,
+    )
     outside = (
         previous.membership.join(region, on=c.ACCOUNT_ID, how="left_anti")
         .join(removed, on=c.ACCOUNT_ID, how="left_anti")
-        .select(c.ACCOUNT_ID, F.concat(F.lit("p:"), F.col(c.ENTITY_ID)).alias(CLUSTER))
+        .select(c.ACCOUNT_ID, c.ENTITY_ID)
     )
-    every_cluster = clusters.select(
-        c.ACCOUNT_ID, F.concat(F.lit("r:"), F.col(c.ENTITY_ID)).alias(CLUSTER)
-    ).unionByName(outside)
-    entity_membership, entity_changes, entities = _stable_entities(
-        every_cluster, previous, run_id=run_id, checkpoint=checkpoint
+    entity_membership = checkpoint("entity_membership", stable.membership.unionByName(outside))
+    entity_changes = checkpoint("entity_changes", stable.changes)
+    entities = checkpoint("entities", summarise_entities(entity_membership))
+    scopes = write_scopes(
+        changes,
+        region,
+        previous_membership=previous.membership,
+        membership=entity_membership,
+        previous_edges=previous_edges,
+        kept=kept,
+        new_edges=new_edges,
     )
     return Resolution(
         blocking_keys=counted_keys,
@@ -541,7 +569,11 @@ def resolve_incremental(
         cluster_statistics=statistics,
         entity_changes=entity_changes,
         incremental=IncrementalParts(
-            affected=affected, region=region, changes=changes, new_edges=new_edges
+            affected=affected,
+            region=region,
+            changes=changes,
+            new_edges=new_edges,
+            scopes=scopes,
         ),
     )
 

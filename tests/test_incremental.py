@@ -21,6 +21,7 @@ from resolution.incremental import (
     merged_keys,
     state_keys,
     state_rows,
+    write_scopes,
 )
 
 KEY = b"test key"
@@ -168,7 +169,16 @@ def test_affected_region_is_whole_previous_entities_one_edge_out_plus_new_accoun
     spark: SparkSession,
 ) -> None:
     membership = spark.createDataFrame(
-        [("a", "E1"), ("b", "E1"), ("c", "E2"), ("d", "E2"), ("e", "E3"), ("r", "E4")],
+        [
+            ("a", "E1"),
+            ("b", "E1"),
+            ("c", "E2"),
+            ("d", "E2"),
+            ("e", "E3"),
+            ("r", "E4"),
+            ("s", "E5"),
+            ("t", "E5"),
+        ],
         "account_id string, entity_id string",
     )
     affected = spark.createDataFrame([("a",), ("n",)], "account_id string")
@@ -177,10 +187,54 @@ def test_affected_region_is_whole_previous_entities_one_edge_out_plus_new_accoun
         [("a", "c"), ("a", "b")], "account_id_l string, account_id_r string"
     )
     changes = spark.createDataFrame(
-        [("n", "new"), ("r", "removed")], "account_id string, change string"
+        [("n", "new"), ("r", "removed"), ("s", "removed")], "account_id string, change string"
     )
     region = affected_region(membership, affected, edges, changes)
-    assert sorted(r[c.ACCOUNT_ID] for r in region.collect()) == ["a", "b", "c", "d", "n"]
+    # t is in the region: its entity lost s, whatever held them together may have gone with it.
+    assert sorted(r[c.ACCOUNT_ID] for r in region.collect()) == ["a", "b", "c", "d", "n", "t"]
+
+
+def test_write_scopes_are_the_rows_an_incremental_run_can_have_changed(
+    spark: SparkSession,
+) -> None:
+    previous = spark.createDataFrame(
+        [("a", "E1"), ("b", "E1"), ("c", "E2"), ("x", "E3"), ("y", "E3"), ("r", "E4")],
+        "account_id string, entity_id string",
+    )
+    now = spark.createDataFrame(
+        [("a", "E1"), ("b", "E9"), ("n", "E9"), ("c", "E2"), ("x", "E3"), ("y", "E3")],
+        "account_id string, entity_id string",
+    )
+    region = spark.createDataFrame([("a",), ("b",), ("n",)], "account_id string")
+    changes = spark.createDataFrame(
+        [("n", "new"), ("b", "changed"), ("r", "removed"), ("a", "unchanged")],
+        "account_id string, change string",
+    )
+    pairs = "account_id_l string, account_id_r string"
+    previous_edges = spark.createDataFrame([("a", "b"), ("x", "y"), ("c", "r")], pairs)
+    kept = spark.createDataFrame([("x", "y")], pairs)
+    new_edges = spark.createDataFrame([("b", "n")], pairs)
+    scopes = write_scopes(
+        changes,
+        region,
+        previous_membership=previous,
+        membership=now,
+        previous_edges=previous_edges,
+        kept=kept,
+        new_edges=new_edges,
+    )
+
+    def ids(frame, *columns):  # type: ignore[no-untyped-def]
+        return sorted(tuple(r[name] for name in columns) for r in frame.collect())
+
+    assert ids(scopes.accounts, c.ACCOUNT_ID) == [("a",), ("b",), ("n",), ("r",)]
+    assert ids(scopes.entities, c.ENTITY_ID) == [("E1",), ("E4",), ("E9",)]
+    assert ids(scopes.edges, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R) == [
+        ("a", "b"),
+        ("b", "n"),
+        ("c", "r"),
+    ]
+    assert ids(scopes.state, c.ACCOUNT_ID) == [("b",), ("n",), ("r",)]
 
 
 def test_same_membership_share_counts_accounts_whose_entity_is_identical() -> None:

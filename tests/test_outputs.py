@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from jobs import table_docs
 from jobs.outputs import OutputWriter, RunRecord, sql_identifier, sql_string
+from resolution.errors import ResolutionError
 
 PROPERTIES = {
     "delta.logRetentionDuration": "interval 30 days",
@@ -125,6 +126,37 @@ def test_comments_come_with_the_writes_and_survive_overwrite_merge_and_ledger_ru
         ("a2", "E1", "r2"),
         ("a3", "E9", "r3"),
     ]
+
+
+def test_a_scoped_merge_changes_only_rows_whose_keys_are_in_scope(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """In scope: a changed row is updated, a row missing from the frame is deleted, a new key
+    is inserted, an equal row keeps its run id. Out of scope: rows stay as they are, whether
+    the frame differs from them (a2) or lacks them (a4)."""
+    schema = "account_id string, entity_id string"
+    table = tmp_path / "entity_membership"
+    before = [("a1", "E1"), ("a2", "E1"), ("a3", "E3"), ("a4", "E4"), ("a5", "E5")]
+    OutputWriter(spark, tmp_path, "r1").replace(
+        "entity_membership", spark.createDataFrame(before, schema)
+    )
+    frame = spark.createDataFrame([("a1", "E1"), ("a2", "E2"), ("a3", "E9"), ("a6", "E6")], schema)
+    scope = spark.createDataFrame([("a1",), ("a3",), ("a5",), ("a6",)], "account_id string")
+    OutputWriter(spark, tmp_path, "r2").merge(
+        "entity_membership", frame, ["account_id"], scope=scope
+    )
+    after = RustDeltaTable(str(table)).to_pandas()
+    assert sorted(
+        after[["account_id", "entity_id", "run_id"]].itertuples(index=False, name=None)
+    ) == [
+        ("a1", "E1", "r1"),
+        ("a2", "E1", "r1"),
+        ("a3", "E9", "r2"),
+        ("a4", "E4", "r1"),
+        ("a6", "E6", "r2"),
+    ]
+    with pytest.raises(ResolutionError, match="scoped MERGE needs the table"):
+        OutputWriter(spark, tmp_path, "r3").merge("entities", frame, ["account_id"], scope=scope)
 
 
 def test_a_table_whose_comments_differ_is_brought_up_to_date_in_one_commit(
