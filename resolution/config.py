@@ -68,6 +68,10 @@ class BlockingConfig:
 
     rules: tuple[str, ...] = ATTRIBUTES
     max_block_size: int = 100
+    # An incremental run with at most this many new, changed and removed accounts broadcasts
+    # them and their values when it finds the affected accounts (the population's keys are
+    # scanned, not shuffled); with more, it shuffles.
+    broadcast_touched_accounts: int = 20_000
 
     def problems(self) -> list[str]:
         found = [
@@ -77,6 +81,11 @@ class BlockingConfig:
         ]
         if not self.rules:
             found.append("blocking.rules: at least one rule is needed")
+        if self.broadcast_touched_accounts < 0:
+            found.append(
+                "blocking.broadcast_touched_accounts: must be >= 0, got "
+                f"{self.broadcast_touched_accounts}"
+            )
         if self.max_block_size < 2:
             found.append(f"blocking.max_block_size: must be >= 2, got {self.max_block_size}")
         return found

@@ -156,6 +156,7 @@ def affected_accounts(
     changes: DataFrame,
     *,
     config: BlockingConfig,
+    broadcast: bool = False,
 ) -> DataFrame:
     """`(account_id)`: the touched (new, changed) accounts and every current account holding a
     value of an enabled rule that a touched or removed account holds now or held before, and
@@ -165,36 +166,46 @@ def affected_accounts(
     `previous_keys` the state's keys (`state_keys`). A value that is a hub both before and now
     pairs nobody, so its holders are not affected by it; one that crossed the cap either way
     made or unmade pairs, so they are.
+
+    `broadcast`: the touched accounts and their values are few (the caller knows how many):
+    they are broadcast, so the population's keys are only scanned, never shuffled. At 1,000,000
+    accounts with a 1% change the shuffled joins took 142 s of an incremental run.
     """
+
+    def small(frame: DataFrame) -> DataFrame:
+        return F.broadcast(frame) if broadcast else frame
+
     touched = changes.where(F.col(CHANGE).isin(NEW, CHANGED, REMOVED)).select(c.ACCOUNT_ID)
     ruled = F.col(c.ATTRIBUTE).isin(*config.rules)
-    values_now = counted_keys.where(ruled).join(touched, on=c.ACCOUNT_ID, how="left_semi")
-    values_before = previous_keys.where(ruled).join(touched, on=c.ACCOUNT_ID, how="left_semi")
-    touched_values = (
+    values_now = counted_keys.where(ruled).join(small(touched), on=c.ACCOUNT_ID, how="left_semi")
+    values_before = previous_keys.where(ruled).join(
+        small(touched), on=c.ACCOUNT_ID, how="left_semi"
+    )
+    # Read three times below: computed once.
+    touched_values = cut_lineage(
         values_now.select(c.ATTRIBUTE, c.VALUE_KEY)
         .unionByName(values_before.select(c.ATTRIBUTE, c.VALUE_KEY))
         .distinct()
     )
+    value = [c.ATTRIBUTE, c.VALUE_KEY]
     cap = F.lit(config.max_block_size)
     count_now = (
-        counted_keys.join(touched_values, on=[c.ATTRIBUTE, c.VALUE_KEY], how="left_semi")
+        counted_keys.join(small(touched_values), on=value, how="left_semi")
         .select(c.ATTRIBUTE, c.VALUE_KEY, F.col(c.ACCOUNT_COUNT).alias("_now"))
         .distinct()
     )
     count_before = (
-        previous_keys.join(touched_values, on=[c.ATTRIBUTE, c.VALUE_KEY], how="left_semi")
+        previous_keys.join(small(touched_values), on=value, how="left_semi")
         .groupBy(c.ATTRIBUTE, c.VALUE_KEY)
         .agg(F.count(F.lit(1)).alias("_before"))
     )
     pairing = (
-        touched_values.join(count_now, on=[c.ATTRIBUTE, c.VALUE_KEY], how="left")
-        .join(count_before, on=[c.ATTRIBUTE, c.VALUE_KEY], how="left")
+        touched_values.join(count_now, on=value, how="left")
+        .join(count_before, on=value, how="left")
         .where((F.coalesce("_now", F.lit(0)) <= cap) | (F.coalesce("_before", F.lit(0)) <= cap))
         .select(c.ATTRIBUTE, c.VALUE_KEY)
     )
-    holders = counted_keys.join(pairing, on=[c.ATTRIBUTE, c.VALUE_KEY], how="left_semi").select(
-        c.ACCOUNT_ID
-    )
+    holders = counted_keys.join(small(pairing), on=value, how="left_semi").select(c.ACCOUNT_ID)
     current_touched = changes.where(F.col(CHANGE).isin(NEW, CHANGED)).select(c.ACCOUNT_ID)
     return holders.unionByName(current_touched).distinct()
 

@@ -47,6 +47,7 @@ from resolution.fellegi_sunter import (
 from resolution.incremental import (
     CHANGE,
     REMOVED,
+    UNCHANGED,
     WriteScopes,
     affected_accounts,
     affected_region,
@@ -466,11 +467,18 @@ def resolve_incremental(
     merged = _cut(checkpoint, "key_extraction", merged_keys(state, changes, touched_keys))
     counted_keys = _counted_keys(merged, config=config.blocking, checkpoint=checkpoint)
     account_count = changes.where(F.col(CHANGE) != F.lit(REMOVED)).count()
+    touched_count = changes.where(F.col(CHANGE) != F.lit(UNCHANGED)).count()
     hub_values = checkpoint("hub_values", find_hub_values(counted_keys, config=config.blocking))
     affected = cut_lineage(
         checkpoint(
             "affected_accounts",
-            affected_accounts(counted_keys, state_keys(state), changes, config=config.blocking),
+            affected_accounts(
+                counted_keys,
+                state_keys(state),
+                changes,
+                config=config.blocking,
+                broadcast=touched_count <= config.blocking.broadcast_touched_accounts,
+            ),
         )
     )
     candidate_pairs = checkpoint(

@@ -63,7 +63,11 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_value_problems_are_listed_together() -> None:
     raw = {
         "resolution": {
-            "blocking": {"max_block_size": 1, "rules": ["phone", "shoe_size"]},
+            "blocking": {
+                "max_block_size": 1,
+                "rules": ["phone", "shoe_size"],
+                "broadcast_touched_accounts": -1,
+            },
             "model": {
                 "threshold": 1.5,
                 "comparisons": [{"name": "x", "kind": "exact", "attributes": ["shoe"]}],
@@ -77,6 +81,7 @@ def test_value_problems_are_listed_together() -> None:
     for expected in (
         "blocking.rules: unknown rule 'shoe_size'",
         "blocking.max_block_size: must be >= 2, got 1",
+        "blocking.broadcast_touched_accounts: must be >= 0, got -1",
         "model.threshold: must be in (0, 1), got 1.5",
         "model.comparisons.x.attributes: unknown ['shoe']",
         "clustering.engine: expected one of ('graphframes', 'graphx'), got 'networkx'",

@@ -100,8 +100,9 @@ def test_state_round_trips_keys_and_merges_touched_accounts(spark: SparkSession)
     assert merged == [("a", "phone", "p2"), ("b", "card", "k1"), ("e", "card", "k1")]
 
 
+@pytest.mark.parametrize("broadcast", [False, True])
 def test_affected_accounts_are_the_touched_and_the_holders_of_their_blockable_values(
-    spark: SparkSession,
+    spark: SparkSession, broadcast: bool
 ) -> None:
     config = BlockingConfig(rules=("card", "device", "registered_address"), max_block_size=3)
     before = spark.createDataFrame(
@@ -139,7 +140,9 @@ def test_affected_accounts_are_the_touched_and_the_holders_of_their_blockable_va
         ],
         "account_id string, change string",
     )
-    affected = affected_accounts(count_value_holders(now), before, changes, config=config)
+    affected = affected_accounts(
+        count_value_holders(now), before, changes, config=config, broadcast=broadcast
+    )
     # x held k1 with t (before), y holds k2 with t (now), u held d1 with removed r, and the
     # v's lose their pairs through d5, which n pushed over the cap.
     assert sorted(r[c.ACCOUNT_ID] for r in affected.collect()) == [
