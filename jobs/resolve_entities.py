@@ -82,6 +82,7 @@ from resolution.incremental import (  # noqa: E402
     CHANGED,
     NEW,
     account_changes,
+    accounts_with,
     input_fingerprints,
     state_rows,
 )
@@ -378,7 +379,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 changes = clock.materialise(
                     "account_changes", account_changes(fingerprints, base.state)
                 )
-                touched = changes.where(F.col(CHANGE).isin(NEW, CHANGED)).select(c.ACCOUNT_ID)
+                touched = accounts_with(changes, NEW, CHANGED)
                 for name in (c.ACCOUNTS, c.PAYMENT_INSTRUMENTS, c.LOGISTICS):
                     accepted[name] = accepted[name].join(touched, c.ACCOUNT_ID, "left_semi")
             accounts_std = clock.materialise(

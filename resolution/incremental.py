@@ -55,6 +55,11 @@ KEY_TYPE = T.ArrayType(
 )
 
 
+def accounts_with(changes: DataFrame, *kinds: str) -> DataFrame:
+    """`(account_id)` of the `changes` rows whose change is one of `kinds`."""
+    return changes.where(F.col(CHANGE).isin(*kinds)).select(c.ACCOUNT_ID)
+
+
 def cut_lineage(frame: DataFrame) -> DataFrame:
     """`frame` computed now, with its lineage cut: to the checkpoint directory when the session
     has one (survives a lost executor), else kept on the executors.
@@ -145,7 +150,7 @@ def state_keys(state: DataFrame) -> DataFrame:
 def merged_keys(state: DataFrame, changes: DataFrame, touched_keys: DataFrame) -> DataFrame:
     """The whole population's blocking keys: the state's for unchanged accounts, the freshly
     extracted `touched_keys` for new and changed ones; removed accounts drop out."""
-    unchanged = changes.where(F.col(CHANGE) == F.lit(UNCHANGED)).select(c.ACCOUNT_ID)
+    unchanged = accounts_with(changes, UNCHANGED)
     kept = state_keys(state).join(unchanged, on=c.ACCOUNT_ID, how="left_semi")
     return kept.unionByName(touched_keys.select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY))
 
@@ -175,7 +180,7 @@ def affected_accounts(
     def small(frame: DataFrame) -> DataFrame:
         return F.broadcast(frame) if broadcast else frame
 
-    touched = changes.where(F.col(CHANGE).isin(NEW, CHANGED, REMOVED)).select(c.ACCOUNT_ID)
+    touched = accounts_with(changes, NEW, CHANGED, REMOVED)
     ruled = F.col(c.ATTRIBUTE).isin(*config.rules)
     values_now = counted_keys.where(ruled).join(small(touched), on=c.ACCOUNT_ID, how="left_semi")
     values_before = previous_keys.where(ruled).join(
@@ -206,14 +211,14 @@ def affected_accounts(
         .select(c.ATTRIBUTE, c.VALUE_KEY)
     )
     holders = counted_keys.join(small(pairing), on=value, how="left_semi").select(c.ACCOUNT_ID)
-    current_touched = changes.where(F.col(CHANGE).isin(NEW, CHANGED)).select(c.ACCOUNT_ID)
+    current_touched = accounts_with(changes, NEW, CHANGED)
     return holders.unionByName(current_touched).distinct()
 
 
 def kept_edges(previous_edges: DataFrame, affected: DataFrame, changes: DataFrame) -> DataFrame:
     """The previous run's accepted edges that stand: no end removed, and not both ends
     affected (those pairs are scored again)."""
-    gone = changes.where(F.col(CHANGE) == F.lit(REMOVED)).select(c.ACCOUNT_ID)
+    gone = accounts_with(changes, REMOVED)
     ids = affected.select(c.ACCOUNT_ID).distinct()
     standing = previous_edges.join(
         gone.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_L), c.ACCOUNT_ID_L, "left_anti"
@@ -243,7 +248,7 @@ def affected_region(
     affected one (cluster control may have cut a bridge between entities), plus the new
     accounts; removed accounts drop out. `edges` are this run's accepted edges (kept and new).
     A previous entity is in the region whole or not at all."""
-    gone = changes.where(F.col(CHANGE) == F.lit(REMOVED)).select(c.ACCOUNT_ID)
+    gone = accounts_with(changes, REMOVED)
     affected_ids = affected.select(c.ACCOUNT_ID)
     hop = (
         edges.join(
@@ -269,7 +274,7 @@ def affected_region(
     members = previous_membership.join(entities, on=c.ENTITY_ID, how="left_semi").select(
         c.ACCOUNT_ID
     )
-    new = changes.where(F.col(CHANGE) == F.lit(NEW)).select(c.ACCOUNT_ID)
+    new = accounts_with(changes, NEW)
     return (
         members.unionByName(new)
         .unionByName(seeds)
@@ -311,7 +316,7 @@ def write_scopes(
     """The `WriteScopes` of an incremental run: `region` as `affected_region` gives it,
     `membership` this run's (`account_id`, `entity_id`), `kept` the `kept_edges` of
     `previous_edges` and `new_edges` the edges accepted among the affected accounts."""
-    gone = changes.where(F.col(CHANGE) == F.lit(REMOVED)).select(c.ACCOUNT_ID)
+    gone = accounts_with(changes, REMOVED)
     accounts = region.select(c.ACCOUNT_ID).unionByName(gone).distinct()
     entities = (
         previous_membership.join(accounts, on=c.ACCOUNT_ID, how="left_semi")
@@ -328,5 +333,5 @@ def write_scopes(
         .unionByName(new_edges.select(*pair))
         .distinct()
     )
-    state = changes.where(F.col(CHANGE) != F.lit(UNCHANGED)).select(c.ACCOUNT_ID)
+    state = accounts_with(changes, NEW, CHANGED, REMOVED)
     return WriteScopes(accounts=accounts, entities=entities, edges=edges, state=state)

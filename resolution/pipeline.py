@@ -49,6 +49,7 @@ from resolution.incremental import (
     REMOVED,
     UNCHANGED,
     WriteScopes,
+    accounts_with,
     affected_accounts,
     affected_region,
     cut_lineage,
@@ -466,8 +467,9 @@ def resolve_incremental(
     changes = cut_lineage(changes)
     merged = _cut(checkpoint, "key_extraction", merged_keys(state, changes, touched_keys))
     counted_keys = _counted_keys(merged, config=config.blocking, checkpoint=checkpoint)
-    account_count = changes.where(F.col(CHANGE) != F.lit(REMOVED)).count()
-    touched_count = changes.where(F.col(CHANGE) != F.lit(UNCHANGED)).count()
+    per_change = {row[CHANGE]: row["count"] for row in changes.groupBy(CHANGE).count().collect()}
+    account_count = sum(n for kind, n in per_change.items() if kind != REMOVED)
+    touched_count = sum(n for kind, n in per_change.items() if kind != UNCHANGED)
     hub_values = checkpoint("hub_values", find_hub_values(counted_keys, config=config.blocking))
     affected = cut_lineage(
         checkpoint(
@@ -529,7 +531,7 @@ def resolve_incremental(
     # accounts and of the removed ones), so each of its clusters meets every predecessor it
     # has there, and an entity outside keeps its id and accounts. Every id issued so far is
     # known, so a new id in the region cannot take an id held outside.
-    removed = changes.where(F.col(CHANGE) == F.lit(REMOVED)).select(c.ACCOUNT_ID)
+    removed = accounts_with(changes, REMOVED)
     previous_in_region = previous.membership.join(
         region.unionByName(removed), on=c.ACCOUNT_ID, how="left_semi"
     )
