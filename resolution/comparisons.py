@@ -189,8 +189,11 @@ def _close(spec: ComparisonSpec) -> tuple[Column, Column] | None:
     return None
 
 
-def comparison_levels(spec: ComparisonSpec) -> tuple[Column, Column]:
+def comparison_levels(spec: ComparisonSpec, *, hub_cap: int | None = None) -> tuple[Column, Column]:
     """(gamma, tf) expressions of one comparison over a frame from `pair_profiles`.
+
+    With `hub_cap`, a pair whose shared values of `spec.attributes` are all held by more than
+    `hub_cap` accounts (hubs) gets level -1 (no information), whatever its fuzzy similarity.
 
     The exact level needs a shared value of one of `spec.attributes` (with frequency classes,
     the level of the rarest shared value's holder count: `ComparisonSpec.exact_labels`);
@@ -218,6 +221,8 @@ def comparison_levels(spec: ComparisonSpec) -> tuple[Column, Column]:
         missing = missing_exact & close_missing
         gamma = gamma.when(F.coalesce(is_close, F.lit(False)), F.lit(1))
     gamma = gamma.when(missing, F.lit(-1)).otherwise(F.lit(0))
+    if hub_cap is not None:
+        gamma = F.when(exact & (rarest > F.lit(hub_cap)), F.lit(-1)).otherwise(gamma)
     return gamma.cast("int"), F.when(exact, rarest.cast("double"))
 
 
@@ -248,10 +253,13 @@ def compare_pairs(
     specs: Sequence[ComparisonSpec],
     *,
     holders: dict[str, int],
+    hub_cap: int | None = None,
 ) -> DataFrame:
     """`account_id_l`, `account_id_r`, the pair's other columns, and per comparison
     `gamma_<name>` (int level) and, for tf-adjusted ones, `tf_<name>`: the rarest shared
     value's holders divided by `holders[name]` (see `value_holders`); null unless exact.
+    `hub_cap`: pairs sharing only hub values of a comparison get -1 there
+    (`comparison_levels`).
 
     Example::
 
@@ -263,10 +271,25 @@ def compare_pairs(
     extra = [n for n in pairs.columns if n not in (c.ACCOUNT_ID_L, c.ACCOUNT_ID_R)]
     selected: list[Column] = [F.col(c.ACCOUNT_ID_L), F.col(c.ACCOUNT_ID_R), *map(F.col, extra)]
     for spec in specs:
-        gamma, value_count = comparison_levels(spec)
+        gamma, value_count = comparison_levels(spec, hub_cap=hub_cap)
         selected.append(gamma.alias(gamma_column(spec.name)))
         if spec.tf_adjusted:
             selected.append(
                 (value_count / F.lit(float(max(holders[spec.name], 1)))).alias(tf_column(spec.name))
             )
-    return joined.select(*selected)
+    compared = joined.select(*selected)
+    implied = [spec for spec in specs if spec.implied_by]
+    if not implied:
+        return compared
+    # Evidence another comparison already holds counts once: agreement there (level >= 1)
+    # leaves no information here (ComparisonSpec.implied_by).
+    return compared.withColumns(
+        {
+            gamma_column(spec.name): F.when(
+                F.greatest(*[F.col(gamma_column(n)) for n in spec.implied_by], F.lit(0))
+                >= F.lit(1),
+                F.lit(-1),
+            ).otherwise(F.col(gamma_column(spec.name)))
+            for spec in implied
+        }
+    )

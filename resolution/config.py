@@ -117,7 +117,11 @@ class ComparisonSpec:
     (one edit apart, same network) and take no thresholds. `ignore_disagreement`: a pair that
     differs here loses nothing for it (nominee accounts differ by design); set it false where
     a difference is evidence against a match. `max_weight`: the most bits one agreement here
-    may add when scoring (see `Comparison.max_weight`); null for no cap.
+    may add when scoring (see `Comparison.max_weight`); null for no cap. `implied_by`: names of
+    other comparisons whose agreement contains this one's: a pair that agrees on any of them
+    (level >= 1) gets no information (-1) here, so one fact is not counted twice (a Chinese
+    resident id number holds its holder's birth date: two numbers one edit apart almost
+    always share it, whoever holds them).
     """
 
     name: str = ""
@@ -128,6 +132,7 @@ class ComparisonSpec:
     ignore_disagreement: bool = True
     frequency_classes: tuple[int, ...] = ()
     max_weight: float | None = None
+    implied_by: tuple[str, ...] = ()
 
     @property
     def exact_level(self) -> int:
@@ -197,33 +202,42 @@ class ComparisonSpec:
 DEFAULT_FREQUENCY_CLASSES = (2, 5, 20, 100)
 
 
-def _classed(name: str, kind: str, attributes: tuple[str, ...], thresholds=()) -> ComparisonSpec:
+def _classed(
+    name: str,
+    kind: str,
+    attributes: tuple[str, ...],
+    thresholds: tuple[float, ...] = (),
+    implied_by: tuple[str, ...] = (),
+) -> ComparisonSpec:
     return ComparisonSpec(
         name,
         kind,
         attributes,
-        tuple(thresholds),
+        thresholds,
         tf_adjusted=False,
         frequency_classes=DEFAULT_FREQUENCY_CLASSES,
+        implied_by=implied_by,
     )
 
 
+# The comparisons of conf/default.yaml (see there and the README, "Match quality", for why
+# each is as it is).
 DEFAULT_COMPARISONS = (
-    ComparisonSpec("name", "name", ("name",), (0.7, 0.88)),
+    _classed("name", "name", ("name",), (0.7, 0.88)),
     _classed("id_number", "identity", ("id_number",)),
-    ComparisonSpec("birth_date", "exact", ("birth_date",)),
+    _classed("birth_date", "exact", ("birth_date",), implied_by=("id_number",)),
     _classed("phone", "phone", ("phone",)),
     _classed("email", "exact", ("email",)),
     _classed("device", "exact", ("device",)),
     _classed("registration_ip", "ip", ("registration_ip",)),
-    _classed("registered_address", "address", ("registered_address",), (0.6,)),
+    _classed("registered_address", "address", ("registered_address",), (0.85,)),
     _classed("payment_instrument", "exact", ("card", "bank_account", "alipay", "wallet")),
     _classed("collection_account", "exact", ("payment_other",)),
     _classed(
         "logistics_address",
         "logistics_address",
         ("return_address", "warehouse_address", "ship_from_address"),
-        (0.6,),
+        (0.85,),
     ),
     _classed("pickup_point", "exact", ("pickup_address",)),
     _classed("label_phone", "exact", ("contact_phone",)),
@@ -314,6 +328,13 @@ class ModelConfig:
     parameter moves more than `em_tolerance`. With `load_from` (a model JSON file written by
     an earlier run, `model.json` among its MLflow artifacts) the run scores with that model and
     trains nothing. A pair is a match when its probability reaches `threshold`.
+
+    `hub_values_inform` false (the default): a comparison whose only shared values are hubs
+    (held by more than `blocking.max_block_size` accounts: a NAT address, a carrier's pickup
+    point, a very common name) gives "no information" (level -1) for the pair, as blocking
+    ignores hubs, so agreeing on one counts for nothing whatever EM would learn of it (rings
+    opening accounts behind one carrier NAT made it worth 4.6 bits, enough with a shared
+    common name to merge strangers).
     """
 
     kind: str = "evidence"
@@ -329,6 +350,7 @@ class ModelConfig:
     em_max_iterations: int = 25
     em_tolerance: float = 1e-4
     initial_prior: float = 0.3
+    hub_values_inform: bool = False
 
     def problems(self) -> list[str]:
         found: list[str] = []
@@ -344,6 +366,13 @@ class ModelConfig:
         names = [spec.name for spec in self.comparisons]
         if len(set(names)) != len(names):
             found.append(f"model.comparisons: names repeat: {names}")
+        for spec in self.comparisons:
+            wrong = [n for n in spec.implied_by if n not in names or n == spec.name]
+            if wrong:
+                found.append(
+                    f"model.comparisons.{spec.name}.implied_by: {wrong} are not other "
+                    f"comparisons (known: {', '.join(names)})"
+                )
         for spec in self.comparisons:
             found += spec.problems()
         for index, session in enumerate(self.training_sessions):

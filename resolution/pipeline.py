@@ -159,6 +159,7 @@ def train_model(
     config: ModelConfig,
     holders: dict[str, int],
     account_count: int,
+    hub_cap: int | None = None,
 ) -> Training:
     """u from random pairs; m by EM per training session; then the prior of two random
     accounts matching (see `ModelConfig`). All in Spark: only level counts reach the driver.
@@ -172,7 +173,9 @@ def train_model(
     random_pairs = sample_random_pairs(
         accounts_std, id_column=c.ACCOUNT_ID, pairs=config.random_pairs, seed=config.seed
     )
-    random_gammas = compare_pairs(random_pairs, profiles, config.comparisons, holders=holders)
+    random_gammas = compare_pairs(
+        random_pairs, profiles, config.comparisons, holders=holders, hub_cap=hub_cap
+    )
     u = estimate_u(random_gammas, comparisons, smoothing=config.u_smoothing)
     if config.training == "all_pairs":
         return _train_over_all_pairs(
@@ -385,9 +388,16 @@ def resolve(
             "account_profiles", account_profiles(accounts_std, logistics_std, compared_keys)
         )
         holders = value_holders(compared_keys, config.model.comparisons)
+        hub_cap = None if config.model.hub_values_inform else config.blocking.max_block_size
         comparison_vectors = checkpoint(
             "comparison_vectors",
-            compare_pairs(candidate_pairs, profiles, config.model.comparisons, holders=holders),
+            compare_pairs(
+                candidate_pairs,
+                profiles,
+                config.model.comparisons,
+                holders=holders,
+                hub_cap=hub_cap,
+            ),
         )
         if model is None:
             training = train_model(
@@ -397,6 +407,7 @@ def resolve(
                 config=config.model,
                 holders=holders,
                 account_count=account_count,
+                hub_cap=hub_cap,
             )
             model = training.model
         scored_pairs = score_pairs(comparison_vectors, model)

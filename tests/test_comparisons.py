@@ -172,6 +172,9 @@ def test_model_config_reports_every_problem():
             ComparisonSpec(name="x", kind="fuzzy", attributes=("nope",)),
             ComparisonSpec(name="x", kind="phone", attributes=("phone",), thresholds=(0.5,)),
             ComparisonSpec(name="n", kind="name", attributes=("name",), thresholds=(0.9, 0.7)),
+            ComparisonSpec(
+                name="b", kind="exact", attributes=("birth_date",), implied_by=("b", "z")
+            ),
         ),
         threshold=1.0,
     )
@@ -182,6 +185,7 @@ def test_model_config_reports_every_problem():
     assert "kind 'phone' takes no thresholds" in problems
     assert "must increase strictly" in problems
     assert "model.threshold" in problems
+    assert "model.comparisons.b.implied_by: ['b', 'z'] are not other comparisons" in problems
 
 
 def test_frequency_classes_split_the_exact_level_by_holder_count(spark):
@@ -224,3 +228,110 @@ def test_frequency_classes_need_increasing_bounds_and_no_tf():
     assert not ComparisonSpec(
         "device", "exact", ("device",), tf_adjusted=False, frequency_classes=(2, 5)
     ).problems()
+
+
+def test_a_pair_sharing_only_hub_values_gets_no_information(spark):
+    ip = ComparisonSpec(
+        name="registration_ip",
+        kind="ip",
+        attributes=("registration_ip",),
+        tf_adjusted=False,
+        frequency_classes=(2, 5, 20, 100),
+    )
+    name = ComparisonSpec(name="name", kind="name", attributes=("name",), thresholds=(0.7,))
+    nat = ("10.0.0.1", 5000)
+    profiles = [
+        # one carrier NAT address (a hub): same /24 and same value, nothing else
+        {"account_id": "a", "ip_prefix": "10.0.0", VALUES: {"registration_ip": [nat]}},
+        {"account_id": "b", "ip_prefix": "10.0.0", VALUES: {"registration_ip": [nat]}},
+        # the NAT address and a private one: the private value decides the level
+        {
+            "account_id": "c",
+            "ip_prefix": "10.0.0",
+            VALUES: {"registration_ip": [nat, ("1.2.3.4", 2)]},
+        },
+        {
+            "account_id": "d",
+            "ip_prefix": "1.2.3",
+            VALUES: {"registration_ip": [nat, ("1.2.3.4", 2)]},
+        },
+        # a name held by 300 accounts: identical keys, yet no information
+        {
+            "account_id": "e",
+            "name_key": "wangfang",
+            "name_tokens": ["wang", "fang"],
+            VALUES: {"name": [("wangfang", 300)]},
+        },
+        {
+            "account_id": "f",
+            "name_key": "wangfang",
+            "name_tokens": ["wang", "fang"],
+            VALUES: {"name": [("wangfang", 300)]},
+        },
+    ]
+    pairs = [("a", "b"), ("c", "d"), ("e", "f")]
+    frame = spark.createDataFrame([_profile(**p) for p in profiles], PROFILE_SCHEMA)
+    pair_frame = spark.createDataFrame(pairs, "account_id_l string, account_id_r string")
+    holders = {"registration_ip": 1000, "name": 1000}
+
+    def levels(hub_cap):
+        rows = compare_pairs(pair_frame, frame, [ip, name], holders=holders, hub_cap=hub_cap)
+        return {
+            (r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): (r["gamma_registration_ip"], r["gamma_name"])
+            for r in rows.collect()
+        }
+
+    top_ip, top_name = ip.comparison().top_level, name.comparison().top_level
+    # without a cap the hubs are agreement like any other value (the lowest exact class)
+    assert levels(None) == {
+        ("a", "b"): (2, -1),
+        ("c", "d"): (top_ip, -1),
+        ("e", "f"): (-1, top_name),
+    }
+    assert levels(100) == {("a", "b"): (-1, -1), ("c", "d"): (top_ip, -1), ("e", "f"): (-1, -1)}
+
+
+def test_implied_comparison_gives_no_information_where_the_implying_one_agrees(spark):
+    identity = ComparisonSpec(
+        name="id_number", kind="identity", attributes=("id_number",), tf_adjusted=False
+    )
+    birth = ComparisonSpec(
+        name="birth_date",
+        kind="exact",
+        attributes=("birth_date",),
+        tf_adjusted=False,
+        implied_by=("id_number",),
+    )
+    born = date(1990, 5, 17)
+    profiles = [
+        # id numbers one edit apart (their symmetric-deletion hashes overlap), one birth date
+        {
+            "account_id": "a",
+            "id_number_fuzzy": ["h1", "h2"],
+            "birth_date": born,
+            VALUES: {"id_number": [("ida", 1)], "birth_date": [("1990-05-17", 3)]},
+        },
+        {
+            "account_id": "b",
+            "id_number_fuzzy": ["h2", "h3"],
+            "birth_date": born,
+            VALUES: {"id_number": [("idb", 1)], "birth_date": [("1990-05-17", 3)]},
+        },
+        # different id numbers, same birth date: the birth date still speaks
+        {
+            "account_id": "c",
+            "id_number_fuzzy": ["h7"],
+            "birth_date": born,
+            VALUES: {"id_number": [("idc", 1)], "birth_date": [("1990-05-17", 3)]},
+        },
+    ]
+    pairs = [("a", "b"), ("a", "c")]
+    levels = _levels(spark, profiles, pairs, [identity, birth])
+    assert levels[("a", "b")]["gamma_id_number"] == 1  # one edit
+    assert levels[("a", "b")]["gamma_birth_date"] == -1  # contained in the id number
+    assert levels[("a", "c")]["gamma_id_number"] == 0
+    assert levels[("a", "c")]["gamma_birth_date"] == birth.comparison().top_level
+    free = ComparisonSpec(
+        name="birth_date", kind="exact", attributes=("birth_date",), tf_adjusted=False
+    )
+    assert _levels(spark, profiles, pairs, [identity, free])[("a", "b")]["gamma_birth_date"] == 1
