@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from deltalake import DeltaTable
 from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
@@ -16,6 +17,8 @@ from pyspark.sql import SparkSession
 from jobs.benchmark_incremental import same_membership_share
 from jobs.tracking import find_job_run, tracking_uri
 from tests.jobrun import LOCAL_CONF, read_table, resolve, run_metrics, run_metrics_in, run_module
+
+FS_CONF = yaml.safe_load((LOCAL_CONF.parent / "fellegi_sunter.yaml").read_text(encoding="utf-8"))
 
 
 def test_job_writes_contract_tables_readable_without_spark(generated, first_run) -> None:  # type: ignore[no-untyped-def]
@@ -350,7 +353,11 @@ def test_fellegi_sunter_model_is_trained_logged_and_reloaded(generated, tmp_path
     conf = tmp_path / "fs.yaml"
     conf.write_text(
         f"extends: {LOCAL_CONF}\n"
-        "resolution:\n  model:\n    kind: fellegi_sunter\n    random_pairs: 20000\n",
+        "resolution:\n  model:\n    kind: fellegi_sunter\n    random_pairs: 20000\n"
+        # conf/fellegi_sunter.yaml's threshold and bridge weight, on the local settings
+        f"    threshold: {FS_CONF['resolution']['model']['threshold']}\n"
+        "  cluster_control:\n"
+        f"    bridge_max_weight: {FS_CONF['resolution']['cluster_control']['bridge_max_weight']}\n",
         encoding="utf-8",
     )
     out = tmp_path / "out"
