@@ -163,6 +163,8 @@ def train_model(
 ) -> Training:
     """u from random pairs; m by EM per training session; then the prior of two random
     accounts matching (see `ModelConfig`). All in Spark: only level counts reach the driver.
+    `hub_cap`: as in `compare_pairs`, for the random pairs too, so that u is estimated on the
+    levels the candidate pairs are scored on.
 
     Each session runs EM over the candidate pairs its rules found, with the comparisons that
     look at those rules' attributes set to "no information": those agree by construction, so
