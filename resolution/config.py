@@ -367,14 +367,13 @@ class ModelConfig:
         if len(set(names)) != len(names):
             found.append(f"model.comparisons: names repeat: {names}")
         for spec in self.comparisons:
+            found += spec.problems()
             wrong = [n for n in spec.implied_by if n not in names or n == spec.name]
             if wrong:
                 found.append(
                     f"model.comparisons.{spec.name}.implied_by: {wrong} are not other "
                     f"comparisons (known: {', '.join(names)})"
                 )
-        for spec in self.comparisons:
-            found += spec.problems()
         for index, session in enumerate(self.training_sessions):
             unknown = [rule for rule in session if rule not in ATTRIBUTES]
             if unknown or not session:

@@ -38,11 +38,11 @@ def _profile(account_id: str, **fields):
     return row
 
 
-def _levels(spark, profiles, pairs, specs, *, accounts=1000):
+def _levels(spark, profiles, pairs, specs, *, accounts=1000, hub_cap=None):
     frame = spark.createDataFrame([_profile(**p) for p in profiles], PROFILE_SCHEMA)
     pair_frame = spark.createDataFrame(pairs, "account_id_l string, account_id_r string")
     holders = {spec.name: accounts for spec in specs}
-    rows = compare_pairs(pair_frame, frame, specs, holders=holders).collect()
+    rows = compare_pairs(pair_frame, frame, specs, holders=holders, hub_cap=hub_cap).collect()
     return {(r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): r.asDict() for r in rows}
 
 
@@ -270,16 +270,10 @@ def test_a_pair_sharing_only_hub_values_gets_no_information(spark):
         },
     ]
     pairs = [("a", "b"), ("c", "d"), ("e", "f")]
-    frame = spark.createDataFrame([_profile(**p) for p in profiles], PROFILE_SCHEMA)
-    pair_frame = spark.createDataFrame(pairs, "account_id_l string, account_id_r string")
-    holders = {"registration_ip": 1000, "name": 1000}
 
     def levels(hub_cap):
-        rows = compare_pairs(pair_frame, frame, [ip, name], holders=holders, hub_cap=hub_cap)
-        return {
-            (r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): (r["gamma_registration_ip"], r["gamma_name"])
-            for r in rows.collect()
-        }
+        found = _levels(spark, profiles, pairs, [ip, name], hub_cap=hub_cap)
+        return {pair: (r["gamma_registration_ip"], r["gamma_name"]) for pair, r in found.items()}
 
     top_ip, top_name = ip.comparison().top_level, name.comparison().top_level
     # without a cap the hubs are agreement like any other value (the lowest exact class)
