@@ -60,6 +60,7 @@ from jobs.session import build_session  # noqa: E402
 from jobs.storage import Location, Storage  # noqa: E402
 from jobs.tracking import DATA_DOCS_DIR, RunTracker  # noqa: E402
 from resolution.blocking import restore_desk_phones, summarise_pairs_by_attribute  # noqa: E402
+from resolution.comparisons import profile_fields  # noqa: E402
 from resolution.errors import (  # noqa: E402
     ConfigError,
     InputError,
@@ -81,9 +82,11 @@ from resolution.incremental import (  # noqa: E402
     CHANGE,
     CHANGED,
     NEW,
+    PROFILE,
     account_changes,
     accounts_with,
     input_fingerprints,
+    profile_type,
     state_rows,
 )
 from resolution.network import LEAD_RANK, REASONS  # noqa: E402
@@ -372,7 +375,9 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             previous_entities, previous_run = previous_state(spark, out_dir, run_id)
             base = None
             if args.incremental or config.incremental:
-                base = _incremental_base(spark, out_dir, run_id, config, previous_entities)
+                base = _incremental_base(
+                    spark, out_dir, run_id, config, previous_entities, files_dir=files_dir
+                )
             changes = None
             accepted = dict(inputs.accepted)
             if base is not None:
@@ -400,7 +405,9 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 "standardise_logistics",
                 standardise_logistics(accepted[c.LOGISTICS], config=config.standardise),
             )
-            saved_model = load_model(config.resolution.model.load_from)
+            saved_model = (
+                base.model if base is not None else load_model(config.resolution.model.load_from)
+            )
             if base is not None and changes is not None and previous_entities is not None:
                 resolution: Resolution = resolve_incremental(
                     accounts_std,
@@ -413,6 +420,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     config=config.resolution,
                     checkpoint=clock.materialise,
                     run_id=run_id,
+                    model=saved_model,
                 )
             else:
                 resolution = resolve(
@@ -456,17 +464,30 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 extracted_keys = restore_desk_phones(
                     resolution.blocking_keys.select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY)
                 )
+                # The profiles the comparisons read, kept for incremental runs (null with
+                # the evidence score, which reads none).
+                stored_type = profile_type(profile_fields(accounts_std, logistics_std))
                 if resolution.incremental is None:
                     writer.replace("entity_membership", resolution.entity_membership)
                     writer.replace("entities", resolution.entities)
                     writer.replace("match_edges", edges)
-                    writer.replace(STATE_TABLE, state_rows(fingerprints, extracted_keys))
+                    writer.replace(
+                        STATE_TABLE,
+                        state_rows(
+                            fingerprints,
+                            extracted_keys,
+                            resolution.profiles,
+                            stored_type=stored_type,
+                        ),
+                    )
                 else:
                     scopes = resolution.incremental.scopes
                     touched = scopes.state
                     state = state_rows(
                         fingerprints.join(touched, on=c.ACCOUNT_ID, how="left_semi"),
                         extracted_keys.join(touched, on=c.ACCOUNT_ID, how="left_semi"),
+                        resolution.profiles,
+                        stored_type=stored_type,
                     )
                     writer.merge(
                         "entity_membership",
@@ -642,16 +663,16 @@ def _incremental_base(
     run_id: str,
     config: JobConfig,
     previous: PreviousEntities | None,
+    *,
+    files_dir: Path,
 ) -> IncrementBase | None:
     """The base an incremental run continues, or None (with the reason logged) when it has to
-    resolve in full."""
-    if config.resolution.model.kind != "evidence":
-        logger.warning(
-            "incremental run asked for, but model.kind is %s (trained on the whole population): "
-            "resolving in full",
-            config.resolution.model.kind,
-        )
-        return None
+    resolve in full.
+
+    With `model.kind: fellegi_sunter` the run scores with a fixed model, as every pair it keeps
+    was scored: `model.load_from` if set, else the model the base run used (FILES_DIR/_models/
+    RUN_ID/model.json). A base run without one used the evidence score and kept no profiles,
+    so the run resolves in full (and trains)."""
     base = increment_base(spark, out_dir, run_id)
     if base is None or previous is None:
         logger.warning(
@@ -660,6 +681,26 @@ def _incremental_base(
             out_dir,
         )
         return None
+    if PROFILE not in base.state.columns:
+        logger.warning(
+            "incremental run asked for, but the account_state of run %s predates kept "
+            "profiles: resolving in full",
+            base.run_id,
+        )
+        return None
+    if config.resolution.model.kind == "fellegi_sunter":
+        base_model = files_dir / "_models" / base.run_id / "model.json"
+        if not base_model.is_file():
+            logger.warning(
+                "incremental run asked for, but run %s left no model at %s (it used the "
+                "evidence score, or its files are elsewhere: outputs.files_dir): resolving "
+                "in full",
+                base.run_id,
+                base_model,
+            )
+            return None
+        pinned = config.resolution.model.load_from
+        base = dataclasses.replace(base, model=load_model(pinned or str(base_model)))
     logger.info("incremental run: continuing run %s", base.run_id)
     return base
 
@@ -687,6 +728,7 @@ class IncrementBase:
     run_id: str
     state: DataFrame
     match_edges: DataFrame
+    model: FellegiSunterModel | None = None  # the model to score with (fellegi_sunter)
 
 
 def increment_base(spark: SparkSession, out_dir: Location, run_id: str) -> IncrementBase | None:

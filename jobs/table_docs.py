@@ -169,8 +169,8 @@ _TABLE_LIST = (
         description=(
             "What the job knew of each account when it last resolved it: the base an "
             "incremental run compares a new snapshot with (new, changed, unchanged, removed "
-            "accounts) and takes unchanged accounts' blocking values from. Only keyed hashes "
-            "and standardised keys: no raw identity, card or bank number."
+            "accounts) and takes unchanged accounts' blocking values and profiles from. Only "
+            "keyed hashes and standardised keys: no raw identity, card or bank number."
         ),
         columns=_columns(
             ("account_id", "string", _ACCOUNT_ID),
@@ -190,6 +190,16 @@ _TABLE_LIST = (
                 "each run judges again whether it is a desk phone) and value_key (the "
                 "standardised value: identity and payment numbers as keyed hashes); empty "
                 "when it has none.",
+            ),
+            (
+                "profile",
+                "struct",
+                "What the Fellegi-Sunter comparisons read of the account, so that an "
+                "incremental run compares it without standardising it again: name key and "
+                "tokens, E.164 phone, birth date, keyed hashes of the identity number and its "
+                "one-character deletions, registration IP network, registered and logistics "
+                "address tokens. Null when the run that wrote the row used the evidence score "
+                "(it compares no profiles).",
             ),
             ("run_id", "string", _RUN_ID_MERGED),
         ),

@@ -52,16 +52,27 @@ _ACCOUNT_COLUMNS = (
 LOGISTICS_TOKENS = "logistics_tokens"  # array<array<string>>: token sets of logistics addresses
 
 
-def account_profiles(
-    accounts_std: DataFrame, logistics_std: DataFrame, counted_keys: DataFrame
-) -> DataFrame:
-    """One row per account: the scalar columns comparisons read, `values` (every attribute's
-    values with their holder counts) and `logistics_tokens` (token sets of its logistics
-    addresses other than pickup points).
+def profile_fields(accounts_std: DataFrame, logistics_std: DataFrame) -> DataFrame:
+    """One row per account of `accounts_std`: the profile's own columns, the scalar columns
+    comparisons read and `logistics_tokens` (token sets of its logistics addresses other than
+    pickup points). They depend on the account's input only, so an incremental run keeps them
+    in `account_state` (`resolution.incremental.state_rows`)."""
+    tokens = (
+        logistics_std.where(
+            (F.col(c.ROLE) != F.lit("pickup")) & (F.size(F.col(c.ADDRESS_TOKENS)) > 0)
+        )
+        .groupBy(c.ACCOUNT_ID)
+        .agg(F.collect_set(F.col(c.ADDRESS_TOKENS)).alias(LOGISTICS_TOKENS))
+    )
+    return accounts_std.select(c.ACCOUNT_ID, *_ACCOUNT_COLUMNS).join(
+        tokens, on=c.ACCOUNT_ID, how="left"
+    )
 
-    `counted_keys` is `(account_id, attribute, value_key, account_count)` from
-    `resolution.blocking.count_value_holders`, before the hub cap.
-    """
+
+def with_values(fields: DataFrame, counted_keys: DataFrame) -> DataFrame:
+    """`fields` (from `profile_fields`) with `values`: per attribute, the account's values with
+    their holder counts. `counted_keys` is `(account_id, attribute, value_key, account_count)`
+    from `resolution.blocking.count_value_holders`, before the hub cap."""
     per_attribute = counted_keys.groupBy(c.ACCOUNT_ID, c.ATTRIBUTE).agg(
         F.array_sort(
             F.collect_set(
@@ -75,18 +86,20 @@ def account_profiles(
     values = per_attribute.groupBy(c.ACCOUNT_ID).agg(
         F.map_from_entries(F.collect_list(F.struct(c.ATTRIBUTE, VALUES))).alias(VALUES)
     )
-    tokens = (
-        logistics_std.where(
-            (F.col(c.ROLE) != F.lit("pickup")) & (F.size(F.col(c.ADDRESS_TOKENS)) > 0)
-        )
-        .groupBy(c.ACCOUNT_ID)
-        .agg(F.collect_set(F.col(c.ADDRESS_TOKENS)).alias(LOGISTICS_TOKENS))
-    )
-    return (
-        accounts_std.select(c.ACCOUNT_ID, *_ACCOUNT_COLUMNS)
-        .join(values, on=c.ACCOUNT_ID, how="left")
-        .join(tokens, on=c.ACCOUNT_ID, how="left")
-    )
+    return fields.join(values, on=c.ACCOUNT_ID, how="left")
+
+
+def account_profiles(
+    accounts_std: DataFrame, logistics_std: DataFrame, counted_keys: DataFrame
+) -> DataFrame:
+    """One row per account: the scalar columns comparisons read, `values` (every attribute's
+    values with their holder counts) and `logistics_tokens` (token sets of its logistics
+    addresses other than pickup points): `with_values(profile_fields(...), counted_keys)`.
+
+    `counted_keys` is `(account_id, attribute, value_key, account_count)` from
+    `resolution.blocking.count_value_holders`, before the hub cap.
+    """
+    return with_values(profile_fields(accounts_std, logistics_std), counted_keys)
 
 
 def pair_profiles(pairs: DataFrame, profiles: DataFrame) -> DataFrame:

@@ -1,7 +1,8 @@
 """Incremental resolution: resolve new and changed accounts against a resolved population.
 
-A run keeps, per resolved account, a fingerprint of its input rows and its blocking keys
-(`account_state`). The next run with `--incremental`:
+A run keeps, per resolved account, a fingerprint of its input rows, its blocking keys and,
+with the Fellegi-Sunter model, the profile its comparisons read (`account_state`). The next
+run with `--incremental`:
 
 1. fingerprints every accepted account again (`input_fingerprints`, native Spark: cheap) and
    compares with the state (`account_changes`): new, changed, unchanged or removed;
@@ -13,7 +14,9 @@ A run keeps, per resolved account, a fingerprint of its input rows and its block
    whose evidence can have changed has both ends affected: a pair's evidence is its shared
    values and their holder counts, and a holder count changes only when a touched account
    gains or loses the value. Accepted edges with an end outside the affected accounts are
-   kept from the previous run (`kept_edges`);
+   kept from the previous run (`kept_edges`). A Fellegi-Sunter model is not trained again:
+   the pairs are scored with the previous run's model, unchanged accounts compared through
+   their kept profiles (`stored_profile_fields`);
 4. recomputes only the *affected region* (`affected_region`): the previous entities of the
    affected accounts, widened by one step along the edges, plus the new accounts; connected
    components and cluster control run there, and every other account keeps its entity.
@@ -23,8 +26,11 @@ an entity outside the region continues with its id and no change row. The job wr
 changed with Delta MERGE.
 
 What can differ from a full run on the same input: cluster control of an entity one step
-beyond the region that lost a bridge to it (not re-examined), and a term-frequency weight of a
-value shared only through a hub. The equivalence test and benchmark measure the difference.
+beyond the region that lost a bridge to it (not re-examined), a term-frequency weight of a
+value shared only through a hub, and with the Fellegi-Sunter model the frequency class of a
+value compared but not blocked on (a birth date) that a touched account gained or lost, and
+the model itself (a full run trains again). The equivalence tests and benchmark measure the
+difference.
 """
 
 from __future__ import annotations
@@ -37,11 +43,14 @@ from pyspark.sql import types as T
 
 from features import columns as c
 from features.hashing import hmac_sha256_hex
+from resolution.comparisons import VALUES
 from resolution.config import BlockingConfig
 from resolution.errors import require_columns
 
 FINGERPRINT = "fingerprint"
 BLOCKING_KEYS = "blocking_keys"
+PROFILE = "profile"
+_NOT_STORED = (c.ACCOUNT_ID, VALUES)  # a profile's id and holder counts are not kept
 CHANGE = "change"
 NEW, CHANGED, UNCHANGED, REMOVED = "new", "changed", "unchanged", "removed"
 
@@ -125,17 +134,57 @@ def account_changes(fingerprints: DataFrame, state: DataFrame) -> DataFrame:
     return joined.select(c.ACCOUNT_ID, change.alias(CHANGE))
 
 
-def state_rows(fingerprints: DataFrame, blocking_keys: DataFrame) -> DataFrame:
-    """`account_state` rows: `(account_id, fingerprint, blocking_keys)`, the keys as an array
-    of `(attribute, value_key)` (empty for an account without any)."""
+def profile_type(fields: DataFrame) -> T.StructType:
+    """The type of `account_state.profile`: the columns of `fields`
+    (`resolution.comparisons.profile_fields`) other than the account id and the values."""
+    return T.StructType([f for f in fields.schema.fields if f.name not in _NOT_STORED])
+
+
+def state_rows(
+    fingerprints: DataFrame,
+    blocking_keys: DataFrame,
+    profiles: DataFrame | None = None,
+    *,
+    stored_type: T.StructType | None = None,
+) -> DataFrame:
+    """`account_state` rows: `(account_id, fingerprint, blocking_keys, profile)`, the keys as
+    an array of `(attribute, value_key)` (empty for an account without any).
+
+    `profile` is the account's profile fields (`resolution.comparisons.profile_fields`: they
+    depend on its own input only) as one struct, from `profiles` (extra columns such as
+    `values` are left out), so that an incremental run with a Fellegi-Sunter model compares
+    unchanged accounts without standardising them again. Without `profiles` (the evidence
+    score compares no profiles) it is null, of type `stored_type`: the column is always
+    there, so a MERGE never leaves an earlier run's profile on a changed account."""
     keys = blocking_keys.groupBy(c.ACCOUNT_ID).agg(
         F.array_sort(F.collect_list(F.struct(c.ATTRIBUTE, c.VALUE_KEY))).alias(BLOCKING_KEYS)
     )
-    return fingerprints.join(keys, on=c.ACCOUNT_ID, how="left").select(
+    rows = fingerprints.join(keys, on=c.ACCOUNT_ID, how="left")
+    if profiles is not None:
+        stored = profile_type(profiles)
+        rows = rows.join(
+            profiles.select(c.ACCOUNT_ID, F.struct(*stored.fieldNames()).alias(PROFILE)),
+            on=c.ACCOUNT_ID,
+            how="left",
+        )
+        profile = F.col(PROFILE)
+    elif stored_type is not None:
+        profile = F.lit(None).cast(stored_type)
+    else:
+        raise ValueError("state_rows: give the profiles or their stored_type")
+    return rows.select(
         c.ACCOUNT_ID,
         FINGERPRINT,
         F.coalesce(F.col(BLOCKING_KEYS), F.array().cast(KEY_TYPE)).alias(BLOCKING_KEYS),
+        profile.alias(PROFILE),
     )
+
+
+def stored_profile_fields(state: DataFrame) -> DataFrame:
+    """The profile fields kept in `state` (`account_id` and the columns of `profile`), as
+    `resolution.comparisons.profile_fields` gives them. Fails when the state keeps none."""
+    require_columns(state, "stored_profile_fields(state)", [c.ACCOUNT_ID, PROFILE])
+    return state.select(c.ACCOUNT_ID, f"{PROFILE}.*")
 
 
 def state_keys(state: DataFrame) -> DataFrame:

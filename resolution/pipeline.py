@@ -27,7 +27,13 @@ from resolution.blocking import (
 )
 from resolution.cluster_control import blockable_keys, control_clusters
 from resolution.clustering import assign_entities, summarise_entities
-from resolution.comparisons import account_profiles, compare_pairs, value_holders
+from resolution.comparisons import (
+    account_profiles,
+    compare_pairs,
+    profile_fields,
+    value_holders,
+    with_values,
+)
 from resolution.config import BlockingConfig, ModelConfig, ResolutionConfig, rule_attributes
 from resolution.errors import ConfigError, InputError
 from resolution.fellegi_sunter import (
@@ -56,6 +62,7 @@ from resolution.incremental import (
     kept_edges,
     merged_keys,
     state_keys,
+    stored_profile_fields,
     write_scopes,
 )
 from resolution.network import entity_leads, entity_links
@@ -78,7 +85,9 @@ class Resolution:
 
     `model` is the Fellegi-Sunter model used (None with `model.kind: evidence`, whose
     `comparison_vectors` are the candidate pairs); `training` says how the model was trained,
-    None when the run was given one or used the evidence score.
+    None when the run was given one or used the evidence score. `profiles` are the account
+    profiles the comparisons read (`resolution.comparisons.account_profiles`; of the affected
+    accounts only in an incremental run; None with the evidence score).
     """
 
     blocking_keys: DataFrame
@@ -96,6 +105,7 @@ class Resolution:
     cluster_statistics: DataFrame | None = None
     entity_changes: DataFrame | None = None
     incremental: IncrementalParts | None = None
+    profiles: DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -381,6 +391,7 @@ def resolve(
         "candidate_pairs", build_candidate_pairs(counted_keys, config=config.blocking)
     )
     training = None
+    profiles = None
     if config.model.kind == "evidence":
         comparison_vectors = candidate_pairs
         scored_pairs = evidence_scores(candidate_pairs, config=config.model.evidence)
@@ -438,6 +449,7 @@ def resolve(
         entity_splits=splits,
         cluster_statistics=statistics,
         entity_changes=entity_changes,
+        profiles=profiles,
     )
 
 
@@ -453,6 +465,7 @@ def resolve_incremental(
     config: ResolutionConfig,
     checkpoint: StageHook = _unchanged,
     run_id: str = "run",
+    model: FellegiSunterModel | None = None,
 ) -> Resolution:
     """Resolve the new and changed accounts against the population resolved before.
 
@@ -463,19 +476,28 @@ def resolve_incremental(
     `evidence`). The steps and what can differ from a full run are in
     `resolution.incremental`. Returns a `Resolution` over the whole population (membership,
     entities, all accepted edges) whose `incremental` says what was recomputed; its
-    `candidate_pairs` are only the pairs scored again. Only `model.kind: evidence` (a fixed
-    model) is supported: a trained model is trained on the whole population.
+    `candidate_pairs` are only the pairs scored again.
+
+    With `model.kind: fellegi_sunter`, `model` is the model to score with (an incremental run
+    does not train: the job passes the previous run's model, or `model.load_from`), and
+    `state` must keep the profiles of the accounts (`profile`, written by a run that compared
+    them): the unchanged accounts' profiles come from there, their values' holder counts from
+    the merged keys.
     """
-    if config.model.kind != "evidence":
-        raise ConfigError(
-            "incremental runs need model.kind: evidence (a Fellegi-Sunter model is trained on "
-            "the whole population): run in full"
-        )
+    trained = config.model.kind == "fellegi_sunter"
+    if trained:
+        if model is None:
+            raise ConfigError(
+                "an incremental run with model.kind: fellegi_sunter scores with a given model "
+                "(the previous run's, or model.load_from) and none was given: run in full"
+            )
+        check_model(model, config.model)
+    compared = comparison_attributes(config) if trained else ()
     touched_keys = extract_blocking_keys(
         touched_accounts_std,
         touched_payments_std,
         touched_logistics_std,
-        attributes=config.blocking.rules,
+        attributes=tuple(dict.fromkeys(config.blocking.rules + compared)),
     )
     changes = cut_lineage(changes)
     merged = _cut(checkpoint, "key_extraction", merged_keys(state, changes, touched_keys))
@@ -502,7 +524,39 @@ def resolve_incremental(
             counted_keys.join(affected, on=c.ACCOUNT_ID, how="left_semi"), config=config.blocking
         ),
     )
-    scored_pairs = evidence_scores(candidate_pairs, config=config.model.evidence)
+    profiles = None
+    if trained:
+        assert model is not None
+        compared_keys = counted_keys.where(F.col(c.ATTRIBUTE).isin(*compared))
+        unchanged = accounts_with(changes, UNCHANGED).join(affected, c.ACCOUNT_ID, "left_semi")
+        fields = profile_fields(touched_accounts_std, touched_logistics_std).unionByName(
+            stored_profile_fields(state.join(unchanged, on=c.ACCOUNT_ID, how="left_semi"))
+        )
+        profiles = checkpoint(
+            "account_profiles",
+            with_values(fields, compared_keys.join(affected, on=c.ACCOUNT_ID, how="left_semi")),
+        )
+        hub_cap = None if config.model.hub_values_inform else config.blocking.max_block_size
+        comparison_vectors = checkpoint(
+            "comparison_vectors",
+            compare_pairs(
+                candidate_pairs,
+                profiles,
+                config.model.comparisons,
+                # Holder counts for term frequencies: a pass over the population's keys,
+                # made only when a comparison is tf-adjusted.
+                holders=(
+                    value_holders(compared_keys, config.model.comparisons)
+                    if any(spec.tf_adjusted for spec in config.model.comparisons)
+                    else {}
+                ),
+                hub_cap=hub_cap,
+            ),
+        )
+        scored_pairs = score_pairs(comparison_vectors, model)
+    else:
+        comparison_vectors = candidate_pairs
+        scored_pairs = evidence_scores(candidate_pairs, config=config.model.evidence)
     edge_columns = [
         name
         for name in (
@@ -580,12 +634,12 @@ def resolve_incremental(
         blocking_keys=counted_keys,
         hub_values=hub_values,
         candidate_pairs=candidate_pairs,
-        comparison_vectors=candidate_pairs,
+        comparison_vectors=comparison_vectors,
         scored_pairs=scored_pairs,
         match_edges=match_edges,
         entity_membership=entity_membership,
         entities=entities,
-        model=None,
+        model=model if trained else None,
         training=None,
         account_count=account_count,
         entity_splits=splits,
@@ -598,6 +652,7 @@ def resolve_incremental(
             new_edges=new_edges,
             scopes=scopes,
         ),
+        profiles=profiles,
     )
 
 

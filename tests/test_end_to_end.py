@@ -167,18 +167,13 @@ def test_next_run_keeps_ids_and_records_changes(generated, first_run, tmp_path: 
     assert json.loads(runs.loc["e2e-third", "table_versions"])["entity_changes"] >= 2
 
 
-def test_incremental_run_equals_a_full_run_on_the_same_input(
-    generated, first_run, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
-    """Day 1 lacks 3% of the accounts, has 10 others with another phone and 10 more that are
-    gone by day 2; day 2 is the generated input, whose full run is `first_run`. Resolving day
-    2 incrementally on top of day 1 re-pairs a fraction of the accounts and ends with the same
-    entities as the full run, written with MERGE."""
-    in_dir, _ = generated
+def _write_day1(in_dir: Path, day1: Path) -> tuple[set[str], set[str], set[str]]:
+    """Day 1 of `in_dir` (day 2) into `day1`: without 3% of the accounts (`new` on day 2), 10
+    others with another phone (`changed`), and 10 more, as `GONE<id>`, that are gone by day 2
+    (`extra`, their original ids). Returns (new, changed, extra)."""
     accounts = pd.read_parquet(in_dir / "accounts.parquet")
     ids = sorted(accounts["account_id"].dropna().unique())
     new, changed, extra = set(ids[::33]), set(ids[1::97][:10]), set(ids[2::97][:10])
-    day1 = tmp_path / "day1"
     day1.mkdir()
     for path in sorted(in_dir.iterdir()):
         frame = pd.read_parquet(path)
@@ -190,6 +185,19 @@ def test_incremental_run_equals_a_full_run_on_the_same_input(
             account_id=lambda f: "GONE" + f["account_id"]
         )
         pd.concat([kept, gone]).to_parquet(day1 / path.name, index=False)
+    return new, changed, extra
+
+
+def test_incremental_run_equals_a_full_run_on_the_same_input(
+    generated, first_run, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Day 1 lacks 3% of the accounts, has 10 others with another phone and 10 more that are
+    gone by day 2; day 2 is the generated input, whose full run is `first_run`. Resolving day
+    2 incrementally on top of day 1 re-pairs a fraction of the accounts and ends with the same
+    entities as the full run, written with MERGE."""
+    in_dir, _ = generated
+    day1 = tmp_path / "day1"
+    new, changed, extra = _write_day1(in_dir, day1)
     out = tmp_path / "out"
     base = resolve(day1, out, "--run-id", "day1")
     assert base.returncode == 0, base.stderr[-5000:]
@@ -346,9 +354,13 @@ def test_failed_blocking_quality_check_exits_3_and_keeps_results(generated, tmp_
     assert not (out / "entity_membership").exists()  # nothing published from a failed run
 
 
-def test_fellegi_sunter_model_is_trained_logged_and_reloaded(generated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_fellegi_sunter_model_is_trained_logged_reloaded_and_continued_incrementally(
+    generated, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     """kind fellegi_sunter: the run trains, writes and logs model.json; a second run scoring
-    with that saved model (load_from) trains nothing and gives the same entities."""
+    with that saved model (load_from) trains nothing and gives the same entities. An
+    incremental run scores with the model of the run it continues and the profiles that run
+    kept, and ends with the entities of a full run with that model."""
     in_dir, truth = generated
     conf = tmp_path / "fs.yaml"
     conf.write_text(
@@ -387,3 +399,32 @@ def test_fellegi_sunter_model_is_trained_logged_and_reloaded(generated, tmp_path
     second = read_table(tmp_path / "out2", "entity_membership")
     second = second.sort_values("account_id").reset_index(drop=True)
     assert first[["account_id", "entity_id"]].equals(second[["account_id", "entity_id"]])
+
+    # Day 1 scored with the saved model; day 2 (the generated input) incrementally on top,
+    # with no load_from: it takes day 1's model, and compares unchanged accounts through the
+    # profiles day 1 kept in account_state.
+    day1 = tmp_path / "day1"
+    new, _, extra = _write_day1(in_dir, day1)
+    out3 = tmp_path / "out3"
+    base = resolve(day1, out3, "--conf", reload_conf, "--run-id", "fs-day1")
+    assert base.returncode == 0, base.stderr[-5000:]
+    kept = read_table(out3, "account_state")
+    assert kept["profile"].notna().all()
+    step = resolve(in_dir, out3, "--conf", conf, "--run-id", "fs-day2", "--incremental")
+    assert step.returncode == 0, step.stderr[-5000:]
+    assert "incremental run: continuing run fs-day1" in step.stderr
+    assert f"scoring with the saved model {out3 / '_models' / 'fs-day1' / 'model.json'}" in (
+        step.stderr
+    )
+    metrics = run_metrics(out3, "fs-day2")
+    assert metrics["incremental.accounts_new"] == len(new & set(second["account_id"]))
+    assert metrics["incremental.accounts_removed"] == len(extra)
+    assert 0 < metrics["incremental.affected_accounts"] < 0.5 * len(second)
+    incremental = read_table(out3, "entity_membership")
+    assert sorted(incremental["account_id"]) == sorted(second["account_id"])
+    assert same_membership_share(second, incremental) >= 0.999
+    state = read_table(out3, "account_state")
+    assert state["profile"].notna().all()
+    assert json.loads(
+        (out3 / "_models" / "fs-day2" / "model.json").read_text(encoding="utf-8")
+    ) == json.loads(model_file.read_text(encoding="utf-8"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import types as T
 
 from features import columns as c
 from jobs.benchmark_incremental import same_membership_share
@@ -21,6 +22,7 @@ from resolution.incremental import (
     merged_keys,
     state_keys,
     state_rows,
+    stored_profile_fields,
     write_scopes,
 )
 
@@ -85,9 +87,12 @@ def test_state_round_trips_keys_and_merges_touched_accounts(spark: SparkSession)
     keys = spark.createDataFrame(
         [("a", "phone", "p1"), ("a", "card", "k1"), ("b", "card", "k1")], KEYS
     )
-    state = state_rows(fingerprints, keys)
+    profile = T.StructType([T.StructField(c.NAME_KEY, T.StringType())])
+    state = state_rows(fingerprints, keys, stored_type=profile)
     rows = {r[c.ACCOUNT_ID]: r for r in state.collect()}
     assert rows["c"]["blocking_keys"] == []  # an account without keys keeps its state row
+    assert [rows[a]["profile"] for a in "abc"] == [None, None, None]  # none compared
+    assert state.schema["profile"].dataType == profile
     assert sorted(tuple(r) for r in state_keys(state).collect()) == sorted(
         tuple(r) for r in keys.collect()
     )
@@ -98,6 +103,31 @@ def test_state_round_trips_keys_and_merges_touched_accounts(spark: SparkSession)
     touched = spark.createDataFrame([("a", "phone", "p2"), ("e", "card", "k1")], KEYS)
     merged = sorted(tuple(r) for r in merged_keys(state, changes, touched).collect())
     assert merged == [("a", "phone", "p2"), ("b", "card", "k1"), ("e", "card", "k1")]
+
+
+def test_state_keeps_each_profile_without_its_holder_counts(spark: SparkSession) -> None:
+    """The profile fields a Fellegi-Sunter run compared are kept per account and come back as
+    they went in; the holder counts (`values`), which change with the population, are not."""
+    fingerprints = spark.createDataFrame(
+        [("a", "fa"), ("b", "fb")], "account_id string, fingerprint string"
+    )
+    keys = spark.createDataFrame([("a", "phone", "p1")], KEYS)
+    profiles = spark.createDataFrame(
+        [("a", "zhang wei", ["zhang", "wei"], {"phone": [("p1", 2)]})],
+        f"account_id string, {c.NAME_KEY} string, {c.NAME_TOKENS} array<string>, "
+        "values map<string, array<struct<value_key: string, holders: bigint>>>",
+    )
+    state = state_rows(fingerprints, keys, profiles)
+    assert state.schema["profile"].dataType.fieldNames() == [c.NAME_KEY, c.NAME_TOKENS]
+    back = {r[c.ACCOUNT_ID]: r.asDict() for r in stored_profile_fields(state).collect()}
+    assert back["a"] == {
+        c.ACCOUNT_ID: "a",
+        c.NAME_KEY: "zhang wei",
+        c.NAME_TOKENS: ["zhang", "wei"],
+    }
+    assert back["b"] == {c.ACCOUNT_ID: "b", c.NAME_KEY: None, c.NAME_TOKENS: None}
+    with pytest.raises(ValueError, match="stored_type"):
+        state_rows(fingerprints, keys)
 
 
 @pytest.mark.parametrize("broadcast", [False, True])
