@@ -208,6 +208,8 @@ def _classed(
     attributes: tuple[str, ...],
     thresholds: tuple[float, ...] = (),
     implied_by: tuple[str, ...] = (),
+    *,
+    ignore_disagreement: bool = True,
 ) -> ComparisonSpec:
     return ComparisonSpec(
         name,
@@ -215,6 +217,7 @@ def _classed(
         attributes,
         thresholds,
         tf_adjusted=False,
+        ignore_disagreement=ignore_disagreement,
         frequency_classes=DEFAULT_FREQUENCY_CLASSES,
         implied_by=implied_by,
     )
@@ -223,9 +226,16 @@ def _classed(
 # The comparisons of conf/default.yaml (see there and the README, "Match quality", for why
 # each is as it is).
 DEFAULT_COMPARISONS = (
-    _classed("name", "name", ("name",), (0.7, 0.88)),
-    _classed("id_number", "identity", ("id_number",)),
-    _classed("birth_date", "exact", ("birth_date",), implied_by=("id_number",)),
+    # Identity differences count against a match (conf/default.yaml says why).
+    _classed("name", "name", ("name",), (0.7, 0.88), ignore_disagreement=False),
+    _classed("id_number", "identity", ("id_number",), ignore_disagreement=False),
+    _classed(
+        "birth_date",
+        "exact",
+        ("birth_date",),
+        implied_by=("id_number",),
+        ignore_disagreement=False,
+    ),
     _classed("phone", "phone", ("phone",)),
     _classed("email", "exact", ("email",)),
     _classed("device", "exact", ("device",)),
