@@ -350,6 +350,34 @@ def _counted_keys(keys: DataFrame, *, config: BlockingConfig, checkpoint: StageH
     return _cut(checkpoint, "blocking_keys", count_value_holders(aside))
 
 
+def _hub_cap(config: ResolutionConfig) -> int | None:
+    """The holder count above which a shared value informs no comparison (None: every value
+    informs, `model.hub_values_inform`)."""
+    return None if config.model.hub_values_inform else config.blocking.max_block_size
+
+
+def _comparison_vectors(
+    candidate_pairs: DataFrame,
+    profiles: DataFrame,
+    config: ResolutionConfig,
+    *,
+    holders: dict[str, int],
+    checkpoint: StageHook,
+) -> DataFrame:
+    """The candidate pairs' comparison levels (`compare_pairs` with the hub cap), checkpointed
+    as `comparison_vectors`."""
+    return checkpoint(
+        "comparison_vectors",
+        compare_pairs(
+            candidate_pairs,
+            profiles,
+            config.model.comparisons,
+            holders=holders,
+            hub_cap=_hub_cap(config),
+        ),
+    )
+
+
 def resolve(
     accounts_std: DataFrame,
     payments_std: DataFrame,
@@ -401,16 +429,9 @@ def resolve(
             "account_profiles", account_profiles(accounts_std, logistics_std, compared_keys)
         )
         holders = value_holders(compared_keys, config.model.comparisons)
-        hub_cap = None if config.model.hub_values_inform else config.blocking.max_block_size
-        comparison_vectors = checkpoint(
-            "comparison_vectors",
-            compare_pairs(
-                candidate_pairs,
-                profiles,
-                config.model.comparisons,
-                holders=holders,
-                hub_cap=hub_cap,
-            ),
+        hub_cap = _hub_cap(config)
+        comparison_vectors = _comparison_vectors(
+            candidate_pairs, profiles, config, holders=holders, checkpoint=checkpoint
         )
         if model is None:
             training = train_model(
@@ -536,22 +557,15 @@ def resolve_incremental(
             "account_profiles",
             with_values(fields, compared_keys.join(affected, on=c.ACCOUNT_ID, how="left_semi")),
         )
-        hub_cap = None if config.model.hub_values_inform else config.blocking.max_block_size
-        comparison_vectors = checkpoint(
-            "comparison_vectors",
-            compare_pairs(
-                candidate_pairs,
-                profiles,
-                config.model.comparisons,
-                # Holder counts for term frequencies: a pass over the population's keys,
-                # made only when a comparison is tf-adjusted.
-                holders=(
-                    value_holders(compared_keys, config.model.comparisons)
-                    if any(spec.tf_adjusted for spec in config.model.comparisons)
-                    else {}
-                ),
-                hub_cap=hub_cap,
-            ),
+        # Holder counts for term frequencies: a pass over the population's keys, made only
+        # when a comparison is tf-adjusted.
+        tf_adjusted = any(spec.tf_adjusted for spec in config.model.comparisons)
+        comparison_vectors = _comparison_vectors(
+            candidate_pairs,
+            profiles,
+            config,
+            holders=value_holders(compared_keys, config.model.comparisons) if tf_adjusted else {},
+            checkpoint=checkpoint,
         )
         scored_pairs = score_pairs(comparison_vectors, model)
     else:
