@@ -25,6 +25,8 @@ from resolution.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "conf" / "default.yaml"
+# The Fellegi-Sunter model a population too small to train on is scored with (model.pretrained).
+PRETRAINED_MODEL = PROJECT_ROOT / "conf" / "models" / "fellegi_sunter_generated.json"
 EXTENDS = "extends"
 
 

@@ -43,7 +43,7 @@ from features.standardise import (  # noqa: E402
     standardise_payments,
 )
 from jobs import charts  # noqa: E402
-from jobs.config import JobConfig, load_config  # noqa: E402
+from jobs.config import PRETRAINED_MODEL, JobConfig, load_config  # noqa: E402
 from jobs.hash_key import load_hash_key  # noqa: E402
 from jobs.inputs import LoadedInputs, load_inputs  # noqa: E402
 from jobs.logs import configure_logging  # noqa: E402
@@ -61,6 +61,7 @@ from jobs.storage import Location, Storage  # noqa: E402
 from jobs.tracking import DATA_DOCS_DIR, RunTracker  # noqa: E402
 from resolution.blocking import restore_desk_phones, summarise_pairs_by_attribute  # noqa: E402
 from resolution.comparisons import profile_fields  # noqa: E402
+from resolution.config import BlockingConfig  # noqa: E402
 from resolution.errors import (  # noqa: E402
     ConfigError,
     InputError,
@@ -85,7 +86,9 @@ from resolution.incremental import (  # noqa: E402
     PROFILE,
     account_changes,
     accounts_with,
+    change_counts,
     input_fingerprints,
+    population_sizes,
     profile_type,
     state_rows,
 )
@@ -384,6 +387,9 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 changes = clock.materialise(
                     "account_changes", account_changes(fingerprints, base.state)
                 )
+                if not _same_hub_cap(changes, config.resolution.blocking):
+                    base, changes = None, None
+            if base is not None and changes is not None:
                 touched = accounts_with(changes, NEW, CHANGED)
                 for name in (c.ACCOUNTS, c.PAYMENT_INSTRUMENTS, c.LOGISTICS):
                     accepted[name] = accepted[name].join(touched, c.ACCOUNT_ID, "left_semi")
@@ -407,6 +413,14 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             )
             saved_model = (
                 base.model if base is not None else load_model(config.resolution.model.load_from)
+            )
+            pretrained = (
+                load_model(
+                    config.resolution.model.pretrained or str(PRETRAINED_MODEL),
+                    setting="model.pretrained",
+                )
+                if saved_model is None and config.resolution.model.kind == "fellegi_sunter"
+                else None
             )
             if base is not None and changes is not None and previous_entities is not None:
                 resolution: Resolution = resolve_incremental(
@@ -432,12 +446,14 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     checkpoint=clock.materialise,
                     run_id=run_id,
                     previous=previous_entities,
+                    pretrained=pretrained,
                 )
             model_path = (
                 None
                 if resolution.model is None
                 else _save_model(files_dir, run_id, resolution, tracker)
             )
+            tracker.log_params({"model_source": resolution.model_source})
             with clock.stage("quality_outputs"):
                 output_report = validate_outputs(
                     accepted_accounts=inputs.accepted[c.ACCOUNTS],
@@ -705,6 +721,28 @@ def _incremental_base(
     return base
 
 
+def _same_hub_cap(changes: DataFrame, blocking: BlockingConfig) -> bool:
+    """Whether the population keeps its hub cap (`BlockingConfig.hub_cap`) from the previous
+    run to this one; logs why the run resolves in full when it does not.
+
+    Under 10,000 accounts (with the defaults) the cap follows the population's size. An
+    incremental run re-pairs only the accounts around the changed ones, so a value that
+    crossed a moved cap without changing holders would keep its old pairs (or lack new
+    ones): such a run resolves in full instead."""
+    before, now = population_sizes(change_counts(changes))
+    cap_before, cap_now = blocking.hub_cap(before), blocking.hub_cap(now)
+    if cap_before != cap_now:
+        logger.warning(
+            "incremental run asked for, but the hub cap moves with the population "
+            "(%d -> %d accounts: cap %d -> %d accounts, blocking.hub_share): resolving in full",
+            before,
+            now,
+            cap_before,
+            cap_now,
+        )
+    return cap_before == cap_now
+
+
 def _latest_succeeded_run(spark: SparkSession, out_dir: Location, run_id: str) -> Row | None:
     """The `runs` row of the latest succeeded run in `out_dir` other than `run_id`."""
     runs_path = out_dir / "runs"
@@ -832,21 +870,23 @@ def _log_charts(
         tracker.log_chart(path)
 
 
-def load_model(path: str | None) -> FellegiSunterModel | None:
-    """The saved model at `path` (a `model.json` an earlier run wrote), or None to train."""
+def load_model(path: str | None, *, setting: str = "model.load_from") -> FellegiSunterModel | None:
+    """The saved model at `path` (a `model.json` an earlier run wrote), or None to train;
+    errors name the `setting` that gave the path."""
     if path is None:
         return None
     model_file = Path(path)
     if not model_file.is_file():
-        raise ConfigError(f"model.load_from: {model_file}: no such file")
+        raise ConfigError(f"{setting}: {model_file}: no such file")
     try:
         data = json.loads(model_file.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
-        raise ConfigError(
-            f"model.load_from: {model_file}: not a model JSON file: {error}"
-        ) from error
+        raise ConfigError(f"{setting}: {model_file}: not a model JSON file: {error}") from error
     model = FellegiSunterModel.from_dict(data)
-    logger.info("scoring with the saved model %s", model_file)
+    if setting == "model.load_from":
+        logger.info("scoring with the saved model %s", model_file)
+    else:
+        logger.info("read the model %s (%s)", model_file, setting)
     return model
 
 
@@ -915,7 +955,11 @@ def _cluster_metrics(resolution: Resolution) -> dict[str, float]:
 
 
 def _training_metrics(resolution: Resolution) -> dict[str, float]:
-    metrics = {"accounts": float(resolution.account_count)}
+    metrics = {
+        "model.pretrained": float(resolution.model_source == "pretrained"),
+        "accounts": float(resolution.account_count),
+        "blocking.hub_cap": float(resolution.hub_cap),
+    }
     if resolution.model is not None:
         metrics["model.prior"] = resolution.model.prior
     if resolution.training is not None:

@@ -209,9 +209,12 @@ _TABLE_LIST = (
         row="blocking value held by too many accounts",
         lifecycle=_REPLACED,
         description=(
-            "Values held by more accounts than resolution.blocking.max_block_size (a "
-            "consolidator's warehouse, a carrier's pickup point, a shared NAT address): "
-            "the job does not pair accounts on them, and lists them here to look at."
+            "Values held by more accounts than the run's hub cap (a consolidator's "
+            "warehouse, a carrier's pickup point, a shared NAT address): "
+            "resolution.blocking.max_block_size, or in a small population "
+            "resolution.blocking.hub_share of the accounts (never under min_hub_size; the "
+            "cap is the run's MLflow metric blocking.hub_cap). The job does not pair "
+            "accounts on them, and lists them here to look at."
         ),
         columns=_columns(
             (

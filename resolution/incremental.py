@@ -69,6 +69,24 @@ def accounts_with(changes: DataFrame, *kinds: str) -> DataFrame:
     return changes.where(F.col(CHANGE).isin(*kinds)).select(c.ACCOUNT_ID)
 
 
+def change_counts(changes: DataFrame) -> dict[str, int]:
+    """How many accounts each kind of change has (`NEW`, `CHANGED`, `UNCHANGED`, `REMOVED`;
+    absent kinds 0): one small aggregate of `account_changes`."""
+    counted = {row[CHANGE]: row["count"] for row in changes.groupBy(CHANGE).count().collect()}
+    return {kind: int(counted.get(kind, 0)) for kind in (NEW, CHANGED, UNCHANGED, REMOVED)}
+
+
+def population_sizes(counts: dict[str, int]) -> tuple[int, int]:
+    """(accounts the previous run resolved, accounts now) from `change_counts`.
+
+    >>> population_sizes({NEW: 5, CHANGED: 2, UNCHANGED: 90, REMOVED: 3})
+    (95, 97)
+    """
+    return counts[CHANGED] + counts[UNCHANGED] + counts[REMOVED], sum(counts.values()) - counts[
+        REMOVED
+    ]
+
+
 def cut_lineage(frame: DataFrame) -> DataFrame:
     """`frame` computed now, with its lineage cut: to the checkpoint directory when the session
     has one (survives a lost executor), else kept on the executors.

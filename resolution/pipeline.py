@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -51,16 +51,17 @@ from resolution.fellegi_sunter import (
     weighted_patterns,
 )
 from resolution.incremental import (
-    CHANGE,
     REMOVED,
     UNCHANGED,
     WriteScopes,
     accounts_with,
     affected_accounts,
     affected_region,
+    change_counts,
     cut_lineage,
     kept_edges,
     merged_keys,
+    population_sizes,
     state_keys,
     stored_profile_fields,
     write_scopes,
@@ -85,7 +86,11 @@ class Resolution:
 
     `model` is the Fellegi-Sunter model used (None with `model.kind: evidence`, whose
     `comparison_vectors` are the candidate pairs); `training` says how the model was trained,
-    None when the run was given one or used the evidence score. `profiles` are the account
+    None when the run was given one or used the evidence score. `hub_cap` is the hub cap
+    this population got (`BlockingConfig.hub_cap`); `model_source` where the scores came from:
+    `evidence`, `trained` (on this data), `given` (the caller's model: `model.load_from` or
+    the run an incremental run continues) or `pretrained` (`small_population_model`).
+    `profiles` are the account
     profiles the comparisons read (`resolution.comparisons.account_profiles`; of the affected
     accounts only in an incremental run; None with the evidence score).
     """
@@ -101,6 +106,8 @@ class Resolution:
     model: FellegiSunterModel | None
     training: Training | None
     account_count: int
+    hub_cap: int = 0
+    model_source: str = "evidence"
     entity_splits: DataFrame | None = None
     cluster_statistics: DataFrame | None = None
     entity_changes: DataFrame | None = None
@@ -350,6 +357,51 @@ def _counted_keys(keys: DataFrame, *, config: BlockingConfig, checkpoint: StageH
     return _cut(checkpoint, "blocking_keys", count_value_holders(aside))
 
 
+def small_population_model(
+    account_count: int, pretrained: FellegiSunterModel | None, config: ModelConfig
+) -> FellegiSunterModel | None:
+    """`pretrained` when `account_count` accounts are too few to train on (under
+    `model.min_training_accounts`) and it has the configured comparisons; else None (train)."""
+    if pretrained is None or account_count >= config.min_training_accounts:
+        return None
+    try:
+        check_model(pretrained, config)
+    except ConfigError as error:
+        logger.warning(
+            "%d accounts, under model.min_training_accounts (%d), but the pretrained model does "
+            "not fit (%s): training on them",
+            account_count,
+            config.min_training_accounts,
+            error,
+        )
+        return None
+    logger.info(
+        "%d accounts, under model.min_training_accounts (%d): scoring with the pretrained "
+        "model (model.pretrained) instead of training",
+        account_count,
+        config.min_training_accounts,
+    )
+    return pretrained
+
+
+def for_population(config: ResolutionConfig, account_count: int) -> ResolutionConfig:
+    """`config` with the hub cap of `account_count` accounts (`BlockingConfig.hub_cap`) as
+    `blocking.max_block_size`, which every later step reads (blocking, desk phones, the
+    comparisons' hub rule, the value cut)."""
+    blocking = config.blocking.for_population(account_count)
+    if blocking.max_block_size != config.blocking.max_block_size:
+        logger.info(
+            "hub cap %d accounts for %d accounts (blocking.hub_share %s, min_hub_size %d; "
+            "max_block_size %d)",
+            blocking.max_block_size,
+            account_count,
+            config.blocking.hub_share,
+            config.blocking.min_hub_size,
+            config.blocking.max_block_size,
+        )
+    return replace(config, blocking=blocking)
+
+
 def _hub_cap(config: ResolutionConfig) -> int | None:
     """The holder count above which a shared value informs no comparison (None: every value
     informs, `model.hub_values_inform`)."""
@@ -388,15 +440,18 @@ def resolve(
     checkpoint: StageHook = _unchanged,
     run_id: str = "run",
     previous: PreviousEntities | None = None,
+    pretrained: FellegiSunterModel | None = None,
 ) -> Resolution:
     """Resolve standardised accounts into entities.
 
     Inputs are the outputs of `features.standardise` (payments and logistics may be empty
     frames with the same columns). Without `model`, one is trained on this data (see
-    `train_model`). After connected components, `resolution.cluster_control` re-examines and
-    splits over-merged entities (unless disabled); then `resolution.stable_ids` gives each
-    entity the id of the `previous` entity it continues (`run_id` salts new ids that would
-    repeat one; without `previous` every entity is born). Example::
+    `train_model`), unless the population is too small to train on and `pretrained` is given
+    (`small_population_model`). After connected components, `resolution.cluster_control`
+    re-examines and splits over-merged entities (unless disabled); then
+    `resolution.stable_ids` gives each entity the id of the `previous` entity it continues
+    (`run_id` salts new ids that would repeat one; without `previous` every entity is born).
+    Example::
 
         resolution = resolve(accounts_std, payments_std, logistics_std, config=ResolutionConfig())
         resolution.entity_membership.show()
@@ -405,6 +460,8 @@ def resolve(
         if config.model.kind != "fellegi_sunter":
             raise ConfigError("a saved model is scored only with model.kind: fellegi_sunter")
         check_model(model, config.model)
+    account_count = accounts_std.count()
+    config = for_population(config, account_count)
     compared = comparison_attributes(config) if config.model.kind == "fellegi_sunter" else ()
     wanted = tuple(dict.fromkeys(config.blocking.rules + compared))
     extracted = _cut(
@@ -413,13 +470,13 @@ def resolve(
         extract_blocking_keys(accounts_std, payments_std, logistics_std, attributes=wanted),
     )
     counted_keys = _counted_keys(extracted, config=config.blocking, checkpoint=checkpoint)
-    account_count = accounts_std.count()
     hub_values = checkpoint("hub_values", find_hub_values(counted_keys, config=config.blocking))
     candidate_pairs = checkpoint(
         "candidate_pairs", build_candidate_pairs(counted_keys, config=config.blocking)
     )
     training = None
     profiles = None
+    source = "evidence" if config.model.kind == "evidence" else "given"
     if config.model.kind == "evidence":
         comparison_vectors = candidate_pairs
         scored_pairs = evidence_scores(candidate_pairs, config=config.model.evidence)
@@ -434,6 +491,10 @@ def resolve(
             candidate_pairs, profiles, config, holders=holders, checkpoint=checkpoint
         )
         if model is None:
+            model = small_population_model(account_count, pretrained, config.model)
+            source = "pretrained"
+        if model is None:
+            source = "trained"
             training = train_model(
                 accounts_std,
                 profiles,
@@ -467,6 +528,8 @@ def resolve(
         model=model,
         training=training,
         account_count=account_count,
+        hub_cap=config.blocking.max_block_size,
+        model_source=source,
         entity_splits=splits,
         cluster_statistics=statistics,
         entity_changes=entity_changes,
@@ -521,11 +584,12 @@ def resolve_incremental(
         attributes=tuple(dict.fromkeys(config.blocking.rules + compared)),
     )
     changes = cut_lineage(changes)
+    per_change = change_counts(changes)
+    _, account_count = population_sizes(per_change)
+    touched_count = sum(n for kind, n in per_change.items() if kind != UNCHANGED)
+    config = for_population(config, account_count)
     merged = _cut(checkpoint, "key_extraction", merged_keys(state, changes, touched_keys))
     counted_keys = _counted_keys(merged, config=config.blocking, checkpoint=checkpoint)
-    per_change = {row[CHANGE]: row["count"] for row in changes.groupBy(CHANGE).count().collect()}
-    account_count = sum(n for kind, n in per_change.items() if kind != REMOVED)
-    touched_count = sum(n for kind, n in per_change.items() if kind != UNCHANGED)
     hub_values = checkpoint("hub_values", find_hub_values(counted_keys, config=config.blocking))
     affected = cut_lineage(
         checkpoint(
@@ -656,6 +720,8 @@ def resolve_incremental(
         model=model if trained else None,
         training=None,
         account_count=account_count,
+        hub_cap=config.blocking.max_block_size,
+        model_source="given" if trained else "evidence",
         entity_splits=splits,
         cluster_statistics=statistics,
         entity_changes=entity_changes,

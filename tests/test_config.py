@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from jobs.config import DEFAULT_CONFIG, JobConfig, load_config, parse_config
+from jobs.config import DEFAULT_CONFIG, PRETRAINED_MODEL, JobConfig, load_config, parse_config
 from jobs.quality import DEFAULT_SEVERITIES, QualityConfig
 from resolution.config import ATTRIBUTES, LeadsConfig, ModelConfig, NetworkConfig
 from resolution.errors import ConfigError
+from resolution.fellegi_sunter import FellegiSunterModel
+from resolution.pipeline import small_population_model
 
 
 def test_default_config_loads_typed_and_frozen() -> None:
@@ -67,9 +71,13 @@ def test_value_problems_are_listed_together() -> None:
                 "max_block_size": 1,
                 "rules": ["phone", "shoe_size"],
                 "broadcast_touched_accounts": -1,
+                "hub_share": 0,
+                "min_hub_size": 1,
             },
             "model": {
                 "threshold": 1.5,
+                "min_training_accounts": -1,
+                "pretrained": "elsewhere.json",
                 "comparisons": [{"name": "x", "kind": "exact", "attributes": ["shoe"]}],
             },
             "clustering": {"engine": "networkx", "checkpoint_interval": 0},
@@ -82,7 +90,11 @@ def test_value_problems_are_listed_together() -> None:
         "blocking.rules: unknown rule 'shoe_size'",
         "blocking.max_block_size: must be >= 2, got 1",
         "blocking.broadcast_touched_accounts: must be >= 0, got -1",
+        "blocking.hub_share: must be in (0, 1] or null, got 0",
+        "blocking.min_hub_size: must be >= 2, got 1",
         "model.threshold: must be in (0, 1), got 1.5",
+        "model.min_training_accounts: must be >= 0, got -1",
+        "model.pretrained: only a fellegi_sunter model is loaded",
         "model.comparisons.x.attributes: unknown ['shoe']",
         "clustering.engine: expected one of ('graphframes', 'graphx'), got 'networkx'",
         "clustering.checkpoint_interval: must be >= 1, got 0",
@@ -149,3 +161,16 @@ def test_data_docs_switch_is_read_from_yaml(tmp_path: Path) -> None:
     assert quality.severity_of("entities.account_count_below_max") == "warn"
     with pytest.raises(ConfigError, match="quality.data_docs: expected true or false, got 'yes'"):
         parse_config({"quality": {"data_docs": "yes"}})
+
+
+def test_a_small_population_is_scored_with_the_pretrained_model_when_it_fits() -> None:
+    """Under model.min_training_accounts the shipped model (it has the default comparisons)
+    stands in for training; from that size up, or when the comparisons differ, None: train."""
+    model = FellegiSunterModel.from_dict(json.loads(PRETRAINED_MODEL.read_text(encoding="utf-8")))
+    config = ModelConfig(kind="fellegi_sunter")
+    assert small_population_model(1_500, model, config) is model
+    assert small_population_model(4_999, model, config) is model
+    assert small_population_model(5_000, model, config) is None
+    assert small_population_model(1_500, None, config) is None
+    fewer = replace(config, comparisons=config.comparisons[:-1])
+    assert small_population_model(1_500, model, fewer) is None

@@ -11,15 +11,18 @@ from pyspark.sql import types as T
 
 from features import columns as c
 from jobs.benchmark_incremental import same_membership_share
+from jobs.resolve_entities import _same_hub_cap
 from resolution.blocking import count_value_holders
 from resolution.config import BlockingConfig
 from resolution.incremental import (
     account_changes,
     affected_accounts,
     affected_region,
+    change_counts,
     input_fingerprints,
     kept_edges,
     merged_keys,
+    population_sizes,
     state_keys,
     state_rows,
     stored_profile_fields,
@@ -78,6 +81,27 @@ def test_account_changes_classifies_new_changed_unchanged_and_removed(spark: Spa
     )
     changes = {r[c.ACCOUNT_ID]: r["change"] for r in account_changes(now, state).collect()}
     assert changes == {"a": "unchanged", "b": "changed", "c": "new", "d": "removed"}
+
+
+def test_an_incremental_run_needs_the_hub_cap_of_its_base(spark: SparkSession) -> None:
+    """The counts of each change, the population before and now, and whether the hub cap
+    (1% of the accounts, 20 at least) stays: 1,500 -> 1,520 accounts keeps 20; 1,500 ->
+    2,500 moves it to 25, and the run must resolve in full."""
+
+    def changes(new: int, changed: int, unchanged: int, removed: int):  # type: ignore[no-untyped-def]
+        kinds = ["new"] * new + ["changed"] * changed + ["unchanged"] * unchanged
+        kinds += ["removed"] * removed
+        rows = [(f"a{i}", kind) for i, kind in enumerate(kinds)]
+        return spark.createDataFrame(rows, "account_id string, change string")
+
+    grown = changes(1_030, 40, 1_430, 30)
+    assert change_counts(grown) == {"new": 1_030, "changed": 40, "unchanged": 1_430, "removed": 30}
+    assert population_sizes(change_counts(grown)) == (1_500, 2_500)
+    assert not _same_hub_cap(grown, BlockingConfig())
+    assert _same_hub_cap(grown, BlockingConfig(hub_share=None))
+    assert _same_hub_cap(changes(50, 40, 1_430, 30), BlockingConfig())
+    only = change_counts(changes(0, 0, 3, 0))
+    assert only == {"new": 0, "changed": 0, "unchanged": 3, "removed": 0}
 
 
 def test_state_round_trips_keys_and_merges_touched_accounts(spark: SparkSession) -> None:

@@ -173,6 +173,53 @@ def test_desk_phones_of_hub_addresses_are_set_aside(spark: SparkSession) -> None
     assert {attribute for _, attribute, _ in phones(extracted)} == {"contact_phone"}
 
 
+def test_hub_cap_scales_down_with_the_population() -> None:
+    default = BlockingConfig()
+    # 1% of the accounts, never under 20 holders, never over max_block_size.
+    assert [default.hub_cap(n) for n in (10, 1_500, 2_500, 4_000, 10_000, 1_000_000)] == [
+        20,
+        20,
+        25,
+        40,
+        100,
+        100,
+    ]
+    assert BlockingConfig(hub_share=None).hub_cap(1_500) == 100
+    assert BlockingConfig(max_block_size=3).hub_cap(1_500) == 3
+    assert BlockingConfig(hub_share=0.05, min_hub_size=2).hub_cap(100) == 5
+    scaled = default.for_population(1_500)
+    assert (scaled.max_block_size, scaled.rules) == (20, default.rules)
+
+
+def test_a_value_common_in_a_small_population_is_a_hub(spark: SparkSession) -> None:
+    """In 60 accounts, an address 25 of them registered from (a carrier NAT) is a hub under
+    the population's cap of 20, and pairs nobody; with the absolute cap alone it pairs 300."""
+    accounts = spark.createDataFrame(
+        [
+            (f"n{i:02d}", "+8613800000001" if i < 2 else None, None, None, None)
+            + ("10.0.0.1" if i < 25 else f"10.1.{i}.1", None)
+            + _NO_NAME
+            for i in range(60)
+        ],
+        ACCOUNTS_STD,
+    )
+    payments = spark.createDataFrame([], PAYMENTS_STD)
+    logistics = spark.createDataFrame([], LOGISTICS_STD)
+    rules = ("phone", "registration_ip")
+    counted = count_value_holders(
+        extract_blocking_keys(accounts, payments, logistics, attributes=rules)
+    ).cache()
+    base = BlockingConfig(rules=rules)
+    scaled = base.for_population(accounts.count())
+    assert scaled.max_block_size == 20
+    hubs = {tuple(r) for r in find_hub_values(counted, config=scaled).collect()}
+    assert hubs == {("registration_ip", "10.0.0.1", 25)}
+    pairs = build_candidate_pairs(counted, config=scaled).collect()
+    assert [(r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]) for r in pairs] == [("n00", "n01")]
+    assert find_hub_values(counted, config=base).count() == 0
+    assert build_candidate_pairs(counted, config=base).count() == 25 * 24 // 2
+
+
 def test_blocking_only_enabled_rules(spark: SparkSession) -> None:
     accounts, payments, logistics = _std_frames(spark)
     counted = count_value_holders(
