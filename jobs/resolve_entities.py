@@ -415,10 +415,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 base.model if base is not None else load_model(config.resolution.model.load_from)
             )
             pretrained = (
-                load_model(
-                    config.resolution.model.pretrained or str(PRETRAINED_MODEL),
-                    setting="model.pretrained",
-                )
+                load_pretrained(config.resolution.model.pretrained)
                 if saved_model is None and config.resolution.model.kind == "fellegi_sunter"
                 else None
             )
@@ -888,6 +885,23 @@ def load_model(path: str | None, *, setting: str = "model.load_from") -> Fellegi
     else:
         logger.info("read the model %s (%s)", model_file, setting)
     return model
+
+
+def load_pretrained(path: str | None) -> FellegiSunterModel | None:
+    """The model a population under `model.min_training_accounts` is scored with: the one at
+    `model.pretrained` (`path`; an error when it is missing), else the one the project ships,
+    `PRETRAINED_MODEL`. When that is not there (the job run from a copy without conf/models),
+    None with a warning: such a population is trained on."""
+    if path is not None:
+        return load_model(path, setting="model.pretrained")
+    if not PRETRAINED_MODEL.is_file():
+        logger.warning(
+            "no pretrained model at %s: a population under model.min_training_accounts will "
+            "be trained on (set model.pretrained to a model.json)",
+            PRETRAINED_MODEL,
+        )
+        return None
+    return load_model(str(PRETRAINED_MODEL), setting="model.pretrained")
 
 
 def _save_model(files_dir: Path, run_id: str, resolution: Resolution, tracker: RunTracker) -> Path:

@@ -82,9 +82,9 @@ def population_sizes(counts: dict[str, int]) -> tuple[int, int]:
     >>> population_sizes({NEW: 5, CHANGED: 2, UNCHANGED: 90, REMOVED: 3})
     (95, 97)
     """
-    return counts[CHANGED] + counts[UNCHANGED] + counts[REMOVED], sum(counts.values()) - counts[
-        REMOVED
-    ]
+    before = counts[CHANGED] + counts[UNCHANGED] + counts[REMOVED]
+    now = counts[NEW] + counts[CHANGED] + counts[UNCHANGED]
+    return before, now
 
 
 def cut_lineage(frame: DataFrame) -> DataFrame:

@@ -90,9 +90,9 @@ class Resolution:
     this population got (`BlockingConfig.hub_cap`); `model_source` where the scores came from:
     `evidence`, `trained` (on this data), `given` (the caller's model: `model.load_from` or
     the run an incremental run continues) or `pretrained` (`small_population_model`).
-    `profiles` are the account
-    profiles the comparisons read (`resolution.comparisons.account_profiles`; of the affected
-    accounts only in an incremental run; None with the evidence score).
+    `profiles` are the account profiles the comparisons read
+    (`resolution.comparisons.account_profiles`; of the affected accounts only in an
+    incremental run; None with the evidence score).
     """
 
     blocking_keys: DataFrame
@@ -492,9 +492,8 @@ def resolve(
         )
         if model is None:
             model = small_population_model(account_count, pretrained, config.model)
-            source = "pretrained"
+            source = "trained" if model is None else "pretrained"
         if model is None:
-            source = "trained"
             training = train_model(
                 accounts_std,
                 profiles,

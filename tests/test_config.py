@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from jobs import resolve_entities
 from jobs.config import DEFAULT_CONFIG, PRETRAINED_MODEL, JobConfig, load_config, parse_config
 from jobs.quality import DEFAULT_SEVERITIES, QualityConfig
 from resolution.config import ATTRIBUTES, LeadsConfig, ModelConfig, NetworkConfig
 from resolution.errors import ConfigError
 from resolution.fellegi_sunter import FellegiSunterModel
 from resolution.pipeline import small_population_model
+
+load_pretrained = resolve_entities.load_pretrained
 
 
 def test_default_config_loads_typed_and_frozen() -> None:
@@ -174,3 +177,17 @@ def test_a_small_population_is_scored_with_the_pretrained_model_when_it_fits() -
     assert small_population_model(1_500, None, config) is None
     fewer = replace(config, comparisons=config.comparisons[:-1])
     assert small_population_model(1_500, model, fewer) is None
+
+
+def test_the_pretrained_model_is_the_shipped_one_unless_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """null model.pretrained reads the shipped model, or warns and gives None (train) when the
+    job runs from a copy without it; a set path that is missing is a config error."""
+    shipped = load_pretrained(None)
+    assert shipped is not None
+    assert shipped.to_dict() == json.loads(PRETRAINED_MODEL.read_text(encoding="utf-8"))
+    with pytest.raises(ConfigError, match="model.pretrained: .*nowhere.json: no such file"):
+        load_pretrained(str(tmp_path / "nowhere.json"))
+    monkeypatch.setattr(resolve_entities, "PRETRAINED_MODEL", tmp_path / "gone.json")
+    assert load_pretrained(None) is None
