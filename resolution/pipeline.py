@@ -192,20 +192,24 @@ def train_model(
     random_pairs = sample_random_pairs(
         accounts_std, id_column=c.ACCOUNT_ID, pairs=config.random_pairs, seed=config.seed
     )
+    # Compared once and kept: u reads them, and training over all pairs reads them again
+    # (comparing the random pairs is most of the training's time).
     random_gammas = compare_pairs(
         random_pairs, profiles, config.comparisons, holders=holders, hub_cap=hub_cap
-    )
-    u = estimate_u(random_gammas, comparisons, smoothing=config.u_smoothing)
-    if config.training == "all_pairs":
-        return _train_over_all_pairs(
-            random_pairs,
-            random_gammas,
-            candidate_gammas,
-            comparisons=comparisons,
-            u=u,
-            config=config,
-            account_count=account_count,
-        )
+    ).persist()
+    try:
+        u = estimate_u(random_gammas, comparisons, smoothing=config.u_smoothing)
+        if config.training == "all_pairs":
+            return _train_over_all_pairs(
+                random_gammas,
+                candidate_gammas,
+                comparisons=comparisons,
+                u=u,
+                config=config,
+                account_count=account_count,
+            )
+    finally:
+        random_gammas.unpersist()
     estimates: dict[str, list[tuple[float, ...]]] = {x.name: [] for x in comparisons}
     sessions = []
     for rules in config.training_sessions:
@@ -264,7 +268,6 @@ def train_model(
 
 
 def _train_over_all_pairs(
-    random_pairs: DataFrame,
     random_gammas: DataFrame,
     candidate_gammas: DataFrame,
     *,
