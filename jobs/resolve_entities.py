@@ -96,6 +96,7 @@ from resolution.network import LEAD_RANK, REASONS  # noqa: E402
 from resolution.pipeline import (  # noqa: E402
     PreviousEntities,
     Resolution,
+    check_model,
     investigate,
     resolve,
     resolve_incremental,
@@ -685,7 +686,8 @@ def _incremental_base(
     With `model.kind: fellegi_sunter` the run scores with a fixed model, as every pair it keeps
     was scored: `model.load_from` if set, else the model the base run used (FILES_DIR/_models/
     RUN_ID/model.json). A base run without one used the evidence score and kept no profiles,
-    so the run resolves in full (and trains)."""
+    and a base model whose comparisons differ from the configured ones compared its pairs
+    otherwise: either way the run resolves in full (and trains)."""
     base = increment_base(spark, out_dir, run_id)
     if base is None or previous is None:
         logger.warning(
@@ -702,20 +704,45 @@ def _incremental_base(
         )
         return None
     if config.resolution.model.kind == "fellegi_sunter":
-        base_model = files_dir / "_models" / base.run_id / "model.json"
-        if not base_model.is_file():
-            logger.warning(
-                "incremental run asked for, but run %s left no model at %s (it used the "
-                "evidence score, or its files are elsewhere: outputs.files_dir): resolving "
-                "in full",
-                base.run_id,
-                base_model,
-            )
+        model = _continued_model(
+            config, base.run_id, files_dir / "_models" / base.run_id / "model.json"
+        )
+        if model is None:
             return None
-        pinned = config.resolution.model.load_from
-        base = dataclasses.replace(base, model=load_model(pinned or str(base_model)))
+        base = dataclasses.replace(base, model=model)
     logger.info("incremental run: continuing run %s", base.run_id)
     return base
+
+
+def _continued_model(
+    config: JobConfig, base_run_id: str, base_model: Path
+) -> FellegiSunterModel | None:
+    """The model an incremental Fellegi-Sunter run scores with: `model.load_from` if set, else
+    the one the base run saved at `base_model`. None, with the reason logged, when the run has
+    to resolve in full: the base run saved no model, or the comparisons changed since it (its
+    pairs were compared otherwise, so none of them can be kept)."""
+    if not base_model.is_file():
+        logger.warning(
+            "incremental run asked for, but run %s left no model at %s (it used the evidence "
+            "score, or its files are elsewhere: outputs.files_dir): resolving in full",
+            base_run_id,
+            base_model,
+        )
+        return None
+    pinned = config.resolution.model.load_from
+    model = load_model(pinned or str(base_model))
+    if model is not None and not pinned:
+        try:
+            check_model(model, config.resolution.model)
+        except ConfigError as error:
+            logger.warning(
+                "incremental run asked for, but the model of run %s does not fit the "
+                "configured comparisons (%s): resolving in full, which trains a new model",
+                base_run_id,
+                error,
+            )
+            return None
+    return model
 
 
 def _same_hub_cap(changes: DataFrame, blocking: BlockingConfig) -> bool:

@@ -191,3 +191,39 @@ def test_the_pretrained_model_is_the_shipped_one_unless_set(
         load_pretrained(str(tmp_path / "nowhere.json"))
     monkeypatch.setattr(resolve_entities, "PRETRAINED_MODEL", tmp_path / "gone.json")
     assert load_pretrained(None) is None
+
+
+def test_an_incremental_run_continues_with_its_base_model_only_while_it_fits(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The base run's model when its comparisons are the configured ones; None (resolve in
+    full, and train) when the base run saved none or the comparisons changed since; a pinned
+    model.load_from is taken as set (a misfit is then the config error of any run)."""
+    config = load_config(DEFAULT_CONFIG.parent / "fellegi_sunter.yaml")
+    saved = tmp_path / "model.json"
+    saved.write_text(PRETRAINED_MODEL.read_text(encoding="utf-8"), encoding="utf-8")
+    model = resolve_entities._continued_model(config, "day1", saved)
+    assert model is not None
+    assert model.to_dict() == json.loads(saved.read_text(encoding="utf-8"))
+
+    assert resolve_entities._continued_model(config, "day1", tmp_path / "none.json") is None
+    assert "run day1 left no model" in caplog.text
+
+    settings = config.resolution.model
+    changed = replace(
+        config,
+        resolution=replace(
+            config.resolution, model=replace(settings, comparisons=settings.comparisons[:-1])
+        ),
+    )
+    assert resolve_entities._continued_model(changed, "day1", saved) is None
+    assert "the model of run day1 does not fit the configured comparisons" in caplog.text
+    assert "resolving in full" in caplog.text
+
+    pinned = replace(
+        changed,
+        resolution=replace(
+            changed.resolution, model=replace(changed.resolution.model, load_from=str(saved))
+        ),
+    )
+    assert resolve_entities._continued_model(pinned, "day1", saved) is not None
