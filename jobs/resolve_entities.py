@@ -84,6 +84,7 @@ from resolution.incremental import (  # noqa: E402
     CHANGED,
     NEW,
     PROFILE,
+    RESCORED,
     account_changes,
     accounts_with,
     change_counts,
@@ -975,6 +976,7 @@ def _incremental_metrics(resolution: Resolution, rows: dict[str, int]) -> dict[s
         for row in parts.changes.groupBy(CHANGE).count().collect()
     }
     metrics["incremental.affected_accounts"] = float(rows["affected_accounts"])
+    metrics["incremental.rescored_accounts"] = float(parts.affected.where(RESCORED).count())
     metrics["incremental.region_accounts"] = float(rows["affected_region"])
     metrics["incremental.new_edges"] = float(rows["new_match_edges"])
     return metrics

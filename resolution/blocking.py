@@ -249,24 +249,58 @@ def find_hub_values(counted_keys: DataFrame, *, config: BlockingConfig) -> DataF
     )
 
 
-def build_candidate_pairs(counted_keys: DataFrame, *, config: BlockingConfig) -> DataFrame:
+def build_candidate_pairs(
+    counted_keys: DataFrame, *, config: BlockingConfig, focus: DataFrame | None = None
+) -> DataFrame:
     """Candidate pairs sharing at least one value of an enabled rule held by 2..cap accounts.
 
     Returns `account_id_l < account_id_r` and `shared_attributes`: a sorted array of
     `struct(attribute, shared_values, holders)`: which rules paired them, how many distinct
     values of that rule the two accounts share, and how many accounts hold the rarest of them.
     One row per pair.
+
+    `focus` (`account_id`): only the pairs with at least one end in it (an incremental run's
+    rescored accounts); each such pair's `shared_attributes` still count every value the two
+    share. The focus side is joined to the values it holds, so the cost follows the focus,
+    not every pair among `counted_keys`.
     """
     blockable = counted_keys.where(
         (F.col(c.ACCOUNT_COUNT) >= 2)
         & (F.col(c.ACCOUNT_COUNT) <= F.lit(config.max_block_size))
         & F.col(c.ATTRIBUTE).isin(*config.rules)
     ).select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY, c.ACCOUNT_COUNT)
-    left = blockable.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_L)
-    right = blockable.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_R).drop(c.ACCOUNT_COUNT)
-    shared = left.join(right, on=[c.ATTRIBUTE, c.VALUE_KEY]).where(
-        F.col(c.ACCOUNT_ID_L) < F.col(c.ACCOUNT_ID_R)
-    )
+    if focus is None:
+        left = blockable.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_L)
+        right = blockable.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_R).drop(c.ACCOUNT_COUNT)
+        shared = left.join(right, on=[c.ATTRIBUTE, c.VALUE_KEY]).where(
+            F.col(c.ACCOUNT_ID_L) < F.col(c.ACCOUNT_ID_R)
+        )
+    else:
+        flagged = blockable.join(
+            focus.select(c.ACCOUNT_ID).distinct().withColumn("_focus", F.lit(True)),
+            on=c.ACCOUNT_ID,
+            how="left",
+        )
+        mine = flagged.where(F.col("_focus").isNotNull()).select(
+            F.col(c.ACCOUNT_ID).alias("_a"), c.ATTRIBUTE, c.VALUE_KEY, c.ACCOUNT_COUNT
+        )
+        theirs = flagged.select(
+            F.col(c.ACCOUNT_ID).alias("_b"), c.ATTRIBUTE, c.VALUE_KEY, F.col("_focus").alias("_bf")
+        )
+        # A pair of two focus accounts meets from both sides: it is kept from the smaller id's.
+        shared = (
+            mine.join(theirs, on=[c.ATTRIBUTE, c.VALUE_KEY])
+            .where(
+                (F.col("_a") != F.col("_b")) & (F.col("_bf").isNull() | (F.col("_a") < F.col("_b")))
+            )
+            .select(
+                F.least("_a", "_b").alias(c.ACCOUNT_ID_L),
+                F.greatest("_a", "_b").alias(c.ACCOUNT_ID_R),
+                c.ATTRIBUTE,
+                c.VALUE_KEY,
+                c.ACCOUNT_COUNT,
+            )
+        )
     per_attribute = shared.groupBy(c.ACCOUNT_ID_L, c.ACCOUNT_ID_R, c.ATTRIBUTE).agg(
         F.count(F.lit(1)).cast("int").alias("shared_values"),
         F.min(c.ACCOUNT_COUNT).cast("int").alias("holders"),

@@ -50,6 +50,8 @@ def rule_attributes(rule: str) -> tuple[str, ...]:
 
 
 ATTRIBUTES = EXACT_ATTRIBUTES + FUZZY_RULES
+# What an incremental run scores again: see `BlockingConfig.incremental_rescore`.
+INCREMENTAL_RESCORES = ("touched", "holders")
 
 CLUSTERING_ENGINES = ("graphframes", "graphx")
 GRAPHFRAMES_ALGORITHMS = ("two_phase", "randomized_contraction", "graphx")
@@ -81,6 +83,11 @@ class BlockingConfig:
     # them and their values when it finds the affected accounts (the population's keys are
     # scanned, not shuffled); with more, it shuffles.
     broadcast_touched_accounts: int = 20_000
+    # Which pairs an incremental run scores again (`resolution.incremental`): "touched", the
+    # pairs with a new or changed end and those a value crossing the hub cap made or unmade;
+    # "holders", every pair of accounts holding a value a touched account holds or held (the
+    # holder counts of all their shared values exact, at the cost of re-pairing those holders).
+    incremental_rescore: str = "touched"
 
     def problems(self) -> list[str]:
         found = [
@@ -94,6 +101,11 @@ class BlockingConfig:
             found.append(
                 "blocking.broadcast_touched_accounts: must be >= 0, got "
                 f"{self.broadcast_touched_accounts}"
+            )
+        if self.incremental_rescore not in INCREMENTAL_RESCORES:
+            found.append(
+                f"blocking.incremental_rescore: must be one of {', '.join(INCREMENTAL_RESCORES)}, "
+                f"got {self.incremental_rescore!r}"
             )
         if self.max_block_size < 2:
             found.append(f"blocking.max_block_size: must be >= 2, got {self.max_block_size}")

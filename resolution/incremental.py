@@ -9,28 +9,37 @@ run with `--incremental`:
 2. standardises only the new and changed accounts (the *touched* ones) and takes the other
    accounts' blocking keys from the state, so value frequencies (hubs, holder counts) are
    those of the whole population;
-3. re-pairs only the *affected* accounts (`affected_accounts`): the touched ones and every
-   account that holds a blockable value a touched account holds or held. Every candidate pair
-   whose evidence can have changed has both ends affected: a pair's evidence is its shared
-   values and their holder counts, and a holder count changes only when a touched account
-   gains or loses the value. Accepted edges with an end outside the affected accounts are
-   kept from the previous run (`kept_edges`). A Fellegi-Sunter model is not trained again:
-   the pairs are scored with the previous run's model, unchanged accounts compared through
-   their kept profiles (`stored_profile_fields`);
+3. finds the *affected* accounts (`affected_accounts`): the touched ones and every account
+   that holds a blockable value a touched account holds or held, and among them the
+   *rescored* ones, whose pairs are scored again (`blocking.incremental_rescore`):
+   - "touched" (the default): the touched accounts, and the holders of a value that crossed
+     the hub cap (whose pairs it made or unmade). Every other accepted edge keeps its
+     evidence (`kept_edges`), though a value it shares may have gained or lost a holder: one
+     holder more or less moves a pair's weight by a fraction of a bit (with the evidence
+     weights at most `frequency_penalty`, 0.5), and the benchmark measures what that costs
+     against a full run;
+   - "holders": every affected account. Every candidate pair whose evidence can have changed
+     has both ends affected (a pair's evidence is its shared values and their holder counts,
+     and a holder count changes only when a touched account gains or loses the value), so
+     this matches a full run's pairs exactly, at the cost of re-pairing all those holders
+     (9 to 20 times the touched accounts).
+   A Fellegi-Sunter model is not trained again: the pairs are scored with the previous run's
+   model, unchanged accounts compared through their kept profiles (`stored_profile_fields`);
 4. recomputes only the *affected region* (`affected_region`): the previous entities of the
-   affected accounts, widened by one step along the edges, plus the new accounts; connected
+   rescored accounts, widened by one step along the edges, plus the new accounts; connected
    components and cluster control run there, and every other account keeps its entity.
 
 Stable ids (`resolution.stable_ids`) then run over the whole membership as in a full run, so
 an entity outside the region continues with its id and no change row. The job writes what
 changed with Delta MERGE.
 
-What can differ from a full run on the same input: cluster control of an entity one step
-beyond the region that lost a bridge to it (not re-examined), a term-frequency weight of a
-value shared only through a hub, and with the Fellegi-Sunter model the frequency class of a
-value compared but not blocked on (a birth date) that a touched account gained or lost, and
-the model itself (a full run trains again). The equivalence tests and benchmark measure the
-difference.
+What can differ from a full run on the same input: with "touched", the pairs of unchanged
+accounts whose shared values' holder counts moved (kept as they were); cluster control of an
+entity one step beyond the region that lost a bridge to it (not re-examined), a
+term-frequency weight of a value shared only through a hub, and with the Fellegi-Sunter
+model the frequency class of a value compared but not blocked on (a birth date) that a
+touched account gained or lost, and the model itself (a full run trains again). The
+equivalence tests and benchmark measure the difference.
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ BLOCKING_KEYS = "blocking_keys"
 PROFILE = "profile"
 _NOT_STORED = (c.ACCOUNT_ID, VALUES)  # a profile's id and holder counts are not kept
 CHANGE = "change"
+RESCORED = "rescored"
 NEW, CHANGED, UNCHANGED, REMOVED = "new", "changed", "unchanged", "removed"
 
 KEY_TYPE = T.ArrayType(
@@ -230,14 +240,22 @@ def affected_accounts(
     config: BlockingConfig,
     broadcast: bool = False,
 ) -> DataFrame:
-    """`(account_id)`: the touched (new, changed) accounts and every current account holding a
-    value of an enabled rule that a touched or removed account holds now or held before, and
-    that was blockable (held by at most the cap) before or is now.
+    """`(account_id, rescored)`: the touched (new, changed) accounts and every current account
+    holding a value of an enabled rule that a touched or removed account holds now or held
+    before, and that was blockable (held by at most the cap) before or is now. Their keys are
+    the ones candidate pairs are built from.
+
+    `rescored` marks the accounts whose pairs are all scored again (`build_candidate_pairs`
+    with `focus`), as `config.incremental_rescore` says:
+
+    - "touched": the touched accounts, and the holders of a value that crossed the cap (a
+      hub now and blockable before, or the other way): the pairs it made or unmade;
+    - "holders": every affected account, so that every pair whose shared values' holder
+      counts moved is scored again with the new counts.
 
     `counted_keys` are the merged keys with holder counts (`count_value_holders`);
     `previous_keys` the state's keys (`state_keys`). A value that is a hub both before and now
-    pairs nobody, so its holders are not affected by it; one that crossed the cap either way
-    made or unmade pairs, so they are.
+    pairs nobody, so its holders are not affected by it.
 
     `broadcast`: the touched accounts and their values are few (the caller knows how many):
     they are broadcast, so the population's keys are only scanned, never shuffled. At 1,000,000
@@ -271,37 +289,67 @@ def affected_accounts(
         .groupBy(c.ATTRIBUTE, c.VALUE_KEY)
         .agg(F.count(F.lit(1)).alias("_before"))
     )
-    pairing = (
+    counted = (
         touched_values.join(count_now, on=value, how="left")
         .join(count_before, on=value, how="left")
-        .where((F.coalesce("_now", F.lit(0)) <= cap) | (F.coalesce("_before", F.lit(0)) <= cap))
-        .select(c.ATTRIBUTE, c.VALUE_KEY)
+        .select(
+            c.ATTRIBUTE,
+            c.VALUE_KEY,
+            (F.coalesce("_now", F.lit(0)) <= cap).alias("_blockable_now"),
+            (F.coalesce("_before", F.lit(0)) <= cap).alias("_blockable_before"),
+        )
+    )
+    pairing = counted.where(F.col("_blockable_now") | F.col("_blockable_before")).select(
+        c.ATTRIBUTE, c.VALUE_KEY
     )
     holders = counted_keys.join(small(pairing), on=value, how="left_semi").select(c.ACCOUNT_ID)
     current_touched = accounts_with(changes, NEW, CHANGED)
-    return holders.unionByName(current_touched).distinct()
+    affected = holders.unionByName(current_touched).distinct()
+    if config.incremental_rescore == "holders":
+        return affected.withColumn(RESCORED, F.lit(True))
+    crossed = counted.where(F.col("_blockable_now") != F.col("_blockable_before")).select(
+        c.ATTRIBUTE, c.VALUE_KEY
+    )
+    rescored = (
+        counted_keys.join(small(crossed), on=value, how="left_semi")
+        .select(c.ACCOUNT_ID)
+        .unionByName(current_touched)
+        .distinct()
+        .withColumn(RESCORED, F.lit(True))
+    )
+    return affected.join(rescored, on=c.ACCOUNT_ID, how="left").select(
+        c.ACCOUNT_ID, F.coalesce(RESCORED, F.lit(False)).alias(RESCORED)
+    )
+
+
+def rescored_accounts(affected: DataFrame) -> DataFrame:
+    """`(account_id)` of the `affected_accounts` whose pairs are all scored again."""
+    return affected.where(F.col(RESCORED)).select(c.ACCOUNT_ID)
 
 
 def kept_edges(previous_edges: DataFrame, affected: DataFrame, changes: DataFrame) -> DataFrame:
-    """The previous run's accepted edges that stand: no end removed, and not both ends
-    affected (those pairs are scored again)."""
+    """The previous run's accepted edges that stand: no end removed, and not scored again.
+    A pair is scored again when both ends are `affected` and one is `rescored`
+    (`affected_accounts`; without a `rescored` column, every affected account is)."""
     gone = accounts_with(changes, REMOVED)
-    ids = affected.select(c.ACCOUNT_ID).distinct()
+    flags = affected.select(
+        c.ACCOUNT_ID,
+        (F.col(RESCORED) if RESCORED in affected.columns else F.lit(True)).alias(RESCORED),
+    ).distinct()
     standing = previous_edges.join(
         gone.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_L), c.ACCOUNT_ID_L, "left_anti"
     ).join(gone.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_R), c.ACCOUNT_ID_R, "left_anti")
     flagged = standing.join(
-        ids.select(F.col(c.ACCOUNT_ID).alias(c.ACCOUNT_ID_L), F.lit(True).alias("_l")),
+        flags.select(F.col(c.ACCOUNT_ID).alias(c.ACCOUNT_ID_L), F.col(RESCORED).alias("_l")),
         c.ACCOUNT_ID_L,
         "left",
     ).join(
-        ids.select(F.col(c.ACCOUNT_ID).alias(c.ACCOUNT_ID_R), F.lit(True).alias("_r")),
+        flags.select(F.col(c.ACCOUNT_ID).alias(c.ACCOUNT_ID_R), F.col(RESCORED).alias("_r")),
         c.ACCOUNT_ID_R,
         "left",
     )
-    return flagged.where(F.col("_l").isNull() | F.col("_r").isNull()).select(
-        *previous_edges.columns
-    )
+    scored_again = F.col("_l").isNotNull() & F.col("_r").isNotNull() & (F.col("_l") | F.col("_r"))
+    return flagged.where(~scored_again).select(*previous_edges.columns)
 
 
 def affected_region(

@@ -62,6 +62,7 @@ from resolution.incremental import (
     kept_edges,
     merged_keys,
     population_sizes,
+    rescored_accounts,
     state_keys,
     stored_profile_fields,
     write_scopes,
@@ -118,9 +119,10 @@ class Resolution:
 @dataclass(frozen=True)
 class IncrementalParts:
     """What an incremental run recomputed (see `resolution.incremental`): the `affected`
-    accounts (re-paired), the `region` (accounts whose entity was recomputed), the `changes`
-    per account (new, changed, unchanged, removed), the `new_edges` accepted among the
-    affected accounts, and the `scopes` of the output rows that can have changed: the job
+    accounts (`account_id`, `rescored`: the holders of a touched value, and which of them had
+    their pairs scored again), the `region` (accounts whose entity was recomputed), the
+    `changes` per account (new, changed, unchanged, removed), the `new_edges` accepted among
+    the rescored pairs, and the `scopes` of the output rows that can have changed: the job
     MERGEs only those."""
 
     affected: DataFrame
@@ -605,10 +607,13 @@ def resolve_incremental(
             ),
         )
     )
+    rescored = rescored_accounts(affected)
     candidate_pairs = checkpoint(
         "candidate_pairs",
         build_candidate_pairs(
-            counted_keys.join(affected, on=c.ACCOUNT_ID, how="left_semi"), config=config.blocking
+            counted_keys.join(affected, on=c.ACCOUNT_ID, how="left_semi"),
+            config=config.blocking,
+            focus=rescored,
         ),
     )
     profiles = None
@@ -659,7 +664,7 @@ def resolve_incremental(
     region = cut_lineage(
         checkpoint(
             "affected_region",
-            affected_region(previous.membership, affected, match_edges, changes),
+            affected_region(previous.membership, rescored, match_edges, changes),
         )
     )
     region_edges = match_edges.join(

@@ -12,9 +12,10 @@ from pyspark.sql import types as T
 from features import columns as c
 from jobs.benchmark_incremental import same_membership_share
 from jobs.resolve_entities import _same_hub_cap
-from resolution.blocking import count_value_holders
+from resolution.blocking import build_candidate_pairs, count_value_holders
 from resolution.config import BlockingConfig
 from resolution.incremental import (
+    RESCORED,
     account_changes,
     affected_accounts,
     affected_region,
@@ -154,11 +155,17 @@ def test_state_keeps_each_profile_without_its_holder_counts(spark: SparkSession)
         state_rows(fingerprints, keys)
 
 
-@pytest.mark.parametrize("broadcast", [False, True])
+@pytest.mark.parametrize(
+    ("broadcast", "rescore"), [(False, "touched"), (True, "touched"), (False, "holders")]
+)
 def test_affected_accounts_are_the_touched_and_the_holders_of_their_blockable_values(
-    spark: SparkSession, broadcast: bool
+    spark: SparkSession, broadcast: bool, rescore: str
 ) -> None:
-    config = BlockingConfig(rules=("card", "device", "registered_address"), max_block_size=3)
+    config = BlockingConfig(
+        rules=("card", "device", "registered_address"),
+        max_block_size=3,
+        incremental_rescore=rescore,
+    )
     before = spark.createDataFrame(
         [
             ("t", "card", "k1"),  # t changes: k1 -> k2
@@ -199,16 +206,48 @@ def test_affected_accounts_are_the_touched_and_the_holders_of_their_blockable_va
     )
     # x held k1 with t (before), y holds k2 with t (now), u held d1 with removed r, and the
     # v's lose their pairs through d5, which n pushed over the cap.
-    assert sorted(r[c.ACCOUNT_ID] for r in affected.collect()) == [
-        "n",
-        "t",
-        "u",
-        "v0",
-        "v1",
-        "v2",
-        "x",
-        "y",
-    ]
+    rows = {r[c.ACCOUNT_ID]: r[RESCORED] for r in affected.collect()}
+    assert sorted(rows) == ["n", "t", "u", "v0", "v1", "v2", "x", "y"]
+    # Rescored: the touched accounts and the holders of d5, which crossed the cap; x, y and u
+    # keep the pairs they had (only a holder count moved) unless every holder is rescored.
+    expected = ["n", "t", "v0", "v1", "v2"] if rescore == "touched" else sorted(rows)
+    assert sorted(a for a, again in rows.items() if again) == expected
+
+
+def test_candidate_pairs_with_a_focus_are_the_pairs_with_a_focus_end(spark: SparkSession) -> None:
+    config = BlockingConfig(rules=("card", "device"), max_block_size=4)
+    keys = spark.createDataFrame(
+        [
+            ("a", "card", "k1"),
+            ("b", "card", "k1"),
+            ("c", "card", "k1"),
+            ("a", "device", "d1"),
+            ("b", "device", "d1"),
+            ("c", "device", "d2"),
+            ("d", "device", "d2"),
+            ("e", "device", "d3"),
+            ("f", "device", "d3"),
+        ],
+        KEYS,
+    )
+    counted = count_value_holders(keys)
+
+    def pairs(frame):  # type: ignore[no-untyped-def]
+        return {
+            (r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R]): sorted(tuple(s) for s in r[c.SHARED_ATTRIBUTES])
+            for r in frame.collect()
+        }
+
+    everything = pairs(build_candidate_pairs(counted, config=config))
+    focus = spark.createDataFrame([("b",), ("c",)], "account_id string")
+    focused = pairs(build_candidate_pairs(counted, config=config, focus=focus))
+    # Every pair with b or c at one end, with the same evidence as without a focus (a-b share
+    # two values; b-c, a pair of two focus accounts, appears once); e-f and no other.
+    assert focused == {
+        pair: evidence for pair, evidence in everything.items() if {"b", "c"} & set(pair)
+    }
+    assert set(focused) == {("a", "b"), ("a", "c"), ("b", "c"), ("c", "d")}
+    assert focused[("a", "b")] == [("card", 1, 3), ("device", 1, 2)]
 
 
 def test_kept_edges_drop_pairs_scored_again_and_removed_ends(spark: SparkSession) -> None:
@@ -220,6 +259,14 @@ def test_kept_edges_drop_pairs_scored_again_and_removed_ends(spark: SparkSession
     changes = spark.createDataFrame([("r", "removed")], "account_id string, change string")
     kept = sorted(tuple(r)[:2] for r in kept_edges(edges, affected, changes).collect())
     assert kept == [("a", "x"), ("x", "y")]
+    # With rescored flags: a pair is scored again only when both ends are affected and one
+    # is rescored; x-y, two affected accounts neither rescored, keeps its edge.
+    flagged = spark.createDataFrame(
+        [("a", True), ("b", False), ("x", False), ("y", False)],
+        "account_id string, rescored boolean",
+    )
+    kept = sorted(tuple(r)[:2] for r in kept_edges(edges, flagged, changes).collect())
+    assert kept == [("x", "y")]
 
 
 def test_affected_region_is_whole_previous_entities_one_edge_out_plus_new_accounts(
