@@ -83,11 +83,12 @@ class BlockingConfig:
     # them and their values when it finds the affected accounts (the population's keys are
     # scanned, not shuffled); with more, it shuffles.
     broadcast_touched_accounts: int = 20_000
-    # Which pairs an incremental run scores again (`resolution.incremental`): "touched", the
-    # pairs with a new or changed end and those a value crossing the hub cap made or unmade;
-    # "holders", every pair of accounts holding a value a touched account holds or held (the
-    # holder counts of all their shared values exact, at the cost of re-pairing those holders).
-    incremental_rescore: str = "touched"
+    # Which pairs an incremental run scores again (`resolution.incremental`): "holders" (the
+    # default), every pair of accounts holding a value a touched account holds or held (the
+    # holder counts of all their shared values exact, at the cost of re-pairing those
+    # holders); "touched", the pairs with a new or changed end and those a value crossing the
+    # hub cap made or unmade (faster, not exact: see the README).
+    incremental_rescore: str = "holders"
 
     def problems(self) -> list[str]:
         found = [

@@ -613,7 +613,7 @@ def resolve_incremental(
         build_candidate_pairs(
             counted_keys.join(affected, on=c.ACCOUNT_ID, how="left_semi"),
             config=config.blocking,
-            focus=rescored,
+            focus=None if config.blocking.incremental_rescore == "holders" else rescored,
         ),
     )
     profiles = None
