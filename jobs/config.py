@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from features.config import StandardiseConfig
+from jobs.outputs import MERGED_TABLES
 from jobs.quality import QualityConfig
 from resolution.config import ResolutionConfig
 from resolution.errors import ConfigError
@@ -101,6 +102,15 @@ class OutputsConfig:
     `entity_changes`, `entity_splits`, `runs`: one small commit per run) with more than
     `compact_min_files` data files is compacted first (OPTIMIZE). Runs older than
     `deleted_file_retention` can then no longer be read by time travel.
+
+    `deletion_vectors`: the tables an incremental run MERGEs into (of `MERGED_TABLES`) that
+    are created with Delta deletion vectors. A MERGE into such a table marks the rows it
+    replaces in a small vector file instead of rewriting every data file that holds one (a 1%
+    change touches nearly every file). Readers must support deletion vectors: Spark and
+    delta-spark do; delta-rs (the `deltalake` package, polars) 1.6 refuses such a table. So
+    the default is the internal `account_state` only, which only the job reads; maintenance
+    compacts these tables like the ledgers (OPTIMIZE also rewrites files with many deleted
+    rows).
     """
 
     log_retention: str = "interval 30 days"
@@ -108,6 +118,7 @@ class OutputsConfig:
     compact_min_files: int = 16
     vacuum: bool = True
     maintenance_every_runs: int = 10
+    deletion_vectors: tuple[str, ...] = ("account_state",)
     # Local folder for the run's files beside the tables (quality reports, Data Docs, charts,
     # models): null means OUT_DIR when it is local, else a temporary folder removed at the end
     # (the files stay in MLflow either way).
@@ -126,6 +137,12 @@ class OutputsConfig:
             )
         if self.compact_min_files < 2:
             found.append(f"outputs.compact_min_files: must be >= 2, got {self.compact_min_files}")
+        unknown = [name for name in self.deletion_vectors if name not in MERGED_TABLES]
+        if unknown:
+            found.append(
+                f"outputs.deletion_vectors: {', '.join(map(repr, unknown))} is not a table an "
+                f"incremental run MERGEs into (one of {', '.join(MERGED_TABLES)})"
+            )
         return found
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +47,9 @@ REPLACED_TABLES = (
     "entity_leads",
 )
 LEDGER_TABLES = ("quarantine", "entity_changes", "entity_splits", "runs")
+# The tables an incremental run MERGEs into (`OutputWriter.merge`); the others it replaces.
+MERGED_TABLES = ("entity_membership", "entities", "match_edges", "account_state")
+DELETION_VECTORS_PROPERTY = "delta.enableDeletionVectors"
 RUNS = "runs"
 
 # run ids go into a replaceWhere predicate: only this alphabet is accepted (no quoting issues).
@@ -88,7 +91,16 @@ class OutputWriter:
     """Writes one run's tables under `out_dir` (a local folder or a URI) and remembers the
     Delta version of each."""
 
-    def __init__(self, spark: SparkSession, out_dir: Path | Location | str, run_id: str) -> None:
+    def __init__(
+        self,
+        spark: SparkSession,
+        out_dir: Path | Location | str,
+        run_id: str,
+        *,
+        deletion_vectors: Iterable[str] = (),
+    ) -> None:
+        """`deletion_vectors`: the tables to create with Delta deletion vectors
+        (`OutputsConfig.deletion_vectors`)."""
         if not RUN_ID_PATTERN.match(run_id):
             raise ValueError(
                 f"run id {run_id!r}: use 1-128 letters, digits, '.', '_', ':' or '-', "
@@ -98,6 +110,7 @@ class OutputWriter:
         # Absolute: Delta's SQL path identifiers (ALTER TABLE delta.`path`) need one.
         self._out_dir = Location.parse(out_dir)
         self._run_id = run_id
+        self._deletion_vectors = frozenset(deletion_vectors)
         self.table_versions: dict[str, int] = {}
 
     def path(self, table: str) -> str:
@@ -120,6 +133,9 @@ class OutputWriter:
             detail = DeltaTable.forPath(self._spark, path).detail().first()
             current = dict(detail["properties"] or {}) if detail is not None else {}
             wanted = {k: v for k, v in properties.items() if current.get(k) != v}
+            vectors = self._deletion_vectors_setting(table, current)
+            if vectors is not None:
+                wanted[DELETION_VECTORS_PROPERTY] = vectors
             doc = table_docs.TABLES.get(table)
             description = detail["description"] if detail is not None else None
             if doc is not None and description != doc.table_comment:
@@ -133,6 +149,17 @@ class OutputWriter:
                 f"ALTER TABLE delta.{sql_identifier(path)} SET TBLPROPERTIES ({settings})"
             )
             logger.info("%s: set %s", path, ", ".join(sorted(wanted)))
+
+    def _deletion_vectors_setting(self, table: str, current: Mapping[str, str]) -> str | None:
+        """The value `delta.enableDeletionVectors` of `table` must be set to, or None when it
+        is right: "true" for the configured tables, "false" for a MERGEd table that had them
+        and is no longer configured (its existing vectors stay valid; new writes add none)."""
+        enabled = current.get(DELETION_VECTORS_PROPERTY, "false").lower() == "true"
+        if table in self._deletion_vectors and not enabled:
+            return "true"
+        if table in MERGED_TABLES and table not in self._deletion_vectors and enabled:
+            return "false"
+        return None
 
     def set_column_comments(self) -> None:
         """Give the columns of every table this run wrote their comments from
@@ -158,9 +185,11 @@ class OutputWriter:
             logger.info("%s: commented %d columns", path, len(changes))
 
     def maintain(self, *, compact_min_files: int, vacuum: bool) -> dict[str, int]:
-        """Compact the ledger tables with more than `compact_min_files` files, then (with
-        `vacuum`) delete every written table's files older than its retention. Returns the
-        number of files per table before maintenance."""
+        """Compact the ledger tables and the tables with deletion vectors (an incremental
+        MERGE adds a few small files to them each run; OPTIMIZE also rewrites the files with
+        many deleted rows) with more than `compact_min_files` files, then (with `vacuum`)
+        delete every written table's files older than its retention. Returns the number of
+        files per table before maintenance."""
         files: dict[str, int] = {}
         for table in [*self.table_versions, RUNS]:
             path = self.path(table)
@@ -169,7 +198,8 @@ class OutputWriter:
             delta = DeltaTable.forPath(self._spark, path)
             detail = delta.detail().first()
             files[table] = int(detail["numFiles"]) if detail is not None else 0
-            if table in LEDGER_TABLES and files[table] > compact_min_files:
+            compacted = table in LEDGER_TABLES or table in self._deletion_vectors
+            if compacted and files[table] > compact_min_files:
                 delta.optimize().executeCompaction()
                 logger.info("%s: compacted %d files", path, files[table])
             if vacuum:
@@ -178,13 +208,17 @@ class OutputWriter:
 
     def replace(self, table: str, frame: DataFrame) -> int:
         """Overwrite `table` with `frame` plus this run's id; returns the new Delta version."""
-        (
+        writer = (
             with_comments(frame.withColumn(c.RUN_ID, F.lit(self._run_id)), table=table)
             .write.format("delta")
             .mode("overwrite")
             .option("overwriteSchema", "true")
-            .save(self.path(table))
         )
+        if table in self._deletion_vectors:
+            # A table property given at the write: the table has the feature from its first
+            # version (an incremental run's MERGE then writes vectors, not whole files).
+            writer = writer.option(DELETION_VECTORS_PROPERTY, "true")
+        writer.save(self.path(table))
         version = self._version(table)
         self.table_versions[table] = version
         logger.info("wrote %s (Delta version %d)", self.path(table), version)

@@ -326,7 +326,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
     # The demo key is refused outside local mode, and only the session knows the master
     # (spark-submit may set it).
     hash_key = load_hash_key(config.hashing, master=spark.sparkContext.master)
-    writer = OutputWriter(spark, out_dir, run_id)
+    writer = OutputWriter(spark, out_dir, run_id, deletion_vectors=config.outputs.deletion_vectors)
     config_json = json.dumps(_plain(config), sort_keys=True)
     writer.record_run(
         RunRecord(run_id=run_id, started_at=started_at, status="running", config=config_json)

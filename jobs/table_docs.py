@@ -170,7 +170,10 @@ _TABLE_LIST = (
             "What the job knew of each account when it last resolved it: the base an "
             "incremental run compares a new snapshot with (new, changed, unchanged, removed "
             "accounts) and takes unchanged accounts' blocking values and profiles from. Only "
-            "keyed hashes and standardised keys: no raw identity, card or bank number."
+            "keyed hashes and standardised keys: no raw identity, card or bank number. Has "
+            "Delta deletion vectors by default (outputs.deletion_vectors), so that an "
+            "incremental MERGE rewrites no file: read it with Spark (delta-rs 1.6 does not "
+            "read them)."
         ),
         columns=_columns(
             ("account_id", "string", _ACCOUNT_ID),

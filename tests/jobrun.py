@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 from deltalake import DeltaTable
+from pyspark.sql import Row, SparkSession
 
 from jobs.tracking import job_run_metrics
 
@@ -56,6 +57,12 @@ def generate(out_dir: Path, accounts: int, seed: int, truth: Path | None = None)
 def read_table(out: Path, name: str, version: int | None = None) -> pd.DataFrame:
     """A Delta table of OUT_DIR read without Spark (delta-rs), at `version` if given."""
     return DeltaTable(str(out / name), version=version).to_pandas()
+
+
+def read_state(spark: SparkSession, out: Path) -> list[Row]:
+    """`account_state` of OUT_DIR, read with Spark: it has deletion vectors
+    (`outputs.deletion_vectors`), which delta-rs does not read."""
+    return spark.read.format("delta").load(str(out / "account_state")).collect()
 
 
 def run_metrics(out: Path, run_id: str) -> dict[str, float]:

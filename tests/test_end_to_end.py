@@ -17,7 +17,15 @@ from pyspark.sql import SparkSession
 from jobs.benchmark_incremental import same_membership_share
 from jobs.config import PRETRAINED_MODEL
 from jobs.tracking import find_job_run, tracking_uri
-from tests.jobrun import LOCAL_CONF, read_table, resolve, run_metrics, run_metrics_in, run_module
+from tests.jobrun import (
+    LOCAL_CONF,
+    read_state,
+    read_table,
+    resolve,
+    run_metrics,
+    run_metrics_in,
+    run_module,
+)
 
 FS_CONF = yaml.safe_load((LOCAL_CONF.parent / "fellegi_sunter.yaml").read_text(encoding="utf-8"))
 
@@ -194,7 +202,7 @@ def _write_day1(in_dir: Path, day1: Path) -> tuple[set[str], set[str], set[str]]
 
 
 def test_incremental_run_equals_a_full_run_on_the_same_input(
-    generated, first_run, tmp_path: Path
+    spark: SparkSession, generated, first_run, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     """Day 1 lacks 3% of the accounts, has 10 others with another phone and 10 more that are
     gone by day 2; day 2 is the generated input, whose full run is `first_run`. Resolving day
@@ -242,13 +250,12 @@ def test_incremental_run_equals_a_full_run_on_the_same_input(
     assert pairs(out) == pairs(full_out)
 
     def states(folder: Path) -> dict[str, tuple[str, tuple[tuple[str, str], ...]]]:
-        rows = read_table(folder, "account_state")
         return {
-            row.account_id: (
-                row.fingerprint,
-                tuple((k["attribute"], k["value_key"]) for k in row.blocking_keys),
+            row["account_id"]: (
+                row["fingerprint"],
+                tuple((k["attribute"], k["value_key"]) for k in row["blocking_keys"]),
             )
-            for row in rows.itertuples()
+            for row in read_state(spark, folder)
         }
 
     assert states(out) == states(full_out)
@@ -404,7 +411,7 @@ def test_a_population_too_small_to_train_on_is_scored_with_the_pretrained_model(
 
 
 def test_fellegi_sunter_model_is_trained_logged_reloaded_and_continued_incrementally(
-    generated, tmp_path: Path
+    spark: SparkSession, generated, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     """kind fellegi_sunter: the run trains, writes and logs model.json; a second run scoring
     with that saved model (load_from) trains nothing and gives the same entities. An
@@ -448,8 +455,7 @@ def test_fellegi_sunter_model_is_trained_logged_reloaded_and_continued_increment
     out3 = tmp_path / "out3"
     base = resolve(day1, out3, "--conf", reload_conf, "--run-id", "fs-day1")
     assert base.returncode == 0, base.stderr[-5000:]
-    kept = read_table(out3, "account_state")
-    assert kept["profile"].notna().all()
+    assert all(row["profile"] is not None for row in read_state(spark, out3))
     step = resolve(in_dir, out3, "--conf", conf, "--run-id", "fs-day2", "--incremental")
     assert step.returncode == 0, step.stderr[-5000:]
     assert "incremental run: continuing run fs-day1" in step.stderr
@@ -463,8 +469,7 @@ def test_fellegi_sunter_model_is_trained_logged_reloaded_and_continued_increment
     incremental = read_table(out3, "entity_membership")
     assert sorted(incremental["account_id"]) == sorted(second["account_id"])
     assert same_membership_share(second, incremental) >= 0.999
-    state = read_table(out3, "account_state")
-    assert state["profile"].notna().all()
+    assert all(row["profile"] is not None for row in read_state(spark, out3))
     assert json.loads(
         (out3 / "_models" / "fs-day2" / "model.json").read_text(encoding="utf-8")
     ) == json.loads(model_file.read_text(encoding="utf-8"))

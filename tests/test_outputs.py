@@ -10,6 +10,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import pytest
+from delta.tables import DeltaTable
 from deltalake import DeltaTable as RustDeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -157,6 +158,48 @@ def test_a_scoped_merge_changes_only_rows_whose_keys_are_in_scope(
     ]
     with pytest.raises(ResolutionError, match="scoped MERGE needs the table"):
         OutputWriter(spark, tmp_path, "r3").merge("entities", frame, ["account_id"], scope=scope)
+
+
+def test_a_merge_into_a_table_with_deletion_vectors_rewrites_no_file(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """`account_state` configured with deletion vectors: created with the feature, a scoped
+    MERGE gives the same rows as without them but marks the replaced rows in vectors and
+    copies no unchanged row; unconfigured, set_properties turns the property off."""
+    schema = "account_id string, fingerprint string"
+    before = [(f"a{i}", f"f{i}") for i in range(40)]
+    first = OutputWriter(spark, tmp_path, "r1", deletion_vectors=["account_state"])
+    first.replace(
+        "account_state", spark.createDataFrame(before, schema).repartition(4, "account_id")
+    )
+    path = str(tmp_path / "account_state")
+    detail = DeltaTable.forPath(spark, path).detail().first()
+    assert detail is not None
+    assert "deletionVectors" in detail["tableFeatures"]
+    assert detail["properties"]["delta.enableDeletionVectors"] == "true"
+
+    changed = [("a1", "g1"), ("a2", "f2"), ("a40", "f40")]
+    scope = spark.createDataFrame([("a1",), ("a2",), ("a3",), ("a40",)], "account_id string")
+    OutputWriter(spark, tmp_path, "r2", deletion_vectors=["account_state"]).merge(
+        "account_state", spark.createDataFrame(changed, schema), ["account_id"], scope=scope
+    )
+    metrics = DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"]
+    assert int(metrics["numTargetDeletionVectorsAdded"]) > 0
+    assert int(metrics["numTargetRowsCopied"]) == 0
+    assert int(metrics["numTargetFilesRemoved"]) == 0
+    after = {
+        (row["account_id"], row["fingerprint"], row["run_id"])
+        for row in spark.read.format("delta").load(path).collect()
+    }
+    expected = {(a, f, "r1") for a, f in before if a not in {"a1", "a3"}}
+    assert after == expected | {("a1", "g1", "r2"), ("a40", "f40", "r2")}
+
+    unconfigured = OutputWriter(spark, tmp_path, "r3")
+    unconfigured.replace("account_state", spark.createDataFrame(changed, schema))
+    unconfigured.set_properties(PROPERTIES)
+    detail = DeltaTable.forPath(spark, path).detail().first()
+    assert detail is not None
+    assert detail["properties"]["delta.enableDeletionVectors"] == "false"
 
 
 def test_a_table_whose_comments_differ_is_brought_up_to_date_in_one_commit(
