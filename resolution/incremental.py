@@ -240,6 +240,7 @@ def affected_accounts(
     *,
     config: BlockingConfig,
     broadcast: bool = False,
+    touched_keys: DataFrame | None = None,
 ) -> DataFrame:
     """`(account_id, rescored)`: the touched (new, changed) accounts and every current account
     holding a value of an enabled rule that a touched or removed account holds now or held
@@ -256,7 +257,13 @@ def affected_accounts(
 
     `counted_keys` are the merged keys with holder counts (`count_value_holders`);
     `previous_keys` the state's keys (`state_keys`). A value that is a hub both before and now
-    pairs nobody, so its holders are not affected by it.
+    pairs nobody, so its holders are not affected by it. `touched_keys`, when given, are the
+    keys just extracted for the new and changed accounts (before desk phones are set aside):
+    their values are taken from there instead of from a scan of `counted_keys` (a desk phone
+    then counts as a contact phone: a few holders more are re-paired, with the same result).
+
+    `counted_keys` is scanned once: its rows holding a touched value (with their holder
+    counts) give both the values' counts now and their holders.
 
     `broadcast`: the touched accounts and their values are few (the caller knows how many):
     they are broadcast, so the population's keys are only scanned, never shuffled. At 1,000,000
@@ -268,7 +275,12 @@ def affected_accounts(
 
     touched = accounts_with(changes, NEW, CHANGED, REMOVED)
     ruled = F.col(c.ATTRIBUTE).isin(*config.rules)
-    values_now = counted_keys.where(ruled).join(small(touched), on=c.ACCOUNT_ID, how="left_semi")
+    if touched_keys is None:
+        values_now = counted_keys.where(ruled).join(
+            small(touched), on=c.ACCOUNT_ID, how="left_semi"
+        )
+    else:
+        values_now = touched_keys.where(ruled)
     values_before = previous_keys.where(ruled).join(
         small(touched), on=c.ACCOUNT_ID, how="left_semi"
     )
@@ -280,11 +292,15 @@ def affected_accounts(
     )
     value = [c.ATTRIBUTE, c.VALUE_KEY]
     cap = F.lit(config.max_block_size)
-    count_now = (
-        counted_keys.join(small(touched_values), on=value, how="left_semi")
-        .select(c.ATTRIBUTE, c.VALUE_KEY, F.col(c.ACCOUNT_COUNT).alias("_now"))
-        .distinct()
+    # The one scan of the population's keys: the rows holding a touched value.
+    near = cut_lineage(
+        counted_keys.join(small(touched_values), on=value, how="left_semi").select(
+            c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY, c.ACCOUNT_COUNT
+        )
     )
+    count_now = near.select(
+        c.ATTRIBUTE, c.VALUE_KEY, F.col(c.ACCOUNT_COUNT).alias("_now")
+    ).distinct()
     count_before = (
         previous_keys.join(small(touched_values), on=value, how="left_semi")
         .groupBy(c.ATTRIBUTE, c.VALUE_KEY)
@@ -300,26 +316,19 @@ def affected_accounts(
             (F.coalesce("_before", F.lit(0)) <= cap).alias("_blockable_before"),
         )
     )
+    # A value that crossed the cap rescores its holders' pairs (under "holders", any value).
+    crossed = F.col("_blockable_now") != F.col("_blockable_before")
     pairing = counted.where(F.col("_blockable_now") | F.col("_blockable_before")).select(
-        c.ATTRIBUTE, c.VALUE_KEY
+        c.ATTRIBUTE,
+        c.VALUE_KEY,
+        (crossed | F.lit(config.incremental_rescore == "holders")).alias(RESCORED),
     )
-    holders = counted_keys.join(small(pairing), on=value, how="left_semi").select(c.ACCOUNT_ID)
-    current_touched = accounts_with(changes, NEW, CHANGED)
-    affected = holders.unionByName(current_touched).distinct()
-    if config.incremental_rescore == "holders":
-        return affected.withColumn(RESCORED, F.lit(True))
-    crossed = counted.where(F.col("_blockable_now") != F.col("_blockable_before")).select(
-        c.ATTRIBUTE, c.VALUE_KEY
-    )
-    rescored = (
-        counted_keys.join(small(crossed), on=value, how="left_semi")
-        .select(c.ACCOUNT_ID)
-        .unionByName(current_touched)
-        .distinct()
-        .withColumn(RESCORED, F.lit(True))
-    )
-    return affected.join(rescored, on=c.ACCOUNT_ID, how="left").select(
-        c.ACCOUNT_ID, F.coalesce(RESCORED, F.lit(False)).alias(RESCORED)
+    holders = near.join(pairing, on=value).select(c.ACCOUNT_ID, RESCORED)
+    current_touched = accounts_with(changes, NEW, CHANGED).withColumn(RESCORED, F.lit(True))
+    return (
+        holders.unionByName(current_touched)
+        .groupBy(c.ACCOUNT_ID)
+        .agg(F.max(F.col(RESCORED).cast("int")).cast("boolean").alias(RESCORED))
     )
 
 

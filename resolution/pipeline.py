@@ -581,11 +581,18 @@ def resolve_incremental(
             )
         check_model(model, config.model)
     compared = comparison_attributes(config) if trained else ()
-    touched_keys = extract_blocking_keys(
-        touched_accounts_std,
-        touched_payments_std,
-        touched_logistics_std,
-        attributes=tuple(dict.fromkeys(config.blocking.rules + compared)),
+    # Computed once (the standardisation's plan cut off): read by the merged keys and by
+    # `affected_accounts`, which takes the touched values from them, not from a scan of the
+    # population's keys.
+    touched_keys = _cut(
+        checkpoint,
+        "touched_keys",
+        extract_blocking_keys(
+            touched_accounts_std,
+            touched_payments_std,
+            touched_logistics_std,
+            attributes=tuple(dict.fromkeys(config.blocking.rules + compared)),
+        ),
     )
     changes = cut_lineage(changes)
     per_change = change_counts(changes)
@@ -604,6 +611,7 @@ def resolve_incremental(
                 changes,
                 config=config.blocking,
                 broadcast=touched_count <= config.blocking.broadcast_touched_accounts,
+                touched_keys=touched_keys,
             ),
         )
     )

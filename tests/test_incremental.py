@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from features import columns as c
@@ -156,10 +157,17 @@ def test_state_keeps_each_profile_without_its_holder_counts(spark: SparkSession)
 
 
 @pytest.mark.parametrize(
-    ("broadcast", "rescore"), [(False, "touched"), (True, "touched"), (False, "holders")]
+    ("broadcast", "rescore", "given_keys"),
+    [
+        (False, "touched", False),
+        (True, "touched", False),
+        (False, "holders", False),
+        (True, "touched", True),
+        (False, "holders", True),
+    ],
 )
 def test_affected_accounts_are_the_touched_and_the_holders_of_their_blockable_values(
-    spark: SparkSession, broadcast: bool, rescore: str
+    spark: SparkSession, broadcast: bool, rescore: str, given_keys: bool
 ) -> None:
     config = BlockingConfig(
         rules=("card", "device", "registered_address"),
@@ -201,8 +209,16 @@ def test_affected_accounts_are_the_touched_and_the_holders_of_their_blockable_va
         ],
         "account_id string, change string",
     )
+    # given_keys: the touched accounts' values come from their freshly extracted keys, not
+    # from a scan of the population's counted keys; the answer is the same.
+    touched_keys = now.where(F.col(c.ACCOUNT_ID).isin("t", "n")) if given_keys else None
     affected = affected_accounts(
-        count_value_holders(now), before, changes, config=config, broadcast=broadcast
+        count_value_holders(now),
+        before,
+        changes,
+        config=config,
+        broadcast=broadcast,
+        touched_keys=touched_keys,
     )
     # x held k1 with t (before), y holds k2 with t (now), u held d1 with removed r, and the
     # v's lose their pairs through d5, which n pushed over the cap.
