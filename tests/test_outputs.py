@@ -194,6 +194,18 @@ def test_a_merge_into_a_table_with_deletion_vectors_rewrites_no_file(
     expected = {(a, f, "r1") for a, f in before if a not in {"a1", "a3"}}
     assert after == expected | {("a1", "g1", "r2"), ("a40", "f40", "r2")}
 
+    # Maintenance compacts a table with deletion vectors like a ledger (the MERGE added files);
+    # a merged table without them is left as it is.
+    maintainer = OutputWriter(spark, tmp_path, "r2", deletion_vectors=["account_state"])
+    maintainer.table_versions["account_state"] = 1
+    files = maintainer.maintain(compact_min_files=2, vacuum=False)
+    assert files["account_state"] > 2
+    assert DeltaTable.forPath(spark, path).history(1).first()["operation"] == "OPTIMIZE"
+    assert {
+        (row["account_id"], row["fingerprint"], row["run_id"])
+        for row in spark.read.format("delta").load(path).collect()
+    } == after
+
     unconfigured = OutputWriter(spark, tmp_path, "r3")
     unconfigured.replace("account_state", spark.createDataFrame(changed, schema))
     unconfigured.set_properties(PROPERTIES)
