@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.config import load_config
-from jobs.outputs import OutputWriter
+from jobs.outputs import DELETION_VECTORS_PROPERTY, OutputWriter, sql_identifier, sql_string
 from jobs.session import build_session
 
 logger = logging.getLogger(__name__)
@@ -117,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             vectors = [TABLE] if mode == "deletion_vectors" else []
             if vectors:
                 spark.sql(
-                    f"ALTER TABLE delta.`{out / TABLE}` "
-                    "SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')"
+                    f"ALTER TABLE delta.{sql_identifier(str(out / TABLE))} "
+                    f"SET TBLPROPERTIES ({sql_string(DELETION_VECTORS_PROPERTY)} = 'true')"
                 )
             writer = OutputWriter(spark, out, "day2", deletion_vectors=vectors)
             started = time.perf_counter()

@@ -323,7 +323,7 @@ def affected_accounts(
         c.VALUE_KEY,
         (crossed | F.lit(config.incremental_rescore == "holders")).alias(RESCORED),
     )
-    holders = near.join(pairing, on=value).select(c.ACCOUNT_ID, RESCORED)
+    holders = near.join(small(pairing), on=value).select(c.ACCOUNT_ID, RESCORED)
     current_touched = accounts_with(changes, NEW, CHANGED).withColumn(RESCORED, F.lit(True))
     return (
         holders.unionByName(current_touched)
