@@ -136,10 +136,16 @@ def _entity_values(
     membership: DataFrame, blocking_keys: DataFrame, *, attributes: Sequence[str]
 ) -> DataFrame:
     """Distinct `(attribute, value_key, entity_id)` with `_holders`: how many entities hold the
-    value."""
-    keys = blocking_keys.where(
-        F.col(c.ATTRIBUTE).isin(*attributes) & F.col(c.VALUE_KEY).isNotNull()
-    ).select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY)
+    value.
+
+    With holder counts in `blocking_keys` (`account_count`, as `Resolution.blocking_keys` has
+    them), a value held by one account is dropped before the join: it cannot be held by two
+    entities, and it is most of the population's keys (a device, an email, a card of its own).
+    """
+    wanted = F.col(c.ATTRIBUTE).isin(*attributes) & F.col(c.VALUE_KEY).isNotNull()
+    if c.ACCOUNT_COUNT in blocking_keys.columns:
+        wanted = wanted & (F.col(c.ACCOUNT_COUNT) >= 2)
+    keys = blocking_keys.where(wanted).select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY)
     held = keys.join(_members(membership), on=c.ACCOUNT_ID).select(
         c.ATTRIBUTE, c.VALUE_KEY, c.ENTITY_ID
     )

@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from features import columns as c
+from resolution.blocking import count_value_holders
 from resolution.errors import ConfigError, ResolutionError
 from resolution.network import (
     ENTITY_ID_L,
@@ -94,6 +95,36 @@ def test_links_through_shared_warehouse_and_contact_phone(
         ("Ea", "Ez", "shared_warehouse_address", 2, 2),
         ("Eb", "Em", "shared_device", 1, 3),
     ]
+
+
+def test_holder_counts_drop_single_holder_values_without_changing_the_links(
+    network: tuple[DataFrame, DataFrame],
+) -> None:
+    """The job passes its counted keys (`account_count`): values held by one account are left
+    out before the join, and the links and their summary are those of the uncounted keys. A
+    count of 1 on a shared value would drop its links, so the count is what is read."""
+    membership, keys = network
+    counted = count_value_holders(keys)
+    for config in (NetworkConfig(), NetworkConfig(max_entities_per_value=2)):
+        assert _rows(entity_links(membership, counted, config=config), LINK_COLUMNS) == _rows(
+            entity_links(membership, keys, config=config), LINK_COLUMNS
+        )
+        assert _rows(
+            count_link_values(membership, counted, config=config),
+            [c.ATTRIBUTE, "linking_values", "capped_values"],
+        ) == _rows(
+            count_link_values(membership, keys, config=config),
+            [c.ATTRIBUTE, "linking_values", "capped_values"],
+        )
+    miscounted = counted.withColumn(
+        c.ACCOUNT_COUNT,
+        F.when(F.col(c.ATTRIBUTE) == "device", F.lit(1)).otherwise(F.col(c.ACCOUNT_COUNT)),
+    )
+    types = {
+        row[LINK_TYPE]
+        for row in entity_links(membership, miscounted, config=NetworkConfig()).collect()
+    }
+    assert types == {"shared_contact_phone", "shared_warehouse_address"}
 
 
 def test_no_link_within_one_entity(spark: SparkSession) -> None:
