@@ -413,10 +413,11 @@ def test_a_population_too_small_to_train_on_is_scored_with_the_pretrained_model(
 def test_fellegi_sunter_model_is_trained_logged_reloaded_and_continued_incrementally(
     spark: SparkSession, generated, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    """kind fellegi_sunter: the run trains, writes and logs model.json; a second run scoring
-    with that saved model (load_from) trains nothing and gives the same entities. An
-    incremental run scores with the model of the run it continues and the profiles that run
-    kept, and ends with the entities of a full run with that model."""
+    """kind fellegi_sunter: the run trains, writes and logs model.json. A day-1 run scoring
+    with that saved model (load_from) trains nothing; an incremental day-2 run on top scores
+    with the model of the run it continues and the profiles that run kept, and ends with the
+    entities of the trained full run on the same input (the same model: one job run fewer than
+    a separate full run with load_from, which gave the trained run's entities exactly)."""
     in_dir, truth = generated
     conf = _fellegi_sunter_conf(tmp_path, "    random_pairs: 20000\n    min_training_accounts: 0\n")
     out = tmp_path / "out"
@@ -439,22 +440,22 @@ def test_fellegi_sunter_model_is_trained_logged_reloaded_and_continued_increment
         f"extends: {conf}\nresolution:\n  model:\n    load_from: {model_file}\n",
         encoding="utf-8",
     )
-    scored = resolve(in_dir, tmp_path / "out2", "--conf", reload_conf, "--run-id", "fs-2")
-    assert scored.returncode == 0, scored.stderr[-5000:]
-    assert "scoring with the saved model" in scored.stderr
-    first = read_table(out, "entity_membership").sort_values("account_id").reset_index(drop=True)
-    second = read_table(tmp_path / "out2", "entity_membership")
-    second = second.sort_values("account_id").reset_index(drop=True)
-    assert first[["account_id", "entity_id"]].equals(second[["account_id", "entity_id"]])
+    first = read_table(out, "entity_membership")
 
-    # Day 1 scored with the saved model; day 2 (the generated input) incrementally on top,
-    # with no load_from: it takes day 1's model, and compares unchanged accounts through the
-    # profiles day 1 kept in account_state.
+    # Day 1 scored with the saved model (nothing trained); day 2 (the generated input)
+    # incrementally on top, with no load_from: it takes day 1's model, and compares unchanged
+    # accounts through the profiles day 1 kept in account_state.
     day1 = tmp_path / "day1"
     new, _, extra = _write_day1(in_dir, day1)
     out3 = tmp_path / "out3"
     base = resolve(day1, out3, "--conf", reload_conf, "--run-id", "fs-day1")
     assert base.returncode == 0, base.stderr[-5000:]
+    assert f"scoring with the saved model {model_file}" in base.stderr
+    client, run = find_job_run(out3 / "_mlflow", "fs-day1")
+    assert run.data.params["model_source"] == "given"
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
+    assert "model/model.json" in logged
+    assert "model/em_sessions.json" not in logged  # nothing trained
     assert all(row["profile"] is not None for row in read_state(spark, out3))
     step = resolve(in_dir, out3, "--conf", conf, "--run-id", "fs-day2", "--incremental")
     assert step.returncode == 0, step.stderr[-5000:]
@@ -463,12 +464,12 @@ def test_fellegi_sunter_model_is_trained_logged_reloaded_and_continued_increment
         step.stderr
     )
     metrics = run_metrics(out3, "fs-day2")
-    assert metrics["incremental.accounts_new"] == len(new & set(second["account_id"]))
+    assert metrics["incremental.accounts_new"] == len(new & set(first["account_id"]))
     assert metrics["incremental.accounts_removed"] == len(extra)
-    assert 0 < metrics["incremental.affected_accounts"] < 0.5 * len(second)
+    assert 0 < metrics["incremental.affected_accounts"] < 0.5 * len(first)
     incremental = read_table(out3, "entity_membership")
-    assert sorted(incremental["account_id"]) == sorted(second["account_id"])
-    assert same_membership_share(second, incremental) >= 0.999
+    assert sorted(incremental["account_id"]) == sorted(first["account_id"])
+    assert same_membership_share(first, incremental) >= 0.999
     assert all(row["profile"] is not None for row in read_state(spark, out3))
     assert json.loads(
         (out3 / "_models" / "fs-day2" / "model.json").read_text(encoding="utf-8")
