@@ -21,7 +21,6 @@ BENCH_SEED    ?= 7
 BENCH_CONF    ?= conf/large.yaml
 CLUSTER_DIR      ?= build/cluster-demo
 CLUSTER_ACCOUNTS ?= 3000
-TEST_WORKERS     ?= 2
 
 export PYSPARK_PYTHON := $(abspath $(PY))
 export SPARK_LOCAL_IP := 127.0.0.1
@@ -75,11 +74,8 @@ cluster-demo: setup
 package: setup
 	$(PY) -m jobs.cluster_demo --package-only build/dist
 
-# Two pytest worker processes by default (TEST_WORKERS=0: all in this process): most of the
-# suite's time is real job runs, whose driver-side work (planning, Delta commits, Great
-# Expectations, MLflow) leaves a core idle; worksteal rebalances the long end-to-end tests.
 test: setup lint
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+	$(PY) -m pytest -q
 
 # Splink, the benchmark's baseline, lives in its own venv so that its dependencies never touch
 # the pins of .venv; installed like requirements.lock above.
