@@ -159,8 +159,9 @@ def entity_links(
     """Entity pairs whose accounts share logistics, payment or device values.
 
     Requires `membership` (`account_id`, `entity_id`) and `blocking_keys` (`account_id`,
-    `attribute`, `value_key`, as `resolution.blocking.extract_blocking_keys` gives; other
-    columns are ignored). Returns one row per entity pair and link type:
+    `attribute`, `value_key`, as `resolution.blocking.extract_blocking_keys` gives; holder
+    counts `account_count`, when present, must be right: values counted once are skipped;
+    other columns are ignored). Returns one row per entity pair and link type:
 
     - `entity_id_l` < `entity_id_r`: two different entities;
     - `link_type`: `shared_` + the attribute (`shared_warehouse_address`, `shared_card`, ...);
