@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from deltalake import DeltaTable
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
 
@@ -382,6 +383,12 @@ def _fellegi_sunter_conf(folder: Path, model_settings: str = "") -> Path:
     return conf
 
 
+def _logged_model_files(out: Path, run_id: str) -> tuple[Run, set[str]]:
+    """The MLflow run of job run `run_id` in `out` and the paths of its `model/` artifacts."""
+    client, run = find_job_run(out / "_mlflow", run_id)
+    return run, {a.path for a in client.list_artifacts(run.info.run_id, "model")}
+
+
 def test_a_population_too_small_to_train_on_is_scored_with_the_pretrained_model(
     generated, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -395,10 +402,9 @@ def test_a_population_too_small_to_train_on_is_scored_with_the_pretrained_model(
     result = resolve(in_dir, out, "--conf", conf, "--truth", truth, "--run-id", "fs-small")
     assert result.returncode == 0, result.stderr[-5000:]
     assert "scoring with the pretrained model" in result.stderr
-    client, run = find_job_run(out / "_mlflow", "fs-small")
+    run, logged = _logged_model_files(out, "fs-small")
     assert run.data.params["model_source"] == "pretrained"
     assert run.data.metrics["model.pretrained"] == 1.0
-    logged = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
     assert "model/model.json" in logged
     assert "model/em_sessions.json" not in logged  # nothing trained
     saved = out / "_models" / "fs-small" / "model.json"  # what an incremental run continues
@@ -416,8 +422,7 @@ def test_fellegi_sunter_model_is_trained_logged_reloaded_and_continued_increment
     """kind fellegi_sunter: the run trains, writes and logs model.json. A day-1 run scoring
     with that saved model (load_from) trains nothing; an incremental day-2 run on top scores
     with the model of the run it continues and the profiles that run kept, and ends with the
-    entities of the trained full run on the same input (the same model: one job run fewer than
-    a separate full run with load_from, which gave the trained run's entities exactly)."""
+    entities of the trained full run on the same input, which scores with the same model."""
     in_dir, truth = generated
     conf = _fellegi_sunter_conf(tmp_path, "    random_pairs: 20000\n    min_training_accounts: 0\n")
     out = tmp_path / "out"
@@ -451,9 +456,8 @@ def test_fellegi_sunter_model_is_trained_logged_reloaded_and_continued_increment
     base = resolve(day1, out3, "--conf", reload_conf, "--run-id", "fs-day1")
     assert base.returncode == 0, base.stderr[-5000:]
     assert f"scoring with the saved model {model_file}" in base.stderr
-    client, run = find_job_run(out3 / "_mlflow", "fs-day1")
+    run, logged = _logged_model_files(out3, "fs-day1")
     assert run.data.params["model_source"] == "given"
-    logged = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
     assert "model/model.json" in logged
     assert "model/em_sessions.json" not in logged  # nothing trained
     assert all(row["profile"] is not None for row in read_state(spark, out3))
