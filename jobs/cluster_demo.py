@@ -328,19 +328,16 @@ def run_demo(
     kill_worker_at: str | None = None,
     run_id: str = "cluster-demo",
     min_f1: float = 0.9,
-    input_dir: Path | None = None,
-    truth: Path | None = None,
 ) -> DemoResult:
-    """Generate (unless `input_dir` and `truth` are given), start the cluster, submit, check,
-    stop. The HMAC key is a fresh random one: the public demo key is refused on a cluster."""
+    """Generate, start the cluster, submit, check, stop. The HMAC key is a fresh random one:
+    the public demo key is refused on a cluster."""
     from jobs import generate_synthetic
 
-    if input_dir is None or truth is None:
-        input_dir, truth = work / "in", work / "truth.parquet"
-        generate_synthetic.main(
-            ["--output", str(input_dir), "--accounts", str(accounts), "--seed", str(seed),
-             "--truth", str(truth)]
-        )  # fmt: skip
+    input_dir, truth = work / "in", work / "truth.parquet"
+    generate_synthetic.main(
+        ["--output", str(input_dir), "--accounts", str(accounts), "--seed", str(seed),
+         "--truth", str(truth)]
+    )  # fmt: skip
     out_dir = work / "out"
     archive = package_project(work / "seller_er.zip")
     env = spark_env()

@@ -41,6 +41,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         # Tiny data: one shuffle partition avoids scheduling hundreds of empty tasks.
         .config("spark.sql.shuffle.partitions", "1")
         .config("spark.default.parallelism", "2")
+        # The scenario tests run the job in this JVM (tests.jobrun.resolve_here); on its own the
+        # job has 2g (conf/local.yaml).
+        .config("spark.driver.memory", "4g")
         # Adaptive execution only re-plans; on tiny data it costs more than it saves.
         .config("spark.sql.adaptive.enabled", "false")
         # No web UI or console progress bars in tests.

@@ -1,5 +1,7 @@
-"""The real job through its command line, on generated data, with real Delta, GraphX, Great
-Expectations and MLflow; outputs read back with Spark and with delta-rs (no Spark)."""
+"""The real job on generated data, with real Delta, GraphX, Great Expectations and MLflow;
+outputs read back with Spark and with delta-rs (no Spark). The shared first run and the tests
+of the command line itself start the job as a new process (`resolve`); scenarios of several
+runs call its `main` in this process (`resolve_here`), on the test session's warm JVM."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from tests.jobrun import (
     read_state,
     read_table,
     resolve,
+    resolve_here,
     run_metrics,
     run_metrics_in,
     run_module,
@@ -112,13 +115,15 @@ def test_spark_reads_the_same_tables(spark: SparkSession, first_run) -> None:  #
         assert with_spark == len(read_table(out, name)), name
 
 
-def test_rerun_with_same_run_id_duplicates_nothing(generated, first_run) -> None:  # type: ignore[no-untyped-def]
+def test_rerun_with_same_run_id_duplicates_nothing(
+    spark: SparkSession, generated, first_run
+) -> None:  # type: ignore[no-untyped-def]
     in_dir, truth = generated
     out, _ = first_run
     before = {
         name: read_table(out, name) for name in ("entity_membership", "quarantine", "match_edges")
     }
-    result = resolve(in_dir, out, "--run-id", "e2e-1")
+    result = resolve_here(spark, in_dir, out, "--run-id", "e2e-1")
     assert result.returncode == 0, result.stderr[-5000:]
     runs = read_table(out, "runs")
     assert list(runs["run_id"]) == ["e2e-1"]
@@ -136,7 +141,9 @@ def test_rerun_with_same_run_id_duplicates_nothing(generated, first_run) -> None
         )
 
 
-def test_next_run_keeps_ids_and_records_changes(generated, first_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_next_run_keeps_ids_and_records_changes(
+    spark: SparkSession, generated, first_run, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     """A second run on the same input continues the first: every id kept, no entity change;
     the first run's changes are one `born` per entity. Then one ring loses its accounts from
     the input: its id retires, everything else keeps its id."""
@@ -148,7 +155,7 @@ def test_next_run_keeps_ids_and_records_changes(generated, first_run, tmp_path: 
     assert (born["change_type"] == "born").all()
     assert len(born) == first["entity_id"].nunique()
 
-    again = resolve(in_dir, out, "--run-id", "e2e-next")
+    again = resolve_here(spark, in_dir, out, "--run-id", "e2e-next")
     assert again.returncode == 0, again.stderr[-5000:]
     second = read_table(out, "entity_membership")
     merged = first.merge(second, on="account_id", suffixes=("_1", "_2"))
@@ -165,7 +172,7 @@ def test_next_run_keeps_ids_and_records_changes(generated, first_run, tmp_path: 
     for path in sorted(in_dir.iterdir()):
         frame = pd.read_parquet(path)
         frame[~frame["account_id"].isin(gone)].to_parquet(smaller / path.name, index=False)
-    third = resolve(smaller, out, "--run-id", "e2e-third")
+    third = resolve_here(spark, smaller, out, "--run-id", "e2e-third")
     assert third.returncode == 0, third.stderr[-5000:]
     after = read_table(out, "entity_membership")
     kept = second[~second["account_id"].isin(gone)].merge(after, on="account_id")
@@ -213,11 +220,11 @@ def test_incremental_run_equals_a_full_run_on_the_same_input(
     day1 = tmp_path / "day1"
     new, changed, extra = _write_day1(in_dir, day1)
     out = tmp_path / "out"
-    base = resolve(day1, out, "--run-id", "day1")
+    base = resolve_here(spark, day1, out, "--run-id", "day1")
     assert base.returncode == 0, base.stderr[-5000:]
     before = read_table(out, "entity_membership")
 
-    step = resolve(in_dir, out, "--run-id", "day2", "--incremental")
+    step = resolve_here(spark, in_dir, out, "--run-id", "day2", "--incremental")
     assert step.returncode == 0, step.stderr[-5000:]
     assert "incremental run: continuing run day1" in step.stderr
     incremental = read_table(out, "entity_membership")
@@ -314,14 +321,16 @@ def test_links_and_leads_are_written_without_raw_numbers(generated, first_run) -
     assert not [n for n in raw_numbers if isinstance(n, str) and len(n) >= 8 and n in text]
 
 
-def test_missing_required_column_exits_2_naming_file_and_column(tmp_path: Path) -> None:
+def test_missing_required_column_exits_2_naming_file_and_column(
+    spark: SparkSession, tmp_path: Path
+) -> None:
     in_dir = tmp_path / "in"
     in_dir.mkdir()
     (in_dir / "accounts.csv").write_text("account_id,phone\nA1,13800138000\n", encoding="utf-8")
     (in_dir / "payment_instruments.csv").write_text(
         "account_id,instrument_id\nA1,x\n", encoding="utf-8"
     )
-    result = resolve(in_dir, tmp_path / "out")
+    result = resolve_here(spark, in_dir, tmp_path / "out")
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ")
@@ -340,7 +349,9 @@ def test_unusable_invocation_exits_2(tmp_path: Path) -> None:
     assert "clustering.engine" in result.stderr
 
 
-def test_failed_blocking_quality_check_exits_3_and_keeps_results(generated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_failed_blocking_quality_check_exits_3_and_keeps_results(
+    spark: SparkSession, generated, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     import yaml
 
     in_dir, _ = generated
@@ -354,7 +365,7 @@ def test_failed_blocking_quality_check_exits_3_and_keeps_results(generated, tmp_
     conf_path = tmp_path / "strict.yaml"
     conf_path.write_text(yaml.safe_dump(conf), encoding="utf-8")
     out = tmp_path / "out"
-    result = resolve(in_dir, out, "--conf", conf_path, "--run-id", "strict-1")
+    result = resolve_here(spark, in_dir, out, "--conf", conf_path, "--run-id", "strict-1")
     assert result.returncode == 3, result.stderr[-3000:]
     assert "entities.account_count_below_max" in result.stderr.strip().splitlines()[-1]
     report = json.loads(
@@ -390,7 +401,7 @@ def _logged_model_files(out: Path, run_id: str) -> tuple[Run, set[str]]:
 
 
 def test_a_population_too_small_to_train_on_is_scored_with_the_pretrained_model(
-    generated, tmp_path: Path
+    spark: SparkSession, generated, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     """1,500 accounts are under model.min_training_accounts: the Fellegi-Sunter run scores
     with the model the project ships (trained on 20,000 generated accounts), trains nothing,
@@ -399,7 +410,9 @@ def test_a_population_too_small_to_train_on_is_scored_with_the_pretrained_model(
     in_dir, truth = generated
     out = tmp_path / "out"
     conf = _fellegi_sunter_conf(tmp_path)
-    result = resolve(in_dir, out, "--conf", conf, "--truth", truth, "--run-id", "fs-small")
+    result = resolve_here(
+        spark, in_dir, out, "--conf", conf, "--truth", truth, "--run-id", "fs-small"
+    )
     assert result.returncode == 0, result.stderr[-5000:]
     assert "scoring with the pretrained model" in result.stderr
     run, logged = _logged_model_files(out, "fs-small")
@@ -426,7 +439,7 @@ def test_fellegi_sunter_model_is_trained_logged_reloaded_and_continued_increment
     in_dir, truth = generated
     conf = _fellegi_sunter_conf(tmp_path, "    random_pairs: 20000\n    min_training_accounts: 0\n")
     out = tmp_path / "out"
-    trained = resolve(in_dir, out, "--conf", conf, "--run-id", "fs-1", "--truth", truth)
+    trained = resolve_here(spark, in_dir, out, "--conf", conf, "--run-id", "fs-1", "--truth", truth)
     assert trained.returncode == 0, trained.stderr[-5000:]
     model_file = out / "_models" / "fs-1" / "model.json"
     model = json.loads(model_file.read_text(encoding="utf-8"))
@@ -453,7 +466,7 @@ def test_fellegi_sunter_model_is_trained_logged_reloaded_and_continued_increment
     day1 = tmp_path / "day1"
     new, _, extra = _write_day1(in_dir, day1)
     out3 = tmp_path / "out3"
-    base = resolve(day1, out3, "--conf", reload_conf, "--run-id", "fs-day1")
+    base = resolve_here(spark, day1, out3, "--conf", reload_conf, "--run-id", "fs-day1")
     assert base.returncode == 0, base.stderr[-5000:]
     assert f"scoring with the saved model {model_file}" in base.stderr
     run, logged = _logged_model_files(out3, "fs-day1")
@@ -461,7 +474,7 @@ def test_fellegi_sunter_model_is_trained_logged_reloaded_and_continued_increment
     assert "model/model.json" in logged
     assert "model/em_sessions.json" not in logged  # nothing trained
     assert all(row["profile"] is not None for row in read_state(spark, out3))
-    step = resolve(in_dir, out3, "--conf", conf, "--run-id", "fs-day2", "--incremental")
+    step = resolve_here(spark, in_dir, out3, "--conf", conf, "--run-id", "fs-day2", "--incremental")
     assert step.returncode == 0, step.stderr[-5000:]
     assert "incremental run: continuing run fs-day1" in step.stderr
     assert f"scoring with the saved model {out3 / '_models' / 'fs-day1' / 'model.json'}" in (

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pyspark.sql import SparkSession
 
-from tests.jobrun import LOCAL_CONF, ROOT, job_env, read_table, resolve
+from tests.jobrun import LOCAL_CONF, ROOT, job_env, read_table, resolve_here
 
 DROPPED_ACCOUNTS = 120
 
@@ -134,7 +135,7 @@ def changed_input(generated: tuple[Path, Path], tmp_path_factory: pytest.TempPat
 
 
 def test_killed_while_writing_then_rerun_with_its_id(
-    first_run, changed_input: Path, tmp_path: Path
+    spark: SparkSession, first_run, changed_input: Path, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "out"
     shutil.copytree(first_run[0], out)
@@ -167,7 +168,7 @@ def test_killed_while_writing_then_rerun_with_its_id(
             pd.testing.assert_frame_equal(read_table(out, name, versions[name]), frame)
 
         # 2. The next run, with the killed run's id, completes and duplicates nothing.
-        result = resolve(changed_input, out, "--run-id", "e2e-2")
+        result = resolve_here(spark, changed_input, out, "--run-id", "e2e-2")
         assert result.returncode == 0, result.stderr[-5000:]
     finally:
         reader.stop.set()
