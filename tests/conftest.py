@@ -51,6 +51,8 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         .config("spark.ui.showConsoleProgress", "false")
         # Delta rebuilds a table's state with 50 partitions by default: far too many here.
         .config("spark.databricks.delta.snapshotPartitions", "1")
+        # Delta's VACUUM lists files in this many tasks (default 10,000: minutes of empty tasks).
+        .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", "2")
         .config("spark.sql.session.timeZone", "UTC")
         # As in jobs.session: pandas' nanosecond timestamps arrive as longs.
         .config("spark.sql.legacy.parquet.nanosAsLong", "true")
