@@ -92,9 +92,10 @@ def resolve_here(
 
 
 def _release(spark: SparkSession, persisted: set[int]) -> None:
-    """Drop what the job left cached: the frames it persisted and its local checkpoints (RDDs
-    not in `persisted`, the ids persisted before it ran). A job in its own process frees them
-    with its JVM; here they would pile up run after run in the test session's memory."""
+    """Drop what the job left cached: every cached frame of the session (tests cache none
+    across a job run) and the RDDs not in `persisted` (the ids persisted before it ran: its
+    local checkpoints). A job in its own process frees them with its JVM; here they would pile
+    up run after run in the test session's memory."""
     spark.catalog.clearCache()
     for rdd_id, rdd in spark.sparkContext._jsc.getPersistentRDDs().items():
         if rdd_id not in persisted:
@@ -103,8 +104,9 @@ def _release(spark: SparkSession, persisted: set[int]) -> None:
 
 def _restore_settings(spark: SparkSession, settings: dict[str, str]) -> None:
     """The session's runtime settings as they were (`settings`), where they may be changed."""
-    for key, value in spark.conf.getAll.items():
-        if settings.get(key) != value and spark.conf.isModifiable(key):
+    now = spark.conf.getAll
+    for key in set(now) | set(settings):
+        if now.get(key) != settings.get(key) and spark.conf.isModifiable(key):
             if key in settings:
                 spark.conf.set(key, settings[key])
             else:
