@@ -1,5 +1,6 @@
-"""Running the real job (and the generator) as a user does, through the command line, and
-reading back what it wrote: shared by every end-to-end test module."""
+"""Running the real job (and the generator) as a user does, through the command line, or the
+job's `main` in the test process; and reading back what it wrote: shared by every end-to-end
+test module."""
 
 from __future__ import annotations
 
@@ -41,18 +42,22 @@ def run_module(*args: str | Path, timeout: int = 900) -> subprocess.CompletedPro
     )
 
 
-def resolve(in_dir: Path, out: Path, *extra: str | Path) -> subprocess.CompletedProcess[str]:
-    """The job through its command line, with the small-data config unless `extra` names one."""
+def job_args(in_dir: Path | str, out: Path | str, *extra: str | Path) -> list[str]:
+    """The job's arguments: input, output and `extra`, with the small-data config unless
+    `extra` names one."""
     conf = () if "--conf" in extra else ("--conf", LOCAL_CONF)
-    return run_module(
-        "-m", "jobs.resolve_entities", "--input", in_dir, "--output", out, *conf, *extra
-    )
+    return [str(a) for a in ("--input", in_dir, "--output", out, *conf, *extra)]
+
+
+def resolve(in_dir: Path, out: Path, *extra: str | Path) -> subprocess.CompletedProcess[str]:
+    """The job through its command line (`job_args`)."""
+    return run_module("-m", "jobs.resolve_entities", *job_args(in_dir, out, *extra))
 
 
 def resolve_here(
     spark: SparkSession, in_dir: Path, out: Path | str, *extra: str | Path
 ) -> subprocess.CompletedProcess[str]:
-    """The job's `main` with `resolve`'s arguments, run in this process on the test session.
+    """The job's `main` with `job_args`, run in this process on the test session.
 
     For the scenario tests that run the job several times: the job's `getOrCreate` finds the
     test session, so each run skips the JVM start and warm-up (a 1,500-account run measured
@@ -61,8 +66,7 @@ def resolve_here(
     The exit code is `main`'s, stdout is what it printed and stderr its log lines and errors,
     but not the JVM's own output: tests of the command line itself use `resolve`.
     """
-    conf = () if "--conf" in extra else ("--conf", LOCAL_CONF)
-    argv = [str(a) for a in ("--input", in_dir, "--output", out, *conf, *extra)]
+    argv = job_args(in_dir, out, *extra)
     settings = spark.conf.getAll
     checkpoint_dir = spark.sparkContext.getCheckpointDir()
     persisted = set(spark.sparkContext._jsc.getPersistentRDDs().keys())

@@ -6,6 +6,8 @@ A copy of the shared first run (`e2e-1`) is the state every reader sees at first
 thread polls the tables the whole time, as a data scientist with delta-rs would, through the
 `runs` table (the documented way) and each table's latest version; every snapshot it reads must
 be whole: one run's rows, one row per account, entities that add up to their membership.
+The killed run is a process of its own; the completing re-run calls the job's `main` in the
+test session (`tests.jobrun.resolve_here`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
 
-from tests.jobrun import LOCAL_CONF, ROOT, job_env, read_table, resolve_here
+from tests.jobrun import ROOT, job_args, job_env, read_table, resolve_here
 
 DROPPED_ACCOUNTS = 120
 
@@ -92,8 +94,8 @@ def _commits(table: Path) -> int:
 
 
 def _start_job(in_dir: Path, out: Path, run_id: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "jobs.resolve_entities", "--input", str(in_dir)]
-    command += ["--output", str(out), "--conf", str(LOCAL_CONF), "--run-id", run_id]
+    command = [sys.executable, "-m", "jobs.resolve_entities"]
+    command += job_args(in_dir, out, "--run-id", run_id)
     return subprocess.Popen(
         command,
         cwd=ROOT,
