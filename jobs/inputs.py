@@ -160,6 +160,12 @@ class LoadedInputs:
     quarantine: DataFrame
     counts: dict[str, DatasetCounts]
     sources: dict[str, str]
+    persisted: tuple[DataFrame, ...] = ()
+
+    def release(self) -> None:
+        """Unpersist the flagged frames `load_inputs` persisted (at the end of a run)."""
+        for frame in self.persisted:
+            frame.unpersist(blocking=False)
 
 
 def locate_dataset(
@@ -647,7 +653,7 @@ def load_inputs(spark: SparkSession, in_dir: Path | Location | str, *, run_id: s
     others refer to it).
 
     The flagged frames are persisted (each is read once and used three times: counts, accepted,
-    quarantined); the caller unpersists nothing and the session's end releases them.
+    quarantined); `LoadedInputs.release` unpersists them when the run is over.
     """
     storage = Storage(spark)
     in_dir = Location.parse(in_dir)
@@ -657,6 +663,7 @@ def load_inputs(spark: SparkSession, in_dir: Path | Location | str, *, run_id: s
     quarantined: list[DataFrame] = []
     counts: dict[str, DatasetCounts] = {}
     sources: dict[str, str] = {}
+    persisted: list[DataFrame] = []
     for name in c.INPUT_DATASETS:
         spec = CONTRACT[name]
         located = locate_dataset(in_dir, name, storage=storage)
@@ -678,6 +685,7 @@ def load_inputs(spark: SparkSession, in_dir: Path | Location | str, *, run_id: s
         else:
             flagged = flag_orphans(conformed.frame, accepted[c.ACCOUNTS])
         flagged = with_record(flagged, conformed).persist()
+        persisted.append(flagged)
         try:
             counts[name] = _count(flagged)
         except (Py4JJavaError, PySparkException) as error:
@@ -700,4 +708,10 @@ def load_inputs(spark: SparkSession, in_dir: Path | Location | str, *, run_id: s
     quarantine = quarantined[0]
     for part in quarantined[1:]:
         quarantine = quarantine.unionByName(part)
-    return LoadedInputs(accepted=accepted, quarantine=quarantine, counts=counts, sources=sources)
+    return LoadedInputs(
+        accepted=accepted,
+        quarantine=quarantine,
+        counts=counts,
+        sources=sources,
+        persisted=tuple(persisted),
+    )

@@ -27,6 +27,7 @@ class StageClock:
         self.seconds: dict[str, float] = {}
         self.spans: dict[str, float] = {}
         self.rows: dict[str, int] = {}
+        self._persisted: list[DataFrame] = []
         self._last_end = time.perf_counter()
 
     @contextmanager
@@ -48,6 +49,13 @@ class StageClock:
         """Persist `frame`, count it once and log the count with the time it took."""
         with self.stage(name):
             persisted = frame.persist(StorageLevel.MEMORY_AND_DISK)
+            self._persisted.append(persisted)
             self.rows[name] = persisted.count()
             logger.info("stage %s: %d rows", name, self.rows[name])
         return persisted
+
+    def release(self) -> None:
+        """Unpersist every frame `materialise` persisted (at the end of a run)."""
+        for frame in self._persisted:
+            frame.unpersist(blocking=False)
+        self._persisted.clear()

@@ -56,7 +56,7 @@ from jobs.quality import (  # noqa: E402
     validate_inputs,
     validate_outputs,
 )
-from jobs.session import build_session  # noqa: E402
+from jobs.session import build_session, persisted_rdd_ids, release_persisted  # noqa: E402
 from jobs.storage import Location, Storage  # noqa: E402
 from jobs.tracking import DATA_DOCS_DIR, RunTracker  # noqa: E402
 from resolution.blocking import restore_desk_phones, summarise_pairs_by_attribute  # noqa: E402
@@ -323,6 +323,9 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
         spark = build_session(
             config.spark, clustering=config.resolution.clustering, checkpoint_dir=checkpoint_dir
         )
+    # What the run persists is released when it ends, as it would be with its own JVM: a
+    # long-lived session (a notebook, `main` called again) keeps only what it had before.
+    persisted_before = persisted_rdd_ids(spark)
     # The demo key is refused outside local mode, and only the session knows the master
     # (spark-submit may set it).
     hash_key = load_hash_key(config.hashing, master=spark.sparkContext.master)
@@ -660,6 +663,11 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
     finally:
         if temporary_files:
             shutil.rmtree(files_dir, ignore_errors=True)
+        clock.release()
+        if inputs is not None:
+            inputs.release()
+        released = release_persisted(spark, persisted_before)
+        logger.debug("released %d persisted RDDs of the run", released)
     return 0
 
 

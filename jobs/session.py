@@ -40,6 +40,31 @@ def project_jars(jars_dir: Path | None = None) -> list[Path]:
     return jars
 
 
+def persisted_rdd_ids(spark: SparkSession) -> set[int]:
+    """The ids of the RDDs persisted in `spark`'s context now (cached frames' buffers, local
+    and reliable checkpoints' data)."""
+    return set(spark.sparkContext._jsc.getPersistentRDDs().keys())
+
+
+def release_persisted(spark: SparkSession, before: set[int]) -> int:
+    """Unpersist every RDD persisted since `before` (`persisted_rdd_ids`), without waiting;
+    returns how many.
+
+    A job run persists stage outputs, inputs and local checkpoints; in its own process the JVM
+    frees them when it ends, but in a long-lived session (a notebook, an all-purpose cluster, a
+    test session calling `main` again) they would pile up run after run. What was persisted
+    before the run (a notebook's own caches) is left alone. Frames the run cached through the
+    DataFrame API should also be unpersisted by their owner (the cache manager keeps an entry
+    for them); this frees their storage either way.
+    """
+    released = 0
+    for rdd_id, rdd in spark.sparkContext._jsc.getPersistentRDDs().items():
+        if rdd_id not in before:
+            rdd.unpersist(False)
+            released += 1
+    return released
+
+
 def _option_text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 

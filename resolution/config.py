@@ -83,6 +83,11 @@ class BlockingConfig:
     # them and their values when it finds the affected accounts (the population's keys are
     # scanned, not shuffled); with more, it shuffles.
     broadcast_touched_accounts: int = 20_000
+    # An incremental run whose recomputed region (`resolution.incremental.affected_region`)
+    # has at most this many accounts broadcasts their ids to read the region's keys and edges
+    # (a scan of the population's keys instead of a shuffle), and reads those keys once for
+    # every round of cluster control; with more, it shuffles.
+    broadcast_region_accounts: int = 500_000
     # Which pairs an incremental run scores again (`resolution.incremental`): "holders" (the
     # default), every pair of accounts holding a value a touched account holds or held (the
     # holder counts of all their shared values exact, at the cost of re-pairing those
@@ -102,6 +107,11 @@ class BlockingConfig:
             found.append(
                 "blocking.broadcast_touched_accounts: must be >= 0, got "
                 f"{self.broadcast_touched_accounts}"
+            )
+        if self.broadcast_region_accounts < 0:
+            found.append(
+                "blocking.broadcast_region_accounts: must be >= 0, got "
+                f"{self.broadcast_region_accounts}"
             )
         if self.incremental_rescore not in INCREMENTAL_RESCORES:
             found.append(

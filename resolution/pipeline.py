@@ -675,15 +675,25 @@ def resolve_incremental(
             affected_region(previous.membership, rescored, match_edges, changes),
         )
     )
+    # A region of a few hundred thousand ids is broadcast: its keys and edges are then a scan
+    # of the population's, not a shuffle of them.
+    few = region.count() <= config.blocking.broadcast_region_accounts
+    ids = F.broadcast(region) if few else region
     region_edges = match_edges.join(
-        region.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_L), c.ACCOUNT_ID_L, "left_semi"
-    ).join(region.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_R), c.ACCOUNT_ID_R, "left_semi")
+        ids.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_L), c.ACCOUNT_ID_L, "left_semi"
+    ).join(ids.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_R), c.ACCOUNT_ID_R, "left_semi")
     # Cluster control reads the keys of the region's accounts only (their holder counts are
-    # the population's): it examines no entity outside.
+    # the population's): it examines no entity outside. Computed once: its first round reads
+    # them three times (at 1,000,000 accounts, three shuffles of 29.5M key rows, 105 s).
+    region_keys = cut_lineage(
+        counted_keys.where(F.col(c.ACCOUNT_COUNT) >= 2)  # a value held once cuts nothing
+        .join(ids, on=c.ACCOUNT_ID, how="left_semi")
+        .select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY, c.ACCOUNT_COUNT)
+    )
     clusters, splits, statistics = _controlled_clusters(
         region,
         region_edges,
-        counted_keys.join(region, on=c.ACCOUNT_ID, how="left_semi"),
+        region_keys,
         config=config,
         checkpoint=checkpoint,
     )

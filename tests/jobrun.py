@@ -18,6 +18,7 @@ from pyspark.sql import Row, SparkSession
 
 from jobs import resolve_entities
 from jobs.logs import LOG_FORMAT
+from jobs.session import persisted_rdd_ids, release_persisted
 from jobs.tracking import job_run_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +70,7 @@ def resolve_here(
     argv = job_args(in_dir, out, *extra)
     settings = spark.conf.getAll
     checkpoint_dir = spark.sparkContext.getCheckpointDir()
-    persisted = set(spark.sparkContext._jsc.getPersistentRDDs().keys())
+    persisted = persisted_rdd_ids(spark)
     stdout, stderr = io.StringIO(), io.StringIO()
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
@@ -88,22 +89,23 @@ def resolve_here(
             root.removeHandler(handler)
         root.setLevel(level)
         _restore_settings(spark, settings)
+        left = persisted_rdd_ids(spark) - persisted
         _release(spark, persisted)
         if checkpoint_dir is not None:
             spark.sparkContext.setCheckpointDir(checkpoint_dir)
         spark.sparkContext.setLogLevel("ERROR")
+    # The job releases what it persisted (`jobs.session.release_persisted`), success or not.
+    assert not left, f"the job run left {len(left)} RDDs persisted: {sorted(left)}"
     return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
 
 
 def _release(spark: SparkSession, persisted: set[int]) -> None:
-    """Drop what the job left cached: every cached frame of the session (tests cache none
-    across a job run) and the RDDs not in `persisted` (the ids persisted before it ran: its
-    local checkpoints). A job in its own process frees them with its JVM; here they would pile
-    up run after run in the test session's memory."""
+    """Drop what a job run left: the cache manager's entries (tests cache no frame across a job
+    run; the job unpersists its frames' storage, but the entries of frames its core cached
+    stay) and, should the job have failed to, the RDDs not in `persisted` (the ids persisted
+    before it ran), so that one leak does not spill into the next test's memory."""
     spark.catalog.clearCache()
-    for rdd_id, rdd in spark.sparkContext._jsc.getPersistentRDDs().items():
-        if rdd_id not in persisted:
-            rdd.unpersist(True)
+    release_persisted(spark, persisted)
 
 
 def _restore_settings(spark: SparkSession, settings: dict[str, str]) -> None:
