@@ -663,11 +663,14 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
     finally:
         if temporary_files:
             shutil.rmtree(files_dir, ignore_errors=True)
-        clock.release()
-        if inputs is not None:
-            inputs.release()
-        released = release_persisted(spark, persisted_before)
-        logger.debug("released %d persisted RDDs of the run", released)
+        try:
+            clock.release()
+            if inputs is not None:
+                inputs.release()
+            released = release_persisted(spark, persisted_before)
+            logger.debug("released %d persisted RDDs of the run", released)
+        except Exception as error:  # a stopped session must not hide the run's own error
+            logger.warning("could not release the run's persisted data: %s", error)
     return 0
 
 
