@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 REPLACED_TABLES = (
     "account_state",
+    "shared_keys",
     "entity_membership",
     "entities",
     "match_edges",

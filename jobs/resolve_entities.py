@@ -102,6 +102,7 @@ from resolution.pipeline import (  # noqa: E402
     resolve,
     resolve_incremental,
 )
+from resolution.shared_keys import shared_rows  # noqa: E402
 
 # Probability thresholds of the precision and recall chart.
 CURVE_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (0.97, 0.99, 0.995, 0.999)
@@ -110,6 +111,7 @@ logger = logging.getLogger("jobs.resolve_entities")
 
 # Per resolved account: its input fingerprint and blocking keys, the base of incremental runs.
 STATE_TABLE = "account_state"
+SHARED_TABLE = "shared_keys"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -437,6 +439,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     checkpoint=clock.materialise,
                     run_id=run_id,
                     model=saved_model,
+                    previous_shared=base.shared,
                 )
             else:
                 resolution = resolve(
@@ -478,9 +481,14 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     _informative_evidence(resolution),
                 )
                 # The keys as extracted (desk phones restored): an account's state changes
-                # only with its own input, so an incremental run rewrites only the touched.
-                extracted_keys = restore_desk_phones(
-                    resolution.blocking_keys.select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY)
+                # only with its own input, so an incremental run rewrites only the touched
+                # (whose keys it extracted; its `blocking_keys` may be the shared ones only).
+                extracted_keys = (
+                    resolution.incremental.keys
+                    if resolution.incremental is not None
+                    else restore_desk_phones(
+                        resolution.blocking_keys.select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY)
+                    )
                 )
                 # The profiles the comparisons read, kept for incremental runs (null with
                 # the evidence score, which reads none).
@@ -524,6 +532,8 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     )
                     writer.merge(STATE_TABLE, state, [c.ACCOUNT_ID], scope=touched)
                 writer.replace("hub_values", resolution.hub_values)
+                # What the next incremental run updates instead of recounting every key.
+                writer.replace(SHARED_TABLE, shared_rows(resolution.blocking_keys))
                 writer.replace_run_rows(
                     "entity_changes",
                     resolution.entity_changes.withColumn(c.RUN_ID, F.lit(run_id)),
@@ -803,6 +813,9 @@ class IncrementBase:
     state: DataFrame
     match_edges: DataFrame
     model: FellegiSunterModel | None = None  # the model to score with (fellegi_sunter)
+    # Its `shared_keys` (`resolution.shared_keys`); None when it wrote none (an earlier
+    # version), and the holder counts are then counted again.
+    shared: DataFrame | None = None
 
 
 def increment_base(spark: SparkSession, out_dir: Location, run_id: str) -> IncrementBase | None:
@@ -824,7 +837,10 @@ def increment_base(spark: SparkSession, out_dir: Location, run_id: str) -> Incre
         )
 
     return IncrementBase(
-        run_id=row[c.RUN_ID], state=read(STATE_TABLE), match_edges=read("match_edges")
+        run_id=row[c.RUN_ID],
+        state=read(STATE_TABLE),
+        match_edges=read("match_edges"),
+        shared=read(SHARED_TABLE) if SHARED_TABLE in versions else None,
     )
 
 
@@ -990,6 +1006,11 @@ def _incremental_metrics(resolution: Resolution, rows: dict[str, int]) -> dict[s
     metrics["incremental.rescored_accounts"] = float(parts.affected.where(RESCORED).count())
     metrics["incremental.region_accounts"] = float(rows["affected_region"])
     metrics["incremental.new_edges"] = float(rows["new_match_edges"])
+    # 1 when the holder counts were updated from the previous run's shared keys, 0 when the
+    # population's keys were counted again (`resolution.shared_keys`).
+    metrics["incremental.holder_counts_updated"] = float(parts.holder_counts == "updated")
+    if "recounted_values" in rows:
+        metrics["incremental.recounted_values"] = float(rows["recounted_values"])
     return metrics
 
 

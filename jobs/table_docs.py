@@ -208,6 +208,36 @@ _TABLE_LIST = (
         ),
     ),
     TableDoc(
+        name="shared_keys",
+        row="blocking value of an account, held by two accounts or more (or a desk phone)",
+        lifecycle=_REPLACED,
+        description=(
+            "The population's blocking values that pair or link accounts, with their holder "
+            "counts: every (account, attribute, value) whose value at least two accounts hold, "
+            "and every label phone judged a desk phone. An incremental run with the evidence "
+            "score updates them where its change reaches instead of counting the "
+            "population's keys again (resolution.shared_keys); the job reads it, people "
+            "rarely need to. Only keyed hashes and standardised keys: no raw identity, card "
+            "or bank number."
+        ),
+        columns=_columns(
+            ("account_id", "string", _ACCOUNT_ID),
+            (
+                "attribute",
+                "string",
+                "The blocking rule (phone, card, warehouse_address, ...); also desk_phone (a "
+                "label phone printed only at hub addresses: no rule) and label_phone_address.",
+            ),
+            (
+                "value_key",
+                "string",
+                "The standardised value, as in hub_values.value_key.",
+            ),
+            ("account_count", "long", "Number of accounts holding the value."),
+            ("run_id", "string", _RUN_ID_REPLACED),
+        ),
+    ),
+    TableDoc(
         name="hub_values",
         row="blocking value held by too many accounts",
         lifecycle=_REPLACED,

@@ -46,6 +46,8 @@ _ACCOUNT_ATTRIBUTE_COLUMNS = {
 # (`phone|address_key`), and a label phone set aside as a hub's desk phone.
 LABEL_PHONE_ADDRESS = "label_phone_address"
 DESK_PHONE = "desk_phone"
+ADDRESS = "address"  # address_rows' columns
+LABEL = "label"
 _ADDRESS_ATTRIBUTES = ("registered_address", *_LOGISTICS_ATTRIBUTE.values())
 
 
@@ -192,26 +194,47 @@ def set_aside_desk_phones(blocking_keys: DataFrame, *, max_block_size: int) -> D
     `extract_blocking_keys`; without them nothing changes.
     """
     restored = restore_desk_phones(blocking_keys)
+    holders = (
+        address_rows(restored)
+        .select(c.ACCOUNT_ID, ADDRESS)
+        .distinct()
+        .groupBy(ADDRESS)
+        .agg(F.count(F.lit(1)).alias("_holders"))
+    )
+    hubs = holders.where(F.col("_holders") > F.lit(max_block_size)).select(ADDRESS)
+    return judge_desk_phones(restored, hubs)
+
+
+def address_rows(blocking_keys: DataFrame) -> DataFrame:
+    """`(account_id, address, label)`: the addresses each account holds: ships from, returns
+    to, stores at or is registered at (`label` false), or prints on a shipping label (`label`
+    true, from the `label_phone_address` rows). An address's holders (distinct accounts over
+    these rows) decide whether it is a hub for `judge_desk_phones`."""
     # `phone|address`: split at the first `|` only (an address key holds `|` too).
     label = F.split(c.VALUE_KEY, r"\|", 2)
+    labels = blocking_keys.where(F.col(c.ATTRIBUTE) == F.lit(LABEL_PHONE_ADDRESS)).select(
+        c.ACCOUNT_ID, label[1].alias(ADDRESS), F.lit(True).alias(LABEL)
+    )
+    held = blocking_keys.where(F.col(c.ATTRIBUTE).isin(*_ADDRESS_ATTRIBUTES)).select(
+        c.ACCOUNT_ID, F.col(c.VALUE_KEY).alias(ADDRESS), F.lit(False).alias(LABEL)
+    )
+    return held.unionByName(labels)
+
+
+def judge_desk_phones(restored: DataFrame, hubs: DataFrame) -> DataFrame:
+    """`restored` (keys as extracted: no `desk_phone` rows) with each `contact_phone` an account
+    printed only on labels at a hub address renamed `desk_phone`; `hubs` (`address`) must hold
+    every hub among the label addresses of the accounts in `restored` (others may be left
+    out; hubs are few, and broadcast). An account's judgement reads only its own labels and
+    the hubs, so it can be made for a few accounts (an incremental run) as for the whole
+    population."""
+    label = F.split(c.VALUE_KEY, r"\|", 2)
     labels = restored.where(F.col(c.ATTRIBUTE) == F.lit(LABEL_PHONE_ADDRESS)).select(
-        c.ACCOUNT_ID, label[1].alias("_address"), label[0].alias("_phone")
+        c.ACCOUNT_ID, label[1].alias(ADDRESS), label[0].alias("_phone")
     )
-    # Holders of an address: accounts that ship from, return to, store at or print a label at
-    # it, or are registered there.
-    held = restored.where(F.col(c.ATTRIBUTE).isin(*_ADDRESS_ATTRIBUTES)).select(
-        c.ACCOUNT_ID, F.col(c.VALUE_KEY).alias("_address")
-    )
-    hubs = (
-        held.unionByName(labels.select(c.ACCOUNT_ID, "_address"))
-        .distinct()
-        .groupBy("_address")
-        .agg(F.count(F.lit(1)).alias("_holders"))
-        .where(F.col("_holders") > F.lit(max_block_size))
-        .select("_address", F.lit(True).alias("_hub"))
-    )
+    flagged_hubs = hubs.select(ADDRESS, F.lit(True).alias("_hub"))
     desk = (
-        labels.join(F.broadcast(hubs), on="_address", how="left")
+        labels.join(F.broadcast(flagged_hubs), on=ADDRESS, how="left")
         .groupBy(c.ACCOUNT_ID, F.col("_phone").alias(c.VALUE_KEY))
         .agg(F.min(F.col("_hub").isNotNull().cast("int")).alias("_desk"))
         .where(F.col("_desk") == F.lit(1))

@@ -70,6 +70,7 @@ from resolution.incremental import (
 from resolution.network import entity_leads, entity_links
 from resolution.scoring import accept_matches
 from resolution.scoring import score_pairs as evidence_scores
+from resolution.shared_keys import update_shared_keys
 from resolution.stable_ids import CLUSTER, assign_stable_ids
 
 logger = logging.getLogger(__name__)
@@ -130,6 +131,12 @@ class IncrementalParts:
     changes: DataFrame
     new_edges: DataFrame
     scopes: WriteScopes
+    # The keys extracted for the new and changed accounts (as extracted: no desk phones), which
+    # their `account_state` rows keep.
+    keys: DataFrame
+    # How the population's holder counts were had: "recounted" (every key, as a full run does)
+    # or "updated" (`resolution.shared_keys`: the values the change reached).
+    holder_counts: str = "recounted"
 
 
 def check_model(model: FellegiSunterModel, config: ModelConfig) -> None:
@@ -554,6 +561,7 @@ def resolve_incremental(
     checkpoint: StageHook = _unchanged,
     run_id: str = "run",
     model: FellegiSunterModel | None = None,
+    previous_shared: DataFrame | None = None,
 ) -> Resolution:
     """Resolve the new and changed accounts against the population resolved before.
 
@@ -571,6 +579,12 @@ def resolve_incremental(
     `state` must keep the profiles of the accounts (`profile`, written by a run that compared
     them): the unchanged accounts' profiles come from there, their values' holder counts from
     the merged keys.
+
+    `previous_shared` is the previous run's `shared_keys` (`resolution.shared_keys`), with the
+    same hub cap: with the evidence score, the holder counts are updated from it where the
+    change reaches instead of recounted over the population, and `blocking_keys` of the result
+    are the shared keys only (what pairing, cluster control, links and leads read). Without
+    it, or with a Fellegi-Sunter model, the population's keys are counted again.
     """
     trained = config.model.kind == "fellegi_sunter"
     if trained:
@@ -599,22 +613,43 @@ def resolve_incremental(
     _, account_count = population_sizes(per_change)
     touched_count = sum(n for kind, n in per_change.items() if kind != UNCHANGED)
     config = for_population(config, account_count)
-    merged = _cut(checkpoint, "key_extraction", merged_keys(state, changes, touched_keys))
-    counted_keys = _counted_keys(merged, config=config.blocking, checkpoint=checkpoint)
-    hub_values = checkpoint("hub_values", find_hub_values(counted_keys, config=config.blocking))
-    affected = cut_lineage(
-        checkpoint(
-            "affected_accounts",
-            affected_accounts(
-                counted_keys,
-                state_keys(state),
-                changes,
-                config=config.blocking,
-                broadcast=touched_count <= config.blocking.broadcast_touched_accounts,
-                touched_keys=touched_keys,
-            ),
+    broadcast = touched_count <= config.blocking.broadcast_touched_accounts
+    if previous_shared is not None and not trained:
+        # The previous run's shared keys, updated where the change reaches: no pass over the
+        # population's 30 keys an account.
+        update = update_shared_keys(
+            state,
+            changes,
+            touched_keys,
+            previous_shared,
+            config=config.blocking,
+            broadcast=broadcast,
+            checkpoint=checkpoint,
         )
-    )
+        counted_keys = _cut(checkpoint, "shared_keys", update.shared)
+        affected = cut_lineage(checkpoint("affected_accounts", update.affected))
+        holder_counts = "updated"
+    else:
+        # A Fellegi-Sunter model reads values held once too (profiles, term frequencies), and
+        # a base without shared keys (written before they were kept) has nothing to update:
+        # the population's keys are merged and counted as in a full run.
+        merged = _cut(checkpoint, "key_extraction", merged_keys(state, changes, touched_keys))
+        counted_keys = _counted_keys(merged, config=config.blocking, checkpoint=checkpoint)
+        affected = cut_lineage(
+            checkpoint(
+                "affected_accounts",
+                affected_accounts(
+                    counted_keys,
+                    state_keys(state),
+                    changes,
+                    config=config.blocking,
+                    broadcast=broadcast,
+                    touched_keys=touched_keys,
+                ),
+            )
+        )
+        holder_counts = "recounted"
+    hub_values = checkpoint("hub_values", find_hub_values(counted_keys, config=config.blocking))
     rescored = rescored_accounts(affected)
     candidate_pairs = checkpoint(
         "candidate_pairs",
@@ -756,6 +791,8 @@ def resolve_incremental(
             changes=changes,
             new_edges=new_edges,
             scopes=scopes,
+            keys=touched_keys,
+            holder_counts=holder_counts,
         ),
         profiles=profiles,
     )

@@ -1,0 +1,309 @@
+"""The population's shared blocking values, kept between runs so that an incremental run
+recounts only the values its change reaches.
+
+A full run counts the holders of every blocking value over the whole population (29.5M key rows
+at 1,000,000 accounts): it judges the desk phones against the hub addresses, then counts each
+value's holders. It keeps the rows of the values held by two accounts or more, and every desk
+phone (`shared_rows`, the `shared_keys` table): all that pairing, cluster control, `hub_values`,
+`entity_links` and `entity_leads` read, since a value held once pairs and links nobody.
+
+An incremental run (`update_shared_keys`) updates them instead of recounting. A value's holder
+count changes only when a holder gains or loses it, so only these values are recounted:
+
+1. the *touched values*: every value a touched (new, changed, removed) account holds now or
+   held before;
+2. the phones of the *re-judged* accounts: a desk phone is a label phone printed only at hub
+   addresses (`resolution.blocking.judge_desk_phones`), and an address becomes or stops being
+   a hub (*flips*) only when a touched account starts or stops holding it; the unchanged
+   accounts with a label at a flipped address are judged again.
+
+Each recounted value is taken under both phone attributes (`contact_phone`, `desk_phone`), as
+a judgement moves a phone from one to the other. Scans of the state's keys, each broadcasting
+a small set (the touched accounts, their addresses, the recounted values), find every current
+holder of those values; their counts replace the kept ones, and every other kept row stands.
+The result is the same as a full run's recount (`tests/test_shared_keys.py`), at the cost of
+a few scans of the state instead of a shuffle of the population's keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from features import columns as c
+from resolution.blocking import ADDRESS, DESK_PHONE, LABEL, address_rows, judge_desk_phones
+from resolution.config import BlockingConfig
+from resolution.incremental import (
+    CHANGED,
+    NEW,
+    REMOVED,
+    RESCORED,
+    accounts_with,
+    cut_lineage,
+    state_keys,
+)
+
+logger = logging.getLogger(__name__)
+
+StageHook = Callable[[str, DataFrame], DataFrame]
+CONTACT_PHONE = "contact_phone"
+_PHONES = (CONTACT_PHONE, DESK_PHONE)
+_VALUE = [c.ATTRIBUTE, c.VALUE_KEY]
+_COLUMNS = (c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY, c.ACCOUNT_COUNT)
+
+
+def shared_rows(counted_keys: DataFrame) -> DataFrame:
+    """The rows of `counted_keys` (judged keys with `account_count`) a run keeps: values held by
+    two accounts or more, and every desk phone (an incremental run reads an unchanged account's
+    judgement from them)."""
+    return counted_keys.where(
+        (F.col(c.ACCOUNT_COUNT) >= 2) | (F.col(c.ATTRIBUTE) == F.lit(DESK_PHONE))
+    ).select(*_COLUMNS)
+
+
+@dataclass(frozen=True)
+class SharedUpdate:
+    """`update_shared_keys`' result."""
+
+    shared: DataFrame  # the population's shared keys now (`shared_rows` of a full recount)
+    affected: DataFrame  # `(account_id, rescored)`, as `resolution.incremental.affected_accounts`
+    rejudged: int  # unchanged accounts whose desk phones were judged again
+    recounted: int  # (attribute, value_key) recounted, phones under both attributes
+
+
+def _stage(checkpoint: StageHook, name: str, frame: DataFrame) -> DataFrame:
+    persisted = checkpoint(name, frame)
+    cut = cut_lineage(persisted)
+    persisted.unpersist()
+    return cut
+
+
+def _both_phone_attributes(values: DataFrame) -> DataFrame:
+    """`(attribute, value_key)` with each phone under both `contact_phone` and `desk_phone`."""
+    phone = F.col(c.ATTRIBUTE).isin(*_PHONES)
+    return values.select(
+        F.explode(
+            F.when(phone, F.array(*[F.lit(a) for a in _PHONES])).otherwise(
+                F.array(F.col(c.ATTRIBUTE))
+            )
+        ).alias(c.ATTRIBUTE),
+        c.VALUE_KEY,
+    )
+
+
+def _holders(rows: DataFrame, name: str) -> DataFrame:
+    """`(address, name)`: distinct accounts per address of `address_rows`."""
+    return (
+        rows.select(c.ACCOUNT_ID, ADDRESS)
+        .distinct()
+        .groupBy(ADDRESS)
+        .agg(F.count(F.lit(1)).alias(name))
+    )
+
+
+def update_shared_keys(
+    state: DataFrame,
+    changes: DataFrame,
+    touched_keys: DataFrame,
+    previous_shared: DataFrame,
+    *,
+    config: BlockingConfig,
+    broadcast: bool,
+    checkpoint: StageHook,
+) -> SharedUpdate:
+    """The population's shared keys after a change, and the affected accounts (see the module
+    doc).
+
+    `state` is the previous run's `account_state` (keys as extracted), `changes` the
+    `account_changes`, `touched_keys` the keys just extracted for the new and changed accounts
+    (as extracted: no desk phones), `previous_shared` the previous run's `shared_keys`, with the
+    same hub cap (`config.max_block_size`). `broadcast`: the touched accounts and their values
+    are few enough to broadcast (`blocking.broadcast_touched_accounts`), so the state is
+    scanned, never shuffled.
+
+    `affected` are the current touched accounts, the re-judged ones, and every current holder
+    of a recounted value of an enabled rule that was blockable (2..cap holders) before or is
+    now; `rescored` as `blocking.incremental_rescore` says (the touched and re-judged accounts
+    always, the holders of a value that crossed the cap, or, with "holders", every one).
+    """
+
+    def small(frame: DataFrame) -> DataFrame:
+        return F.broadcast(frame) if broadcast else frame
+
+    cap = F.lit(config.max_block_size)
+    touched = accounts_with(changes, NEW, CHANGED, REMOVED)
+    current_touched = accounts_with(changes, NEW, CHANGED)
+    before = state_keys(state)  # the previous population's keys, as extracted
+    old_touched = _stage(
+        checkpoint, "touched_state_keys", before.join(small(touched), c.ACCOUNT_ID, "left_semi")
+    )
+    new_touched = touched_keys.select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY)
+
+    # Addresses a touched account holds or held: the only ones whose holders changed.
+    touched_addresses = cut_lineage(
+        address_rows(old_touched).unionByName(address_rows(new_touched)).select(ADDRESS).distinct()
+    )
+    # Scan 1: the unchanged accounts' rows at those addresses.
+    unchanged_at = _stage(
+        checkpoint,
+        "touched_addresses",
+        address_rows(before)
+        .join(small(touched_addresses), ADDRESS, "left_semi")
+        .join(small(touched), c.ACCOUNT_ID, "left_anti"),
+    )
+    status = (
+        touched_addresses.join(
+            _holders(unchanged_at.unionByName(address_rows(old_touched)), "_before"),
+            ADDRESS,
+            "left",
+        )
+        .join(
+            _holders(unchanged_at.unionByName(address_rows(new_touched)), "_now"), ADDRESS, "left"
+        )
+        .select(
+            ADDRESS,
+            (F.coalesce(F.col("_before"), F.lit(0)) > cap).alias("_hub_before"),
+            (F.coalesce(F.col("_now"), F.lit(0)) > cap).alias("_hub_now"),
+        )
+    )
+    status = cut_lineage(status)
+    flipped = status.where(F.col("_hub_before") != F.col("_hub_now")).select(ADDRESS)
+    hubs = status.where(F.col("_hub_now")).select(ADDRESS)
+    rejudged_ids = cut_lineage(
+        unchanged_at.where(F.col(LABEL))
+        .join(F.broadcast(flipped), ADDRESS, "left_semi")
+        .select(c.ACCOUNT_ID)
+        .distinct()
+    )
+    rejudged = rejudged_ids.count()
+    if rejudged:
+        # Scans 2 and 3 (only when an address flipped): the re-judged accounts' keys, and the
+        # holders of their other label addresses (no touched account holds those).
+        rejudged_keys = cut_lineage(
+            before.join(F.broadcast(rejudged_ids), c.ACCOUNT_ID, "left_semi")
+        )
+        other = (
+            address_rows(rejudged_keys)
+            .where(F.col(LABEL))
+            .select(ADDRESS)
+            .distinct()
+            .join(touched_addresses, ADDRESS, "left_anti")
+        )
+        other_holders = _holders(
+            address_rows(before)
+            .join(F.broadcast(cut_lineage(other)), ADDRESS, "left_semi")
+            .join(small(touched), c.ACCOUNT_ID, "left_anti"),
+            "_now",
+        )
+        hubs = hubs.unionByName(other_holders.where(F.col("_now") > cap).select(ADDRESS))
+        logger.info(
+            "shared keys: %d unchanged accounts have a label at an address that became or "
+            "stopped being a hub; their desk phones are judged again",
+            rejudged,
+        )
+    else:
+        rejudged_keys = before.limit(0)
+    hubs = cut_lineage(hubs.distinct())
+    judged = _stage(
+        checkpoint,
+        "judged_keys",
+        judge_desk_phones(new_touched.unionByName(rejudged_keys), hubs),
+    )
+    is_phone = F.col(c.ATTRIBUTE).isin(*_PHONES)
+    judged_touched = judged.join(small(current_touched), c.ACCOUNT_ID, "left_semi")
+    rejudged_phones = judged.join(F.broadcast(rejudged_ids), c.ACCOUNT_ID, "left_semi").where(
+        is_phone
+    )
+
+    values = _stage(
+        checkpoint,
+        "recounted_values",
+        _both_phone_attributes(
+            old_touched.select(*_VALUE)
+            .unionByName(new_touched.select(*_VALUE))
+            .unionByName(rejudged_keys.where(is_phone).select(*_VALUE))
+        ).distinct(),
+    )
+    recounted = values.count()
+    as_extracted = values.select(
+        F.when(F.col(c.ATTRIBUTE) == F.lit(DESK_PHONE), F.lit(CONTACT_PHONE))
+        .otherwise(F.col(c.ATTRIBUTE))
+        .alias(c.ATTRIBUTE),
+        c.VALUE_KEY,
+    ).distinct()
+    # Scan 4: the unchanged accounts' rows holding a recounted value, judged as the previous
+    # run judged them (its desk phones are all kept), but for the re-judged accounts' phones.
+    previous_desk = (
+        previous_shared.where(F.col(c.ATTRIBUTE) == F.lit(DESK_PHONE))
+        .join(small(values), _VALUE, "left_semi")
+        .select(c.ACCOUNT_ID, c.VALUE_KEY, F.lit(True).alias("_desk"))
+    )
+    unchanged_rows = (
+        before.join(small(touched), c.ACCOUNT_ID, "left_anti")
+        .join(small(as_extracted), _VALUE, "left_semi")
+        .join(F.broadcast(rejudged_ids.withColumn("_rejudged", F.lit(True))), c.ACCOUNT_ID, "left")
+        .where(F.col("_rejudged").isNull() | ~is_phone)
+        .join(F.broadcast(previous_desk), [c.ACCOUNT_ID, c.VALUE_KEY], "left")
+        .select(
+            c.ACCOUNT_ID,
+            F.when(
+                (F.col(c.ATTRIBUTE) == F.lit(CONTACT_PHONE)) & F.col("_desk").isNotNull(),
+                F.lit(DESK_PHONE),
+            )
+            .otherwise(F.col(c.ATTRIBUTE))
+            .alias(c.ATTRIBUTE),
+            c.VALUE_KEY,
+        )
+    )
+    near = (
+        unchanged_rows.unionByName(judged_touched)
+        .unionByName(rejudged_phones)
+        .join(small(values), _VALUE, "left_semi")
+    )
+    near = _stage(
+        checkpoint,
+        "recounted_holders",
+        near.join(near.groupBy(*_VALUE).agg(F.count(F.lit(1)).alias(c.ACCOUNT_COUNT)), _VALUE),
+    )
+    shared = previous_shared.select(*_COLUMNS).join(small(values), _VALUE, "left_anti")
+    shared = shared.unionByName(shared_rows(near))
+
+    # Affected: holders of a recounted value of a rule, blockable before or now.
+    count_before = (
+        previous_shared.join(small(values), _VALUE, "left_semi")
+        .groupBy(*_VALUE)
+        .agg(F.max(c.ACCOUNT_COUNT).alias("_before"))
+    )
+    count_now = near.select(*_VALUE, F.col(c.ACCOUNT_COUNT).alias("_now")).distinct()
+    counted = (
+        values.where(F.col(c.ATTRIBUTE).isin(*config.rules))
+        .join(count_now, _VALUE, "left")
+        .join(count_before, _VALUE, "left")
+        .select(
+            *_VALUE,
+            (F.coalesce(F.col("_now"), F.lit(0)) <= cap).alias("_blockable_now"),
+            (F.coalesce(F.col("_before"), F.lit(0)) <= cap).alias("_blockable_before"),
+        )
+    )
+    crossed = F.col("_blockable_now") != F.col("_blockable_before")
+    pairing = counted.where(F.col("_blockable_now") | F.col("_blockable_before")).select(
+        *_VALUE,
+        (crossed | F.lit(config.incremental_rescore == "holders")).alias(RESCORED),
+    )
+    holders = near.join(small(pairing), _VALUE).select(c.ACCOUNT_ID, RESCORED)
+    always = current_touched.unionByName(rejudged_ids).withColumn(RESCORED, F.lit(True))
+    affected = (
+        holders.unionByName(always)
+        .groupBy(c.ACCOUNT_ID)
+        .agg(F.max(F.col(RESCORED).cast("int")).cast("boolean").alias(RESCORED))
+    )
+    logger.info(
+        "shared keys: %d values recounted (phones under both attributes), %d accounts re-judged",
+        recounted,
+        rejudged,
+    )
+    return SharedUpdate(shared=shared, affected=affected, rejudged=rejudged, recounted=recounted)
