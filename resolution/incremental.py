@@ -8,7 +8,10 @@ run with `--incremental`:
    compares with the state (`account_changes`): new, changed, unchanged or removed;
 2. standardises only the new and changed accounts (the *touched* ones) and takes the other
    accounts' blocking keys from the state, so value frequencies (hubs, holder counts) are
-   those of the whole population;
+   those of the whole population; with the evidence score and a previous run's `shared_keys`,
+   the holder counts kept there are updated only for the values the change reaches
+   (`resolution.shared_keys.update_shared_keys`, which also finds the affected accounts)
+   instead of counted over the population's keys;
 3. finds the *affected* accounts (`affected_accounts`): the touched ones and every account
    that holds a blockable value a touched account holds or held, and among them the
    *rescored* ones, whose pairs are scored again (`blocking.incremental_rescore`):
