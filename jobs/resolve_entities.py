@@ -56,7 +56,12 @@ from jobs.quality import (  # noqa: E402
     validate_inputs,
     validate_outputs,
 )
-from jobs.session import build_session, persisted_rdd_ids, release_persisted  # noqa: E402
+from jobs.session import (  # noqa: E402
+    build_session,
+    persisted_rdd_ids,
+    release_persisted,
+    remove_checkpoints,
+)
 from jobs.storage import Location, Storage  # noqa: E402
 from jobs.tracking import DATA_DOCS_DIR, RunTracker  # noqa: E402
 from resolution.blocking import restore_desk_phones, summarise_pairs_by_attribute  # noqa: E402
@@ -679,6 +684,9 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 inputs.release()
             released = release_persisted(spark, persisted_before)
             logger.debug("released %d persisted RDDs of the run", released)
+            removed = remove_checkpoints(spark)
+            if removed is not None:
+                logger.info("removed the run's checkpoints (%s)", removed)
         except Exception as error:  # a stopped session must not hide the run's own error
             logger.warning("could not release the run's persisted data: %s", error)
     return 0

@@ -65,6 +65,28 @@ def release_persisted(spark: SparkSession, before: set[int]) -> int:
     return released
 
 
+def remove_checkpoints(spark: SparkSession) -> str | None:
+    """Delete the folder of this session's reliable checkpoints (the unique folder Spark made
+    under `spark.checkpoint_dir` when the run set it) and return its path; None when none is
+    set or it holds nothing.
+
+    Connected components and cluster control checkpoint there (3.3 GB at 1,000,000 accounts);
+    once the run has written its tables and released what it persisted nothing reads them, and
+    left alone they would pile up run after run. Call it after `release_persisted`.
+    """
+    folder = spark.sparkContext.getCheckpointDir()
+    if folder is None:
+        return None
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    path = jvm.org.apache.hadoop.fs.Path(folder)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(path):
+        return None
+    fs.delete(path, True)
+    return str(folder)
+
+
 def _option_text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 

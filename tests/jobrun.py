@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pandas as pd
 from deltalake import DeltaTable
@@ -91,11 +92,17 @@ def resolve_here(
         _restore_settings(spark, settings)
         left = persisted_rdd_ids(spark) - persisted
         _release(spark, persisted)
+        # The folder the run checkpointed to (set by the job's `build_session`, if it got
+        # that far): the job deletes it when it ends (`jobs.session.remove_checkpoints`).
+        job_checkpoints = spark.sparkContext.getCheckpointDir()
         if checkpoint_dir is not None:
             spark.sparkContext.setCheckpointDir(checkpoint_dir)
         spark.sparkContext.setLogLevel("ERROR")
     # The job releases what it persisted (`jobs.session.release_persisted`), success or not.
     assert not left, f"the job run left {len(left)} RDDs persisted: {sorted(left)}"
+    if job_checkpoints is not None and job_checkpoints != checkpoint_dir:
+        kept = Path(urlparse(job_checkpoints).path)
+        assert not kept.exists(), f"the job run left its checkpoints in {kept}"
     return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
 
 

@@ -106,6 +106,9 @@ def test_job_writes_contract_tables_readable_without_spark(generated, first_run)
     assert mlflow_run.data.params["resolution.clustering.engine"] == "graphx"
     artifacts = {a.path for a in client.list_artifacts(mlflow_run.info.run_id, "quality")}
     assert artifacts == {"quality/inputs.json", "quality/outputs.json"}
+    # Connected components checkpointed there; the job deleted its checkpoints when done.
+    assert (out / "_checkpoints").is_dir()
+    assert not [p for p in (out / "_checkpoints").rglob("*") if p.is_file()]
 
 
 def test_spark_reads_the_same_tables(spark: SparkSession, first_run) -> None:  # type: ignore[no-untyped-def]
