@@ -147,10 +147,28 @@ class OutputsConfig:
 
 
 @dataclass(frozen=True)
+class InputsConfig:
+    """Reading the input datasets (`jobs.inputs`).
+
+    `broadcast_unknown_ids`: a dataset's rows are checked against the accepted accounts by
+    their distinct ids first; when at most this many of them are unknown (orphans: few), they
+    are broadcast and the rows flagged as they are scanned, otherwise every row is joined with
+    the accepted ids (a shuffle of the rows as read)."""
+
+    broadcast_unknown_ids: int = 100_000
+
+    def problems(self) -> list[str]:
+        if self.broadcast_unknown_ids < 0:
+            return [f"inputs.broadcast_unknown_ids: must be >= 0, got {self.broadcast_unknown_ids}"]
+        return []
+
+
+@dataclass(frozen=True)
 class JobConfig:
     """The whole job's configuration, one section per YAML top-level key."""
 
     spark: SparkConfig = field(default_factory=SparkConfig)
+    inputs: InputsConfig = field(default_factory=InputsConfig)
     hashing: HashingConfig = field(default_factory=HashingConfig)
     standardise: StandardiseConfig = field(default_factory=StandardiseConfig)
     resolution: ResolutionConfig = field(default_factory=ResolutionConfig)
@@ -164,6 +182,7 @@ class JobConfig:
     def problems(self) -> list[str]:
         return (
             self.spark.problems()
+            + self.inputs.problems()
             + self.hashing.problems()
             + self.standardise.problems()
             + self.resolution.problems()

@@ -231,6 +231,18 @@ def _unreadable(path: Path | Location, fmt: str, error: BaseException) -> InputE
 
 
 @contextmanager
+def _reading(path: Path | Location, fmt: str) -> Iterator[None]:
+    """Actions that read every file of a dataset: a corrupt part file, a data file a Delta
+    log names but that is gone, a CSV line too long to parse raise `_unreadable`."""
+    try:
+        yield
+    except (Py4JJavaError, PySparkException) as error:
+        if _is_read_failure(error):
+            raise _unreadable(path, fmt, error) from error
+        raise
+
+
+@contextmanager
 def _text_lines(path: Path) -> Iterator[Iterator[str]]:
     """The lines of `path` as text, line ends kept (`\n`, `\r\n` or a lone `\r`, as Spark reads
     them); bytes that are not UTF-8 become U+FFFD instead of failing."""
@@ -610,14 +622,51 @@ def flag_duplicate_accounts(flagged: DataFrame, order: Column) -> DataFrame:
     ).drop("_rank")
 
 
-def flag_orphans(flagged: DataFrame, accepted_accounts: DataFrame) -> DataFrame:
-    """Quarantine rows whose account_id is not an accepted account."""
+# Rows of the dataset sharing an account id: broadcast when at most this many ids are unknown
+# (`flag_orphans`).
+BROADCAST_UNKNOWN_IDS = 100_000
+_ORPHAN = "account_id: not an accepted account (absent from accounts or quarantined)"
+
+
+@dataclass(frozen=True)
+class Orphans:
+    """`flag_orphans`' result: the flagged rows, and the frame of unknown ids it persisted
+    (`None` when it joined the rows instead) for `LoadedInputs.release`."""
+
+    flagged: DataFrame
+    unknown: DataFrame | None
+
+
+def flag_orphans(
+    flagged: DataFrame,
+    accepted_accounts: DataFrame,
+    *,
+    broadcast_ids: int = BROADCAST_UNKNOWN_IDS,
+) -> Orphans:
+    """Quarantine rows whose account_id is not an accepted account.
+
+    The ids are compared, not the rows: the distinct ids of `flagged` (one narrow column)
+    against the accepted ones. When at most `broadcast_ids` of them are unknown (orphans are
+    bad rows: few), those are broadcast and the rows flagged as they are scanned; otherwise
+    the rows are joined with the accepted ids, a shuffle of every row with its columns as read
+    (at 1,500,000 logistics rows on 2 cores, 60 to 110 s against 5 for the ids)."""
+    unknown = (
+        flagged.select(c.ACCOUNT_ID)
+        .distinct()
+        .join(accepted_accounts.select(c.ACCOUNT_ID), on=c.ACCOUNT_ID, how="left_anti")
+        .select(c.ACCOUNT_ID, F.lit(True).alias("_unknown"))
+        .persist()
+    )
+    clean = F.size(F.col(REASONS)) == 0
+    if unknown.count() <= broadcast_ids:
+        joined = flagged.join(F.broadcast(unknown), on=c.ACCOUNT_ID, how="left")
+        orphan = clean & F.col("_unknown").isNotNull()
+        return Orphans(_add_reason(joined, orphan, _ORPHAN).drop("_unknown"), unknown)
+    unknown.unpersist()
     known = accepted_accounts.select(c.ACCOUNT_ID, F.lit(True).alias("_known"))
     joined = flagged.join(known, on=c.ACCOUNT_ID, how="left")
-    orphan = (F.size(F.col(REASONS)) == 0) & F.col("_known").isNull()
-    return _add_reason(
-        joined, orphan, "account_id: not an accepted account (absent from accounts or quarantined)"
-    ).drop("_known")
+    orphan = clean & F.col("_known").isNull()
+    return Orphans(_add_reason(joined, orphan, _ORPHAN).drop("_known"), None)
 
 
 def _split(flagged: DataFrame, spec: DatasetSpec, run_id: str) -> tuple[DataFrame, DataFrame]:
@@ -648,12 +697,19 @@ def empty_dataset(spark: SparkSession, name: str) -> DataFrame:
     return spark.createDataFrame([], CONTRACT[name].schema)
 
 
-def load_inputs(spark: SparkSession, in_dir: Path | Location | str, *, run_id: str) -> LoadedInputs:
+def load_inputs(
+    spark: SparkSession,
+    in_dir: Path | Location | str,
+    *,
+    run_id: str,
+    broadcast_ids: int = BROADCAST_UNKNOWN_IDS,
+) -> LoadedInputs:
     """Read every dataset present in `in_dir` (a local folder or a URI); accounts first (the
     others refer to it).
 
     The flagged frames are persisted (each is read once and used three times: counts, accepted,
-    quarantined); `LoadedInputs.release` unpersists them when the run is over.
+    quarantined); `LoadedInputs.release` unpersists them when the run is over. `broadcast_ids`:
+    see `flag_orphans` (`inputs.broadcast_unknown_ids` in the config).
     """
     storage = Storage(spark)
     in_dir = Location.parse(in_dir)
@@ -683,17 +739,17 @@ def load_inputs(spark: SparkSession, in_dir: Path | Location | str, *, run_id: s
         if name == c.ACCOUNTS:
             flagged = flag_duplicate_accounts(conformed.frame, conformed.order)
         else:
-            flagged = flag_orphans(conformed.frame, accepted[c.ACCOUNTS])
+            with _reading(path, fmt):  # the first action on the dataset reads its ids
+                orphans = flag_orphans(
+                    conformed.frame, accepted[c.ACCOUNTS], broadcast_ids=broadcast_ids
+                )
+            flagged = orphans.flagged
+            if orphans.unknown is not None:
+                persisted.append(orphans.unknown)
         flagged = with_record(flagged, conformed).persist()
         persisted.append(flagged)
-        try:
+        with _reading(path, fmt):
             counts[name] = _count(flagged)
-        except (Py4JJavaError, PySparkException) as error:
-            # The first action reads every file of the dataset: a corrupt part file, a data
-            # file a Delta log names but that is gone, a CSV line too long to parse.
-            if _is_read_failure(error):
-                raise _unreadable(path, fmt, error) from error
-            raise
         accepted[name], rejected = _split(flagged, spec, run_id)
         quarantined.append(rejected)
         logger.info(

@@ -365,7 +365,12 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             tracker.log_params(_plain(config))
             tracker.log_params({"run_id": run_id, "input": str(args.input)})
             with clock.stage("read_inputs"):
-                inputs = load_inputs(spark, args.input, run_id=run_id)
+                inputs = load_inputs(
+                    spark,
+                    args.input,
+                    run_id=run_id,
+                    broadcast_ids=config.inputs.broadcast_unknown_ids,
+                )
             with clock.stage("quarantine"):
                 writer.replace_run_rows("quarantine", inputs.quarantine)
             quality_dir = files_dir / "_quality" / run_id
@@ -535,7 +540,8 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                         [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R],
                         scope=scopes.edges,
                     )
-                    writer.merge(STATE_TABLE, state, [c.ACCOUNT_ID], scope=touched)
+                    # Every touched account's state row changed (its fingerprint did).
+                    writer.merge(STATE_TABLE, state, [c.ACCOUNT_ID], scope=touched, compare=False)
                 writer.replace("hub_values", resolution.hub_values)
                 # What the next incremental run updates instead of recounting every key.
                 writer.replace(SHARED_TABLE, shared_rows(resolution.blocking_keys))

@@ -194,15 +194,24 @@ def set_aside_desk_phones(blocking_keys: DataFrame, *, max_block_size: int) -> D
     `extract_blocking_keys`; without them nothing changes.
     """
     restored = restore_desk_phones(blocking_keys)
-    holders = (
-        address_rows(restored)
-        .select(c.ACCOUNT_ID, ADDRESS)
-        .distinct()
-        .groupBy(ADDRESS)
-        .agg(F.count(F.lit(1)).alias("_holders"))
-    )
+    holders = address_holders(address_rows(restored), "_holders")
     hubs = holders.where(F.col("_holders") > F.lit(max_block_size)).select(ADDRESS)
     return judge_desk_phones(restored, hubs)
+
+
+def address_holders(rows: DataFrame, name: str) -> DataFrame:
+    """`(address, name)`: the number of distinct accounts holding each address of `rows`
+    (`address_rows`, or a union of them)."""
+    return (
+        rows.select(c.ACCOUNT_ID, ADDRESS)
+        .distinct()
+        .groupBy(ADDRESS)
+        .agg(F.count(F.lit(1)).alias(name))
+    )
+
+
+# The attributes `address_rows` reads.
+ADDRESS_ROW_ATTRIBUTES = (*_ADDRESS_ATTRIBUTES, LABEL_PHONE_ADDRESS)
 
 
 def address_rows(blocking_keys: DataFrame) -> DataFrame:

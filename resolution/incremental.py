@@ -48,6 +48,7 @@ equivalence tests and benchmark measure the difference.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -219,9 +220,14 @@ def stored_profile_fields(state: DataFrame) -> DataFrame:
     return state.select(c.ACCOUNT_ID, f"{PROFILE}.*")
 
 
-def state_keys(state: DataFrame) -> DataFrame:
-    """The `(account_id, attribute, value_key)` rows kept in `account_state`."""
-    return state.select(c.ACCOUNT_ID, F.explode(BLOCKING_KEYS).alias("_k")).select(
+def state_keys(state: DataFrame, *, attributes: Sequence[str] | None = None) -> DataFrame:
+    """The `(account_id, attribute, value_key)` rows kept in `account_state`; with
+    `attributes`, those of these attributes only (picked before the 30 key rows an account
+    are made)."""
+    keys = F.col(BLOCKING_KEYS)
+    if attributes is not None:
+        keys = F.filter(keys, lambda k: k.getField(c.ATTRIBUTE).isin(*attributes))
+    return state.select(c.ACCOUNT_ID, F.explode(keys).alias("_k")).select(
         c.ACCOUNT_ID,
         F.col("_k").getField(c.ATTRIBUTE).alias(c.ATTRIBUTE),
         F.col("_k").getField(c.VALUE_KEY).alias(c.VALUE_KEY),

@@ -35,7 +35,15 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from features import columns as c
-from resolution.blocking import ADDRESS, DESK_PHONE, LABEL, address_rows, judge_desk_phones
+from resolution.blocking import (
+    ADDRESS,
+    ADDRESS_ROW_ATTRIBUTES,
+    DESK_PHONE,
+    LABEL,
+    address_holders,
+    address_rows,
+    judge_desk_phones,
+)
 from resolution.config import BlockingConfig
 from resolution.incremental import (
     CHANGED,
@@ -95,16 +103,6 @@ def _both_phone_attributes(values: DataFrame) -> DataFrame:
     )
 
 
-def _holders(rows: DataFrame, name: str) -> DataFrame:
-    """`(address, name)`: distinct accounts per address of `address_rows`."""
-    return (
-        rows.select(c.ACCOUNT_ID, ADDRESS)
-        .distinct()
-        .groupBy(ADDRESS)
-        .agg(F.count(F.lit(1)).alias(name))
-    )
-
-
 def update_shared_keys(
     state: DataFrame,
     changes: DataFrame,
@@ -138,8 +136,12 @@ def update_shared_keys(
     touched = accounts_with(changes, NEW, CHANGED, REMOVED)
     current_touched = accounts_with(changes, NEW, CHANGED)
     before = state_keys(state)  # the previous population's keys, as extracted
+    # The touched accounts' state rows are picked before their keys are exploded: 30 key
+    # rows an account are not made for the million others.
     old_touched = _stage(
-        checkpoint, "touched_state_keys", before.join(small(touched), c.ACCOUNT_ID, "left_semi")
+        checkpoint,
+        "touched_state_keys",
+        state_keys(state.join(small(touched), c.ACCOUNT_ID, "left_semi")),
     )
     new_touched = touched_keys.select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY)
 
@@ -151,18 +153,20 @@ def update_shared_keys(
     unchanged_at = _stage(
         checkpoint,
         "touched_addresses",
-        address_rows(before)
+        address_rows(state_keys(state, attributes=ADDRESS_ROW_ATTRIBUTES))
         .join(small(touched_addresses), ADDRESS, "left_semi")
         .join(small(touched), c.ACCOUNT_ID, "left_anti"),
     )
     status = (
         touched_addresses.join(
-            _holders(unchanged_at.unionByName(address_rows(old_touched)), "_before"),
+            address_holders(unchanged_at.unionByName(address_rows(old_touched)), "_before"),
             ADDRESS,
             "left",
         )
         .join(
-            _holders(unchanged_at.unionByName(address_rows(new_touched)), "_now"), ADDRESS, "left"
+            address_holders(unchanged_at.unionByName(address_rows(new_touched)), "_now"),
+            ADDRESS,
+            "left",
         )
         .select(
             ADDRESS,
@@ -193,8 +197,8 @@ def update_shared_keys(
             .distinct()
             .join(touched_addresses, ADDRESS, "left_anti")
         )
-        other_holders = _holders(
-            address_rows(before)
+        other_holders = address_holders(
+            address_rows(state_keys(state, attributes=ADDRESS_ROW_ATTRIBUTES))
             .join(F.broadcast(cut_lineage(other)), ADDRESS, "left_semi")
             .join(small(touched), c.ACCOUNT_ID, "left_anti"),
             "_now",
@@ -259,7 +263,8 @@ def update_shared_keys(
             c.VALUE_KEY,
         )
     )
-    near = (
+    # Cut before it is counted and joined to its counts: both sides would scan the state.
+    holding = cut_lineage(
         unchanged_rows.unionByName(judged_touched)
         .unionByName(rejudged_phones)
         .join(small(values), _VALUE, "left_semi")
@@ -267,7 +272,9 @@ def update_shared_keys(
     near = _stage(
         checkpoint,
         "recounted_holders",
-        near.join(near.groupBy(*_VALUE).agg(F.count(F.lit(1)).alias(c.ACCOUNT_COUNT)), _VALUE),
+        holding.join(
+            holding.groupBy(*_VALUE).agg(F.count(F.lit(1)).alias(c.ACCOUNT_COUNT)), _VALUE
+        ),
     )
     shared = previous_shared.select(*_COLUMNS).join(small(values), _VALUE, "left_anti")
     shared = shared.unionByName(shared_rows(near))

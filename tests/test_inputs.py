@@ -43,12 +43,15 @@ def _quarantine(loaded) -> list[tuple[str, str, str]]:  # type: ignore[no-untype
     return sorted((r[c.DATASET], r[c.REASON], r[c.RECORD]) for r in rows)
 
 
+@pytest.mark.parametrize("broadcast_ids", [100_000, 1], ids=["ids_broadcast", "rows_joined"])
 def test_csv_malformed_rows_are_quarantined_with_reasons(
-    spark: SparkSession, tmp_path: Path
+    spark: SparkSession, tmp_path: Path, broadcast_ids: int
 ) -> None:
+    """The same rows are quarantined whether the unknown ids are broadcast or the rows joined
+    with the accepted ids (two payment rows have unknown ids: A9, and A3 quarantined)."""
     _write(tmp_path, "accounts.csv", ACCOUNTS_CSV)
     _write(tmp_path, "payment_instruments.csv", PAYMENTS_CSV)
-    loaded = load_inputs(spark, tmp_path, run_id="r1")
+    loaded = load_inputs(spark, tmp_path, run_id="r1", broadcast_ids=broadcast_ids)
 
     accepted = sorted(r[c.ACCOUNT_ID] for r in loaded.accepted[c.ACCOUNTS].collect())
     assert accepted == ["A1", "A2", "A6"]

@@ -160,6 +160,38 @@ def test_a_scoped_merge_changes_only_rows_whose_keys_are_in_scope(
         OutputWriter(spark, tmp_path, "r3").merge("entities", frame, ["account_id"], scope=scope)
 
 
+def test_a_merge_without_comparison_rewrites_every_scoped_row(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """`compare=False`: every row of the frame in scope is written with this run's id, even
+    one equal to the table's (a1); a scoped key the frame lacks is deleted (a3), one the table
+    never held deletes nothing (a7); rows out of scope stay (a2, a4). It needs a scope."""
+    schema = "account_id string, fingerprint string"
+    table = tmp_path / "account_state"
+    before = [("a1", "f1"), ("a2", "f2"), ("a3", "f3"), ("a4", "f4")]
+    OutputWriter(spark, tmp_path, "r1").replace(
+        "account_state", spark.createDataFrame(before, schema)
+    )
+    frame = spark.createDataFrame([("a1", "f1"), ("a2", "g2"), ("a5", "f5")], schema)
+    scope = spark.createDataFrame([("a1",), ("a3",), ("a5",), ("a7",)], "account_id string")
+    OutputWriter(spark, tmp_path, "r2").merge(
+        "account_state", frame, ["account_id"], scope=scope, compare=False
+    )
+    after = RustDeltaTable(str(table)).to_pandas()
+    assert sorted(
+        after[["account_id", "fingerprint", "run_id"]].itertuples(index=False, name=None)
+    ) == [
+        ("a1", "f1", "r2"),
+        ("a2", "f2", "r1"),
+        ("a4", "f4", "r1"),
+        ("a5", "f5", "r2"),
+    ]
+    with pytest.raises(ValueError, match="without comparison needs a scope"):
+        OutputWriter(spark, tmp_path, "r3").merge(
+            "account_state", frame, ["account_id"], compare=False
+        )
+
+
 def test_a_merge_into_a_table_with_deletion_vectors_rewrites_no_file(
     spark: SparkSession, tmp_path: Path
 ) -> None:
