@@ -251,6 +251,8 @@ class OutputWriter:
         where reading the table's rows to compare them (1.5 GB at 1,000,000 accounts) finds
         nothing equal."""
         path = self.path(table)
+        if not compare and scope is None:
+            raise ValueError(f"{path}: a MERGE without comparison needs a scope")
         if not DeltaTable.isDeltaTable(self._spark, path):
             if scope is not None:
                 raise ResolutionError(
@@ -263,54 +265,32 @@ class OutputWriter:
             scope = scope.select(*keys).distinct()
             frame = frame.join(scope, on=keys, how="left_semi")
             current = current.join(scope, on=keys, how="left_semi")
-        elif not compare:
-            raise ValueError(f"{path}: a MERGE without comparison needs a scope")
         columns = frame.columns
-        if not compare:
-            assert scope is not None
-            self._apply(path, self._upsert_source(frame, scope, keys, current), keys, columns)
-            return self._merged(table, path)
-        # Renamed, so that no condition can resolve both sides to one column (`frame` may
-        # itself be read from this table).
-        before = current.select(*[F.col(name).alias(f"_t_{name}") for name in columns])
-        condition = F.lit(True)
-        for name in columns:
-            condition = condition & F.col(f"_t_{name}").eqNullSafe(F.col(name))
-        changed = frame.join(before, on=condition, how="left_anti").withColumn(
-            "_delete", F.lit(False)
-        )
-        gone = (
-            current.select(*keys)
-            .join(frame.select(*keys), on=keys, how="left_anti")
-            .select(
-                *[
-                    F.col(name)
-                    if name in keys
-                    else F.lit(None).cast(current.schema[name].dataType).alias(name)
-                    for name in columns
-                ],
-                F.lit(True).alias("_delete"),
-            )
-        )
-        self._apply(path, changed.unionByName(gone), keys, columns)
-        return self._merged(table, path)
-
-    @staticmethod
-    def _upsert_source(
-        frame: DataFrame, scope: DataFrame, keys: list[str], current: DataFrame
-    ) -> DataFrame:
-        """`frame` (already limited to `scope`) to write as it is, and a deletion for each key
-        of `scope` that `frame` lacks (a key the table does not hold deletes nothing)."""
-        gone = scope.join(frame.select(*keys), on=keys, how="left_anti").select(
+        if compare:
+            # Renamed, so that no condition can resolve both sides to one column (`frame` may
+            # itself be read from this table).
+            before = current.select(*[F.col(name).alias(f"_t_{name}") for name in columns])
+            condition = F.lit(True)
+            for name in columns:
+                condition = condition & F.col(f"_t_{name}").eqNullSafe(F.col(name))
+            changed = frame.join(before, on=condition, how="left_anti")
+            held = current.select(*keys)
+        else:
+            assert scope is not None  # checked above
+            changed = frame
+            held = scope  # a key the table does not hold deletes nothing
+        gone = held.join(frame.select(*keys), on=keys, how="left_anti").select(
             *[
                 F.col(name)
                 if name in keys
                 else F.lit(None).cast(current.schema[name].dataType).alias(name)
-                for name in frame.columns
+                for name in columns
             ],
             F.lit(True).alias("_delete"),
         )
-        return frame.withColumn("_delete", F.lit(False)).unionByName(gone)
+        source = changed.withColumn("_delete", F.lit(False)).unionByName(gone)
+        self._apply(path, source, keys, columns)
+        return self._merged(table, path)
 
     def _apply(self, path: str, source: DataFrame, keys: list[str], columns: list[str]) -> None:
         """One Delta MERGE of `source` (`columns` and `_delete`) into the table at `path`."""

@@ -144,6 +144,8 @@ def update_shared_keys(
         state_keys(state.join(small(touched), c.ACCOUNT_ID, "left_semi")),
     )
     new_touched = touched_keys.select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY)
+    # The population's addresses (the keys array filtered before it is exploded).
+    addresses_before = address_rows(state_keys(state, attributes=ADDRESS_ROW_ATTRIBUTES))
 
     # Addresses a touched account holds or held: the only ones whose holders changed.
     touched_addresses = cut_lineage(
@@ -153,9 +155,9 @@ def update_shared_keys(
     unchanged_at = _stage(
         checkpoint,
         "touched_addresses",
-        address_rows(state_keys(state, attributes=ADDRESS_ROW_ATTRIBUTES))
-        .join(small(touched_addresses), ADDRESS, "left_semi")
-        .join(small(touched), c.ACCOUNT_ID, "left_anti"),
+        addresses_before.join(small(touched_addresses), ADDRESS, "left_semi").join(
+            small(touched), c.ACCOUNT_ID, "left_anti"
+        ),
     )
     status = (
         touched_addresses.join(
@@ -198,9 +200,9 @@ def update_shared_keys(
             .join(touched_addresses, ADDRESS, "left_anti")
         )
         other_holders = address_holders(
-            address_rows(state_keys(state, attributes=ADDRESS_ROW_ATTRIBUTES))
-            .join(F.broadcast(cut_lineage(other)), ADDRESS, "left_semi")
-            .join(small(touched), c.ACCOUNT_ID, "left_anti"),
+            addresses_before.join(F.broadcast(cut_lineage(other)), ADDRESS, "left_semi").join(
+                small(touched), c.ACCOUNT_ID, "left_anti"
+            ),
             "_now",
         )
         hubs = hubs.unionByName(other_holders.where(F.col("_now") > cap).select(ADDRESS))
