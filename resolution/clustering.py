@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -73,22 +74,54 @@ def _graphx_components(edges: DataFrame, config: ClusteringConfig) -> DataFrame:
     return DataFrame(result, spark)
 
 
+def edge_partitions(edge_count: int, *, parallelism: int, edges_per_partition: int) -> int:
+    """How many partitions connected components runs its `edge_count` edges in: one per
+    `edges_per_partition` edges, and at least one per core (`parallelism`).
+
+    >>> edge_partitions(200_000, parallelism=2, edges_per_partition=1_000_000)
+    2
+    >>> edge_partitions(30_000_000, parallelism=2, edges_per_partition=1_000_000)
+    30
+    """
+    return max(parallelism, -(-edge_count // edges_per_partition), 1)
+
+
 def connected_components(edges: DataFrame, *, config: ClusteringConfig) -> DataFrame:
     """`(id, component)` for every vertex of `edges` (long columns `src`, `dst`).
 
     `component` is the smallest vertex id of the component. The engine and its parameters come
     from `config`; an engine whose classes are missing raises `ClusteringError` (there is no
     silent switch to the other engine). The caller sets Spark's checkpoint directory.
+
+    The edges are counted and coalesced to `edge_partitions` first: every superstep of the
+    algorithm runs a task per partition, and the edges of an incremental run's region (a union
+    of checkpointed frames) came in 32 partitions. Measured on 2 cores, 208,381 edges of
+    101,262 accounts: 38.6 s in 32 partitions, 24.4 s in 16, 3.2 s in 2.
     """
-    logger.info(
-        "connected components with engine=%s algorithm=%s checkpoint_interval=%d",
-        config.engine,
-        config.algorithm,
-        config.checkpoint_interval,
-    )
-    if config.engine == "graphframes":
-        return _graphframes_components(edges, config)
-    return _graphx_components(edges, config)
+    spark = edges.sparkSession
+    counted = edges.select("src", "dst").persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        edge_count = counted.count()
+        partitions = edge_partitions(
+            edge_count,
+            parallelism=spark.sparkContext.defaultParallelism,
+            edges_per_partition=config.edges_per_partition,
+        )
+        sized = counted.coalesce(partitions)
+        logger.info(
+            "connected components with engine=%s algorithm=%s checkpoint_interval=%d: "
+            "%d edges in %d partitions",
+            config.engine,
+            config.algorithm,
+            config.checkpoint_interval,
+            edge_count,
+            sized.rdd.getNumPartitions(),
+        )
+        if config.engine == "graphframes":
+            return _graphframes_components(sized, config)
+        return _graphx_components(sized, config)
+    finally:
+        counted.unpersist()
 
 
 def assign_entities(

@@ -484,7 +484,9 @@ class ClusteringConfig:
     `graphx` runs Spark GraphX's `ConnectedComponents` (its jar ships with Spark) through the
     project's small JVM adapter in `.jars/seller-er-graphx.jar`. Both label a component with its
     smallest vertex id. The other settings are GraphFrames' own parameters, passed explicitly;
-    `max_iterations` bounds GraphX's Pregel supersteps.
+    `max_iterations` bounds GraphX's Pregel supersteps. `edges_per_partition`: both engines
+    run on the edges coalesced to one partition per that many edges, at least one per core
+    (`resolution.clustering.edge_partitions`).
     """
 
     engine: str = "graphx"
@@ -493,6 +495,7 @@ class ClusteringConfig:
     broadcast_threshold: int = -1
     max_iterations: int = 1000
     storage_level: str = "MEMORY_AND_DISK"
+    edges_per_partition: int = 1_000_000
 
     def problems(self) -> list[str]:
         found: list[str] = []
@@ -511,6 +514,10 @@ class ClusteringConfig:
             )
         if self.max_iterations < 1:
             found.append(f"clustering.max_iterations: must be >= 1, got {self.max_iterations}")
+        if self.edges_per_partition < 1:
+            found.append(
+                f"clustering.edges_per_partition: must be >= 1, got {self.edges_per_partition}"
+            )
         return found
 
 

@@ -18,11 +18,13 @@ count changes only when a holder gains or loses it, so only these values are rec
    accounts with a label at a flipped address are judged again.
 
 Each recounted value is taken under both phone attributes (`contact_phone`, `desk_phone`), as
-a judgement moves a phone from one to the other. Scans of the state's keys, each broadcasting
-a small set (the touched accounts, their addresses, the recounted values), find every current
-holder of those values; their counts replace the kept ones, and every other kept row stands.
-The result is the same as a full run's recount (`tests/test_shared_keys.py`), at the cost of
-a few scans of the state instead of a shuffle of the population's keys.
+a judgement moves a phone from one to the other. One scan of the state's keys, with broadcast
+lookups of small sets (the touched accounts, their values and addresses), finds every current
+holder of those values and every account at those addresses (three more scans when an account
+is re-judged); their counts replace the kept ones, and every other kept row stands. The result
+is the same as a full run's recount (`tests/test_shared_keys.py`), at the cost of a scan of
+the state, besides the one picking the touched accounts' rows, instead of a shuffle of the
+population's keys.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from resolution.blocking import (
     ADDRESS_ROW_ATTRIBUTES,
     DESK_PHONE,
     LABEL,
+    LABEL_PHONE_ADDRESS,
     address_holders,
     address_rows,
     judge_desk_phones,
@@ -144,21 +147,33 @@ def update_shared_keys(
         state_keys(state.join(small(touched), c.ACCOUNT_ID, "left_semi")),
     )
     new_touched = touched_keys.select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY)
-    # The population's addresses (the keys array filtered before it is exploded).
-    addresses_before = address_rows(state_keys(state, attributes=ADDRESS_ROW_ATTRIBUTES))
 
     # Addresses a touched account holds or held: the only ones whose holders changed.
     touched_addresses = cut_lineage(
         address_rows(old_touched).unionByName(address_rows(new_touched)).select(ADDRESS).distinct()
     )
-    # Scan 1: the unchanged accounts' rows at those addresses.
-    unchanged_at = _stage(
-        checkpoint,
-        "touched_addresses",
-        addresses_before.join(small(touched_addresses), ADDRESS, "left_semi").join(
-            small(touched), c.ACCOUNT_ID, "left_anti"
-        ),
+    # The values a touched account holds or held, as extracted (phones as `contact_phone`).
+    touched_values = cut_lineage(
+        old_touched.select(*_VALUE).unionByName(new_touched.select(*_VALUE)).distinct()
     )
+    # Scan 1, the one pass over the population's keys: the unchanged accounts' rows that hold a
+    # touched value (their holder counts are recounted) or sit at a touched address (its hub
+    # status is judged again). Each is a broadcast lookup in the same scan.
+    address = F.split(c.VALUE_KEY, r"\|", 2)
+    row_address = F.when(F.col(c.ATTRIBUTE) == F.lit(LABEL_PHONE_ADDRESS), address[1]).when(
+        F.col(c.ATTRIBUTE).isin(*ADDRESS_ROW_ATTRIBUTES), F.col(c.VALUE_KEY)
+    )
+    neighbours = _stage(
+        checkpoint,
+        "touched_neighbours",
+        before.join(small(touched), c.ACCOUNT_ID, "left_anti")
+        .withColumn(ADDRESS, row_address)
+        .join(small(touched_values.withColumn("_value", F.lit(True))), _VALUE, "left")
+        .join(small(touched_addresses.withColumn("_address", F.lit(True))), ADDRESS, "left")
+        .where(F.col("_value").isNotNull() | F.col("_address").isNotNull())
+        .select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY, "_value"),
+    )
+    unchanged_at = address_rows(neighbours).join(touched_addresses, ADDRESS, "left_semi")
     status = (
         touched_addresses.join(
             address_holders(unchanged_at.unionByName(address_rows(old_touched)), "_before"),
@@ -199,6 +214,7 @@ def update_shared_keys(
             .distinct()
             .join(touched_addresses, ADDRESS, "left_anti")
         )
+        addresses_before = address_rows(state_keys(state, attributes=ADDRESS_ROW_ATTRIBUTES))
         other_holders = address_holders(
             addresses_before.join(F.broadcast(cut_lineage(other)), ADDRESS, "left_semi").join(
                 small(touched), c.ACCOUNT_ID, "left_anti"
@@ -241,17 +257,26 @@ def update_shared_keys(
         .alias(c.ATTRIBUTE),
         c.VALUE_KEY,
     ).distinct()
-    # Scan 4: the unchanged accounts' rows holding a recounted value, judged as the previous
+    # The unchanged accounts' rows holding a recounted value (from scan 1, and, when an account
+    # was re-judged, scan 4 for its phones no touched account holds), judged as the previous
     # run judged them (its desk phones are all kept), but for the re-judged accounts' phones.
     previous_desk = (
         previous_shared.where(F.col(c.ATTRIBUTE) == F.lit(DESK_PHONE))
         .join(small(values), _VALUE, "left_semi")
         .select(c.ACCOUNT_ID, c.VALUE_KEY, F.lit(True).alias("_desk"))
     )
+    holding_before = neighbours.where(F.col("_value")).select(c.ACCOUNT_ID, *_VALUE)
+    if rejudged:
+        phones = cut_lineage(as_extracted.join(touched_values, _VALUE, "left_anti"))
+        holding_before = holding_before.unionByName(
+            before.join(small(touched), c.ACCOUNT_ID, "left_anti").join(
+                F.broadcast(phones), _VALUE, "left_semi"
+            )
+        )
     unchanged_rows = (
-        before.join(small(touched), c.ACCOUNT_ID, "left_anti")
-        .join(small(as_extracted), _VALUE, "left_semi")
-        .join(F.broadcast(rejudged_ids.withColumn("_rejudged", F.lit(True))), c.ACCOUNT_ID, "left")
+        holding_before.join(
+            F.broadcast(rejudged_ids.withColumn("_rejudged", F.lit(True))), c.ACCOUNT_ID, "left"
+        )
         .where(F.col("_rejudged").isNull() | ~is_phone)
         .join(F.broadcast(previous_desk), [c.ACCOUNT_ID, c.VALUE_KEY], "left")
         .select(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import date
 
@@ -19,7 +20,7 @@ from resolution.blocking import (
     set_aside_desk_phones,
     summarise_pairs_by_attribute,
 )
-from resolution.clustering import assign_entities, connected_components
+from resolution.clustering import assign_entities, connected_components, edge_partitions
 from resolution.config import (
     EXACT_ATTRIBUTES,
     BlockingConfig,
@@ -305,8 +306,13 @@ def _partition(groups) -> set[frozenset]:  # type: ignore[no-untyped-def]
     return {frozenset(group) for group in groups}
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_graphx_components_match_networkx(spark: SparkSession, seed: int) -> None:
+@pytest.mark.parametrize(
+    ("seed", "partitions", "edges_per_partition"),
+    [(1, 1, 1_000_000), (2, 24, 1_000_000), (3, 24, 10)],
+)
+def test_graphx_components_match_networkx(
+    spark: SparkSession, seed: int, partitions: int, edges_per_partition: int
+) -> None:
     rng = random.Random(seed)
     vertices = rng.sample(range(-(2**40), 2**40), 120)
     edges = [(rng.choice(vertices), rng.choice(vertices)) for _ in range(90)]
@@ -315,14 +321,36 @@ def test_graphx_components_match_networkx(spark: SparkSession, seed: int) -> Non
     graph.add_edges_from(edges)
     expected = _partition(nx.connected_components(graph))
 
-    frame = spark.createDataFrame(edges, "src long, dst long")
-    rows = connected_components(frame, config=ClusteringConfig(engine="graphx")).collect()
+    # However many partitions the edges come in, and however many they are coalesced to.
+    frame = spark.createDataFrame(edges, "src long, dst long").repartition(partitions)
+    config = ClusteringConfig(engine="graphx", edges_per_partition=edges_per_partition)
+    rows = connected_components(frame, config=config).collect()
     got: dict[int, set[int]] = {}
     for row in rows:
         got.setdefault(row[c.COMPONENT], set()).add(row["id"])
     assert _partition(got.values()) == expected
     # Each component is labelled with its smallest vertex id.
     assert all(label == min(members) for label, members in got.items())
+
+
+def test_edges_are_coalesced_to_one_partition_per_core_or_per_block_of_edges() -> None:
+    assert edge_partitions(208_381, parallelism=2, edges_per_partition=1_000_000) == 2
+    assert edge_partitions(0, parallelism=2, edges_per_partition=1_000_000) == 2
+    assert edge_partitions(2_000_001, parallelism=2, edges_per_partition=1_000_000) == 3
+    assert edge_partitions(93, parallelism=1, edges_per_partition=10) == 10
+
+
+def test_components_run_on_the_coalesced_edges(
+    spark: SparkSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    frame = spark.createDataFrame([(i, i + 1) for i in range(50)], "src long, dst long")
+    cores = spark.sparkContext.defaultParallelism
+    with caplog.at_level(logging.INFO, logger="resolution.clustering"):
+        components = connected_components(
+            frame.repartition(cores + 20), config=ClusteringConfig(engine="graphx")
+        )
+    assert components.select(c.COMPONENT).distinct().count() == 1
+    assert f"50 edges in {cores} partitions" in caplog.text
 
 
 def test_graphx_components_release_the_graphs_they_cache(spark: SparkSession) -> None:
