@@ -751,6 +751,7 @@ def resolve_incremental(
         previous_in_region,
         run_id=run_id,
         known_ids=known_ids,
+        keep=checkpoint,
     )
     outside = (
         previous.membership.join(region, on=c.ACCOUNT_ID, how="left_anti")
@@ -844,6 +845,7 @@ def _stable_entities(
         None if previous is None else previous.membership,
         run_id=run_id,
         known_ids=None if previous is None else previous.known_ids,
+        keep=checkpoint,
     )
     # Cut, not only persisted, when they read the previous run's membership: writing that
     # table drops the cached data of every frame that reads it (Spark's cache is refreshed by

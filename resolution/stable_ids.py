@@ -47,6 +47,7 @@ whose own best predecessor continued elsewhere).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
@@ -166,9 +167,15 @@ def _identified(per_cluster: DataFrame, taken_ids: DataFrame, *, run_id: str) ->
     ignores its rank.
     """
     plain = _hashed_id(F.col(_ANCHOR))
-    claims = per_cluster.withColumn(
+    claimed = per_cluster.withColumn(
         _NEW_ID, F.when(F.col(_KEPT), F.col(_PREVIOUS_ID)).otherwise(plain)
-    ).unionByName(taken_ids.select(F.col(c.ENTITY_ID).alias(_NEW_ID)), allowMissingColumns=True)
+    )
+    # Only the taken ids some cluster claims matter: every id issued so far (a million rows
+    # after a few runs) need not be ranked with the claims of a region's few thousand clusters.
+    taken = taken_ids.select(F.col(c.ENTITY_ID).alias(_NEW_ID)).join(
+        claimed.select(_NEW_ID), on=_NEW_ID, how="left_semi"
+    )
+    claims = claimed.unionByName(taken, allowMissingColumns=True)
     claim = F.row_number().over(Window.partitionBy(_NEW_ID).orderBy(F.asc_nulls_first(_ANCHOR)))
     salted = _hashed_id(F.concat(F.col(_ANCHOR), F.lit("|"), F.lit(run_id)))
     return (
@@ -188,6 +195,7 @@ def assign_stable_ids(
     *,
     run_id: str,
     known_ids: DataFrame | None = None,
+    keep: Callable[[str, DataFrame], DataFrame] | None = None,
 ) -> StableIds:
     """Give this run's clusters the previous run's entity ids where they continue an entity.
 
@@ -199,8 +207,10 @@ def assign_stable_ids(
     give it. `known_ids` (`entity_id`) lists every id ever issued, e.g. from the history of
     `changes`; none of them is issued again. `run_id` salts a new id whose plain form is taken.
     The rules and the meaning of each change are in the module docstring. Nothing runs until
-    the caller acts on a result; both results share their lineage, so a caller using both
-    caches them.
+    the caller acts on a result. Both results are built from the same two tables (the ranked
+    cells of clusters by previous entities, and each cluster's id): `keep(name, frame)`, when
+    given, is applied to each (a persist, or the pipeline's stage hook), so that using both
+    results computes them once.
 
     Example::
 
@@ -239,6 +249,8 @@ def assign_stable_ids(
         ).select(c.ACCOUNT_ID, F.col(c.ENTITY_ID).cast("string").alias(_PREVIOUS_ID))
 
     cells = _ranked_cells(members, previous_members)
+    if keep is not None:
+        cells = keep("stable_id_cells", cells)
     # Per cluster its best predecessor cell (the null cell when no account is from before);
     # per previous entity its best successor cell (the null cell when every account is gone).
     per_cluster = cells.where(F.col(_ANCHOR).isNotNull() & (F.col(_PREDECESSOR_RANK) == 1))
@@ -252,6 +264,8 @@ def assign_stable_ids(
             )
         )
     cluster_ids = _identified(per_cluster, taken_ids, run_id=run_id)
+    if keep is not None:
+        cluster_ids = keep("stable_id_clusters", cluster_ids)
 
     membership = members.join(cluster_ids.select(_ANCHOR, c.ENTITY_ID), on=_ANCHOR).select(
         c.ACCOUNT_ID, c.ENTITY_ID

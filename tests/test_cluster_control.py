@@ -7,6 +7,7 @@ import random
 from collections import Counter
 
 import networkx as nx
+import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
 
@@ -18,6 +19,7 @@ from resolution.cluster_control import (
     find_bridges,
     find_value_cut,
     find_weak_cut,
+    map_groups,
 )
 from resolution.clustering import assign_entities
 from resolution.config import EXACT_ATTRIBUTES, ClusteringConfig
@@ -568,3 +570,39 @@ def test_value_cut_config_problems() -> None:
     ]
     twice = ClusterControlConfig(value_cut_attributes=("contact_phone", "contact_phone"))
     assert [p.split(":")[0] for p in twice.problems()] == ["cluster_control.value_cut_attributes"]
+
+
+@pytest.mark.parametrize("rows_per_batch", [3, 10_000])
+def test_map_groups_hands_each_group_whole_to_the_function_once(
+    spark: SparkSession, rows_per_batch: int
+) -> None:
+    # Groups of 1 to 9 rows; with 3 rows an Arrow batch most groups straddle batches.
+    rng = random.Random(5)
+    rows = [(f"g{g:03d}", i) for g in range(60) for i in range(rng.randint(1, 9))]
+    rng.shuffle(rows)
+    frame = spark.createDataFrame(rows, "entity_id string, value long").repartition(4)
+
+    def summary(group: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "entity_id": [group["entity_id"].iloc[0]],
+                "rows": [len(group)],
+                "total": [int(group["value"].sum())],
+                "keys": [group["entity_id"].nunique()],
+            }
+        )
+
+    schema = "entity_id string, rows long, total long, keys long"
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(key)
+    spark.conf.set(key, str(rows_per_batch))
+    try:
+        got = sorted(tuple(r) for r in map_groups(frame, "entity_id", summary, schema).collect())
+        expected = sorted(
+            tuple(r)
+            for r in frame.groupBy("entity_id").applyInPandas(summary, schema=schema).collect()
+        )
+    finally:
+        spark.conf.set(key, before)
+    assert got == expected
+    assert len(got) == 60 and all(keys == 1 for *_, keys in got)

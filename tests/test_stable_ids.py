@@ -247,6 +247,27 @@ _CLUSTER_GROUPS = {
 }
 
 
+def test_kept_tables_are_computed_once_and_give_the_same_ids(spark: SparkSession) -> None:
+    # The pipeline keeps the two tables both results are built from (its stage hook); the ids
+    # and changes are those computed without keeping anything.
+    clusters = _clusters(spark, _CLUSTER_GROUPS)
+    previous = _previous(spark, _PREVIOUS_GROUPS)
+    known_ids = spark.createDataFrame(
+        [(_plain("c2"),), ("retired-long-ago",), ("P",)], "entity_id string"
+    )
+    kept: list[str] = []
+
+    def keep(name: str, frame: DataFrame) -> DataFrame:
+        kept.append(name)
+        return frame.persist()
+
+    with_keep = assign_stable_ids(clusters, previous, run_id=RUN, known_ids=known_ids, keep=keep)
+    assert kept == ["stable_id_cells", "stable_id_clusters"]
+    assert _collected(with_keep) == _collected(
+        assign_stable_ids(clusters, previous, run_id=RUN, known_ids=known_ids)
+    )
+
+
 def test_ids_do_not_depend_on_partitioning_row_order_or_repetition(spark: SparkSession) -> None:
     previous = _previous(spark, _PREVIOUS_GROUPS)
     clusters = _clusters(spark, _CLUSTER_GROUPS)
