@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from features import columns as c
-from jobs.inputs import load_inputs, locate_dataset
+from jobs.inputs import CONTRACT, REASONS, _conform, _is_blank, load_inputs, locate_dataset
 from resolution.errors import InputError
 
 ACCOUNTS_CSV = """account_id,registered_at,legal_name,id_type,id_number,phone
@@ -192,3 +193,50 @@ def test_csv_with_byte_order_mark_crlf_time_zones_and_extra_columns(
         ("B2", "plain", "2023-03-10 02:00:00"),
     ]
     assert loaded.counts[c.ACCOUNTS].quarantined == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "blank"),
+    [
+        ("", True),
+        ("   ", True),
+        ("\t\r\n", True),
+        ("\u3000\u00a0", True),  # ideographic and no-break spaces
+        ("\u200b\ufeff", True),  # zero-width space, byte-order mark
+        ("a", False),
+        ("  a  ", False),
+        ("~", False),
+        ("\u3000张伟", False),
+        ("张伟", False),
+        ("\u200bx", False),
+    ],
+)
+def test_blank_text_is_whitespace_separators_control_and_format_only(
+    spark: SparkSession, text: str, blank: bool
+) -> None:
+    row = spark.createDataFrame([(text,)], "t string").select(_is_blank(F.col("t"))).first()
+    assert row is not None and row[0] is blank
+
+
+def test_bytes_that_are_not_utf8_are_found_in_each_text_column(spark: SparkSession) -> None:
+    # A value ending in a lead byte and the next starting with continuation bytes would make a
+    # valid character if joined directly: each is still reported, and only those.
+    raw = spark.createDataFrame(
+        [
+            ("a1", bytearray(b"shop \xe4"), bytearray(b"\xb8\xad name"), bytearray(b"ok")),
+            ("a2", bytearray(b"shop"), bytearray(b"name"), bytearray(b"\xff")),
+            ("a3", bytearray(b"shop"), bytearray(b"name"), bytearray(b"fine")),
+        ],
+        "account_id string, shop_name binary, legal_name binary, email binary",
+    ).select(
+        "account_id",
+        *[F.col(name).cast("string").alias(name) for name in ("shop_name", "legal_name", "email")],
+    )
+    conformed = _conform(raw, CONTRACT[c.ACCOUNTS], Path("accounts.parquet"))
+    reasons = {r[c.ACCOUNT_ID]: list(r[REASONS]) for r in conformed.frame.collect()}
+    not_utf8 = "{}: not valid UTF-8 text (bytes that are not UTF-8)"
+    assert reasons == {
+        "a1": [not_utf8.format("shop_name"), not_utf8.format("legal_name")],
+        "a2": [not_utf8.format("email")],
+        "a3": [],
+    }
