@@ -440,7 +440,7 @@ def _is_blank(text: Column) -> Column:
     """`text` (a string) holds nothing but whitespace, separators, control and format
     characters (`_BLANK`). A value starting with a printable ASCII character is not blank, and
     is told so without the regular expression, which cost 12 s of the 25 s conform of
-    1,000,000 accounts (13 text columns) on 2 cores."""
+    1,000,000 accounts (14 text columns) on 2 cores."""
     first = F.ascii(text)
     return F.when(first.between(33, 126), F.lit(False)).otherwise(text.rlike(_BLANK))
 
@@ -625,10 +625,10 @@ def _with_utf8_reasons(
     frame: DataFrame, texts: Sequence[str], internal: Sequence[str]
 ) -> DataFrame:
     """`frame` with a reason first for each of its `texts` columns holding bytes that are not
-    UTF-8 (`_not_utf8`), but on a CSV line that did not parse (its one reason is the line).
+    UTF-8 (`_not_utf8`), but not on a CSV line that did not parse (its one reason is the line).
 
     The row's text values are checked joined, once, and each value only in a row that fails:
-    checking every value cost as much as the rest of the conform (1,000,000 accounts, 13 text
+    checking every value cost as much as the rest of the conform (1,000,000 accounts, 14 text
     columns, 2 cores). The row's check is a column of its own, computed in a projection after
     the values': written in the same expression as the per-value checks, its copies made the
     generated code too large to compile (8 times slower)."""
