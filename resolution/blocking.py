@@ -214,20 +214,26 @@ def address_holders(rows: DataFrame, name: str) -> DataFrame:
 ADDRESS_ROW_ATTRIBUTES = (*_ADDRESS_ATTRIBUTES, LABEL_PHONE_ADDRESS)
 
 
+def key_address() -> Column:
+    """The address a key row (`attribute`, `value_key`) holds: the key of an address attribute,
+    the address part of a `label_phone_address` key (`phone|address`), else null."""
+    # Split at the first `|` only (an address key holds `|` too).
+    label = F.split(c.VALUE_KEY, r"\|", 2)
+    return F.when(F.col(c.ATTRIBUTE) == F.lit(LABEL_PHONE_ADDRESS), label[1]).when(
+        F.col(c.ATTRIBUTE).isin(*_ADDRESS_ATTRIBUTES), F.col(c.VALUE_KEY)
+    )
+
+
 def address_rows(blocking_keys: DataFrame) -> DataFrame:
     """`(account_id, address, label)`: the addresses each account holds: ships from, returns
     to, stores at or is registered at (`label` false), or prints on a shipping label (`label`
     true, from the `label_phone_address` rows). An address's holders (distinct accounts over
     these rows) decide whether it is a hub for `judge_desk_phones`."""
-    # `phone|address`: split at the first `|` only (an address key holds `|` too).
-    label = F.split(c.VALUE_KEY, r"\|", 2)
     is_label = F.col(c.ATTRIBUTE) == F.lit(LABEL_PHONE_ADDRESS)
     # One pass over `blocking_keys`, not a union of two (each would scan it: at 1,000,000
     # accounts, two scans of the kept state's keys).
     return blocking_keys.where(is_label | F.col(c.ATTRIBUTE).isin(*_ADDRESS_ATTRIBUTES)).select(
-        c.ACCOUNT_ID,
-        F.when(is_label, label[1]).otherwise(F.col(c.VALUE_KEY)).alias(ADDRESS),
-        is_label.alias(LABEL),
+        c.ACCOUNT_ID, key_address().alias(ADDRESS), is_label.alias(LABEL)
     )
 
 

@@ -42,10 +42,10 @@ from resolution.blocking import (
     ADDRESS_ROW_ATTRIBUTES,
     DESK_PHONE,
     LABEL,
-    LABEL_PHONE_ADDRESS,
     address_holders,
     address_rows,
     judge_desk_phones,
+    key_address,
 )
 from resolution.config import BlockingConfig
 from resolution.incremental import (
@@ -159,15 +159,11 @@ def update_shared_keys(
     # Scan 1, the one pass over the population's keys: the unchanged accounts' rows that hold a
     # touched value (their holder counts are recounted) or sit at a touched address (its hub
     # status is judged again). Each is a broadcast lookup in the same scan.
-    address = F.split(c.VALUE_KEY, r"\|", 2)
-    row_address = F.when(F.col(c.ATTRIBUTE) == F.lit(LABEL_PHONE_ADDRESS), address[1]).when(
-        F.col(c.ATTRIBUTE).isin(*ADDRESS_ROW_ATTRIBUTES), F.col(c.VALUE_KEY)
-    )
+    unchanged_keys = before.join(small(touched), c.ACCOUNT_ID, "left_anti")
     neighbours = _stage(
         checkpoint,
         "touched_neighbours",
-        before.join(small(touched), c.ACCOUNT_ID, "left_anti")
-        .withColumn(ADDRESS, row_address)
+        unchanged_keys.withColumn(ADDRESS, key_address())
         .join(small(touched_values.withColumn("_value", F.lit(True))), _VALUE, "left")
         .join(small(touched_addresses.withColumn("_address", F.lit(True))), ADDRESS, "left")
         .where(F.col("_value").isNotNull() | F.col("_address").isNotNull())
@@ -269,9 +265,7 @@ def update_shared_keys(
     if rejudged:
         phones = cut_lineage(as_extracted.join(touched_values, _VALUE, "left_anti"))
         holding_before = holding_before.unionByName(
-            before.join(small(touched), c.ACCOUNT_ID, "left_anti").join(
-                F.broadcast(phones), _VALUE, "left_semi"
-            )
+            unchanged_keys.join(F.broadcast(phones), _VALUE, "left_semi")
         )
     unchanged_rows = (
         holding_before.join(
