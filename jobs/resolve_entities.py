@@ -404,10 +404,19 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 changes = clock.materialise(
                     "account_changes", account_changes(fingerprints, base.state)
                 )
-                if not _same_hub_cap(changes, config.resolution.blocking):
+                per_change = change_counts(changes)
+                if not _same_hub_cap(per_change, config.resolution.blocking):
                     base, changes = None, None
             if base is not None and changes is not None:
                 touched = accounts_with(changes, NEW, CHANGED)
+                if per_change[NEW] + per_change[CHANGED] <= (
+                    config.resolution.blocking.broadcast_touched_accounts
+                ):
+                    # Few: the inputs are only scanned for them. A shuffled join moved and
+                    # sorted the 1,000,000 accounts' rows to pick 12,000 (15 s), and the
+                    # standardised rows came out in 224 small partitions, each a Python
+                    # worker's round trip in every later pass (12 s in the key extraction).
+                    touched = F.broadcast(touched)
                 for name in (c.ACCOUNTS, c.PAYMENT_INSTRUMENTS, c.LOGISTICS):
                     accepted[name] = accepted[name].join(touched, c.ACCOUNT_ID, "left_semi")
             accounts_std = clock.materialise(
@@ -781,15 +790,16 @@ def _continued_model(
     return model
 
 
-def _same_hub_cap(changes: DataFrame, blocking: BlockingConfig) -> bool:
+def _same_hub_cap(per_change: dict[str, int], blocking: BlockingConfig) -> bool:
     """Whether the population keeps its hub cap (`BlockingConfig.hub_cap`) from the previous
-    run to this one; logs why the run resolves in full when it does not.
+    run to this one (`per_change`: the accounts of each kind of change, `change_counts`);
+    logs why the run resolves in full when it does not.
 
     Under 10,000 accounts (with the defaults) the cap follows the population's size. An
     incremental run re-pairs only the accounts around the changed ones, so a value that
     crossed a moved cap without changing holders would keep its old pairs (or lack new
     ones): such a run resolves in full instead."""
-    before, now = population_sizes(change_counts(changes))
+    before, now = population_sizes(per_change)
     cap_before, cap_now = blocking.hub_cap(before), blocking.hub_cap(now)
     if cap_before != cap_now:
         logger.warning(

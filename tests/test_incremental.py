@@ -99,9 +99,9 @@ def test_an_incremental_run_needs_the_hub_cap_of_its_base(spark: SparkSession) -
     grown = changes(1_030, 40, 1_430, 30)
     assert change_counts(grown) == {"new": 1_030, "changed": 40, "unchanged": 1_430, "removed": 30}
     assert population_sizes(change_counts(grown)) == (1_500, 2_500)
-    assert not _same_hub_cap(grown, BlockingConfig())
-    assert _same_hub_cap(grown, BlockingConfig(hub_share=None))
-    assert _same_hub_cap(changes(50, 40, 1_430, 30), BlockingConfig())
+    assert not _same_hub_cap(change_counts(grown), BlockingConfig())
+    assert _same_hub_cap(change_counts(grown), BlockingConfig(hub_share=None))
+    assert _same_hub_cap(change_counts(changes(50, 40, 1_430, 30)), BlockingConfig())
     only = change_counts(changes(0, 0, 3, 0))
     assert only == {"new": 0, "changed": 0, "unchanged": 3, "removed": 0}
 
