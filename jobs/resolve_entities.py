@@ -399,6 +399,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     spark, out_dir, run_id, config, previous_entities, files_dir=files_dir
                 )
             changes = None
+            per_change: dict[str, int] = {}  # accounts of each kind of change
             accepted = dict(inputs.accepted)
             if base is not None:
                 changes = clock.materialise(

@@ -81,7 +81,8 @@ class BlockingConfig:
     min_hub_size: int = 20
     # An incremental run with at most this many new, changed and removed accounts broadcasts
     # them and their values when it finds the affected accounts (the population's keys are
-    # scanned, not shuffled); with more, it shuffles.
+    # scanned, not shuffled), and the job broadcasts the new and changed ones' ids to pick
+    # their input rows; with more, it shuffles.
     broadcast_touched_accounts: int = 20_000
     # An incremental run whose recomputed region (`resolution.incremental.affected_region`)
     # has at most this many accounts broadcasts their ids to read the region's keys and edges
