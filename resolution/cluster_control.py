@@ -261,8 +261,9 @@ def _ordered_edges(
 ) -> tuple[list[int], list[str], list[tuple[int, int]]]:
     """One entity's edges in `(account_id_l, account_id_r)` order (stable): the row of each,
     the sorted accounts, and each edge as a pair of account positions. Plain lists, not
-    pandas: an entity usually has a few edges, and pandas' sorting, mapping and indexing cost
-    about 1 ms an entity against 0.1 ms for the search itself (40,000 entities a round)."""
+    pandas: an entity usually has a few edges, and pandas' sorting, mapping and indexing took
+    about 2 ms an entity, several times the search itself (4,000 generated entities of 2 to
+    21 accounts: 2.5 ms an entity that way, 0.45 ms so)."""
     lefts = entity_edges[c.ACCOUNT_ID_L].tolist()
     rights = entity_edges[c.ACCOUNT_ID_R].tolist()
     order = sorted(range(len(lefts)), key=lambda i: (lefts[i], rights[i]))
