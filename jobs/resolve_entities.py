@@ -93,6 +93,7 @@ from resolution.incremental import (  # noqa: E402
     account_changes,
     accounts_with,
     change_counts,
+    few_touched,
     input_fingerprints,
     population_sizes,
     profile_type,
@@ -410,9 +411,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     base, changes = None, None
             if base is not None and changes is not None:
                 touched = accounts_with(changes, NEW, CHANGED)
-                if per_change[NEW] + per_change[CHANGED] <= (
-                    config.resolution.blocking.broadcast_touched_accounts
-                ):
+                if few_touched(per_change, config.resolution.blocking):
                     # Few: the inputs are only scanned for them. A shuffled join moved and
                     # sorted the 1,000,000 accounts' rows to pick 12,000 (15 s), and the
                     # standardised rows came out in 224 small partitions, each a Python
@@ -460,6 +459,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     run_id=run_id,
                     model=saved_model,
                     previous_shared=base.shared,
+                    per_change=per_change,
                 )
             else:
                 resolution = resolve(

@@ -258,19 +258,19 @@ def find_weak_cut(
 
 def _ordered_edges(
     entity_edges: pd.DataFrame,
-) -> tuple[list[int], list[str], list[tuple[int, int]]]:
+) -> tuple[list[int], dict[str, int], list[tuple[int, int]]]:
     """One entity's edges in `(account_id_l, account_id_r)` order (stable): the row of each,
-    the sorted accounts, and each edge as a pair of account positions. Plain lists, not
-    pandas: an entity usually has a few edges, and pandas' sorting, mapping and indexing took
-    about 2 ms an entity, several times the search itself (4,000 generated entities of 2 to
-    21 accounts: 2.5 ms an entity that way, 0.45 ms so)."""
+    each account's position among the sorted accounts, and each edge as a pair of positions.
+    Plain lists, not pandas: an entity usually has a few edges, and pandas' sorting, mapping
+    and indexing took about 2 ms an entity, several times the search itself (4,000 generated
+    entities of 2 to 21 accounts: 2.5 ms an entity that way, 0.45 ms so)."""
     lefts = entity_edges[c.ACCOUNT_ID_L].tolist()
     rights = entity_edges[c.ACCOUNT_ID_R].tolist()
     order = sorted(range(len(lefts)), key=lambda i: (lefts[i], rights[i]))
     accounts = sorted({*lefts, *rights})
     position = {account: index for index, account in enumerate(accounts)}
     edges = [(position[lefts[i]], position[rights[i]]) for i in order]
-    return order, accounts, edges
+    return order, position, edges
 
 
 def _cut_rows(
@@ -300,10 +300,10 @@ def _cut_finder(config: ClusterControlConfig) -> Callable[[pd.DataFrame], pd.Dat
     max_candidates = config.max_cut_candidates
 
     def find_cut(entity_edges: pd.DataFrame) -> pd.DataFrame | None:
-        order, accounts, edges = _ordered_edges(entity_edges)
+        order, position, edges = _ordered_edges(entity_edges)
         weights = entity_edges[c.MATCH_WEIGHT].astype("float64").tolist()
         chosen = find_weak_cut(
-            len(accounts),
+            len(position),
             edges,
             [weights[i] for i in order],
             min_part=min_part,
@@ -448,11 +448,10 @@ def _value_cut_finder(
     min_part = config.min_bridge_part
 
     def find_cut(entity_edges: pd.DataFrame) -> pd.DataFrame | None:
-        order, accounts, edges = _ordered_edges(entity_edges)
-        position = {account: index for index, account in enumerate(accounts)}
+        order, position, edges = _ordered_edges(entity_edges)
         value_ids = entity_edges[_VALUE_ID].tolist()
         values = [None if pd.isna(value_ids[i]) else str(value_ids[i]) for i in order]
-        kept: list[frozenset[str]] = [frozenset()] * len(accounts)
+        kept: list[frozenset[str]] = [frozenset()] * len(position)
         for side in (c.ACCOUNT_ID_L, c.ACCOUNT_ID_R):
             sides = entity_edges[side].tolist()
             held_by = entity_edges[f"{_KEPT_BY}_{side}"].tolist()
@@ -460,7 +459,7 @@ def _value_cut_finder(
                 held = held_by[i]
                 if held is not None and len(held):
                     kept[position[sides[i]]] = frozenset(str(v) for v in held)
-        chosen, _ = find_value_cut(len(accounts), edges, values, min_part=min_part, kept_by=kept)
+        chosen, _ = find_value_cut(len(position), edges, values, min_part=min_part, kept_by=kept)
         rows = [order[i] for i in chosen]
         attribute = entity_edges[CUT_ATTRIBUTE].iat[rows[0]] if rows else None
         return _cut_rows(

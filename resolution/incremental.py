@@ -48,7 +48,7 @@ equivalence tests and benchmark measure the difference.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -100,6 +100,14 @@ def population_sizes(counts: dict[str, int]) -> tuple[int, int]:
     before = counts[CHANGED] + counts[UNCHANGED] + counts[REMOVED]
     now = counts[NEW] + counts[CHANGED] + counts[UNCHANGED]
     return before, now
+
+
+def few_touched(counts: Mapping[str, int], config: BlockingConfig) -> bool:
+    """Whether the new, changed and removed accounts of `change_counts` are few enough to
+    broadcast (`blocking.broadcast_touched_accounts`): then the population's keys and inputs
+    are scanned for them, not shuffled."""
+    touched = sum(n for kind, n in counts.items() if kind != UNCHANGED)
+    return touched <= config.broadcast_touched_accounts
 
 
 def cut_lineage(frame: DataFrame) -> DataFrame:

@@ -11,7 +11,7 @@ counts and logs there; tests pass nothing).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -60,6 +60,7 @@ from resolution.incremental import (
     affected_region,
     change_counts,
     cut_lineage,
+    few_touched,
     kept_edges,
     merged_keys,
     population_sizes,
@@ -563,6 +564,7 @@ def resolve_incremental(
     run_id: str = "run",
     model: FellegiSunterModel | None = None,
     previous_shared: DataFrame | None = None,
+    per_change: Mapping[str, int] | None = None,
 ) -> Resolution:
     """Resolve the new and changed accounts against the population resolved before.
 
@@ -586,6 +588,8 @@ def resolve_incremental(
     change reaches instead of recounted over the population, and `blocking_keys` of the result
     are the shared keys only (what pairing, cluster control, links and leads read). Without
     it, or with a Fellegi-Sunter model, the population's keys are counted again.
+
+    `per_change` is `change_counts(changes)` when the caller has it (counted here otherwise).
     """
     trained = config.model.kind == "fellegi_sunter"
     if trained:
@@ -610,11 +614,11 @@ def resolve_incremental(
         ),
     )
     changes = cut_lineage(changes)
-    per_change = change_counts(changes)
+    if per_change is None:
+        per_change = change_counts(changes)
     _, account_count = population_sizes(per_change)
-    touched_count = sum(n for kind, n in per_change.items() if kind != UNCHANGED)
     config = for_population(config, account_count)
-    broadcast = touched_count <= config.blocking.broadcast_touched_accounts
+    broadcast = few_touched(per_change, config.blocking)
     if previous_shared is not None and not trained:
         # The previous run's shared keys, updated where the change reaches: no pass over the
         # population's 30 keys an account.
