@@ -66,13 +66,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from features import columns as c
 from resolution.clustering import connected_components, vertex_id
 from resolution.config import BlockingConfig, ClusterControlConfig, ClusteringConfig
 from resolution.errors import ConfigError, require_columns
+from resolution.lineage import resolved_cut
 
 logger = logging.getLogger(__name__)
 
@@ -893,9 +894,10 @@ def control_statistics(
     )
 
 
-def _cutter(config: ClusterControlConfig) -> Callable[[DataFrame], DataFrame]:
-    """Materialise a frame and cut its lineage, as `lineage_cut` says."""
-    if config.lineage_cut == "local":
+def _cutter(config: ClusterControlConfig, spark: SparkSession) -> Callable[[DataFrame], DataFrame]:
+    """Materialise a frame and cut its lineage, as `lineage_cut` says (`auto`: `local` when
+    the executors run in the driver's process, see `resolution.lineage`)."""
+    if resolved_cut(config.lineage_cut, spark) == "local":
         # Lazy: the block is kept by the first job that computes the frame (the round's next
         # action), which saves a job per cut.
         return lambda frame: frame.localCheckpoint(eager=False)
@@ -933,8 +935,8 @@ def control_clusters(
     searched (`blockable_keys` selects them from the counted keys). The rules are in the module
     docstring and `ClusterControlConfig`; with `enabled: false` the membership comes back as it
     is. Runs a few small actions and connected components per
-    round and checkpoints each round's results, so the checkpoint directory must be set for
-    `lineage_cut: reliable`. Example::
+    round and cuts each round's results from their lineage (`lineage_cut`); connected
+    components needs the session's checkpoint directory set. Example::
 
         membership = assign_entities(accounts_std, match_edges, config=clustering)
         controlled = control_clusters(
@@ -965,7 +967,7 @@ def control_clusters(
         else None
     )
     no_value_cuts = spark.createDataFrame([], _VALUE_CUT_SCHEMA)
-    cut = _cutter(config)
+    cut = _cutter(config, spark)
     # Round 1 examines every entity; a later round only the parts the previous round made
     # (an entity it did not act on cannot change). So each round settles the entities it leaves
     # alone and carries only the parts forward: later rounds work on (and checkpoint) a few

@@ -651,7 +651,7 @@ class LeadsConfig:
         return found
 
 
-LINEAGE_CUTS = ("reliable", "local")
+LINEAGE_CUTS = ("auto", "reliable", "local")
 # The values a value cut may cut on (see `ClusterControlConfig`): the logistics values an
 # upstream supplier shares with the rings it serves.
 VALUE_CUT_ATTRIBUTES = (
@@ -689,7 +689,10 @@ class ClusterControlConfig:
       number alone; edges that strong are never dropped by a raised threshold.
     - `lineage_cut`: how each round's results are cut from their lineage: `reliable`
       (`DataFrame.checkpoint`, into the checkpoint directory the caller sets, which connected
-      components needs anyway) or `local` (`localCheckpoint`: faster, lost with an executor).
+      components needs anyway), `local` (`localCheckpoint`: faster, lost with an executor) or
+      `auto` (the default: `local` when the executors run in the driver's process, a `local`
+      master, where losing one loses the run anyway; else `reliable`; see
+      `resolution.lineage`).
     - `value_cut` true, `value_cut_attributes` the values an upstream supplier provides
       (warehouse and ship-from addresses, label contact phones): an entity whose accepted
       edges resting only on one such value (the only blockable value the two accounts share)
@@ -721,7 +724,7 @@ class ClusterControlConfig:
     weight_step: float = 2.0
     max_threshold: float = 12.0
     max_rounds: int = 5
-    lineage_cut: str = "reliable"
+    lineage_cut: str = "auto"
     value_cut: bool = True
     value_cut_attributes: tuple[str, ...] = VALUE_CUT_ATTRIBUTES
     value_cut_kept_by: tuple[str, ...] = ("registration_ip",)

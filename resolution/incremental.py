@@ -60,6 +60,7 @@ from features.hashing import hmac_sha256_hex
 from resolution.comparisons import VALUES
 from resolution.config import BlockingConfig
 from resolution.errors import require_columns
+from resolution.lineage import cut_now
 
 FINGERPRINT = "fingerprint"
 BLOCKING_KEYS = "blocking_keys"
@@ -111,17 +112,16 @@ def few_touched(counts: Mapping[str, int], config: BlockingConfig) -> bool:
 
 
 def cut_lineage(frame: DataFrame) -> DataFrame:
-    """`frame` computed now, with its lineage cut: to the checkpoint directory when the session
-    has one (survives a lost executor), else kept on the executors.
+    """`frame` computed now, with its lineage cut (`resolution.lineage.cut_now`): to the
+    checkpoint directory when the executors are processes of their own (survives a lost
+    executor), else kept on the executors (in one process the run dies with them).
 
     An incremental run joins the same few frames (changes, keys, edges, membership) into each
     other many times; with whole lineages, Spark's analysis of those self-joins (relation
     de-duplication) grew until it took minutes for a few thousand accounts. Nothing reaches
     the driver.
     """
-    if frame.sparkSession.sparkContext.getCheckpointDir():
-        return frame.checkpoint(eager=True)
-    return frame.localCheckpoint(eager=True)
+    return cut_now(frame)
 
 
 def _row_digests(frame: DataFrame) -> DataFrame:
