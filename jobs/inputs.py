@@ -37,6 +37,8 @@ REASONS = "_reasons"
 # Set on the one CSV record a never-closed quote ran into (the reason), else null.
 UNCLOSED = "_unclosed_quote"
 _ROW = "_row"
+# `LoadedInputs.quarantined_accounts`' count (`resolution.incremental.QUARANTINED_ROWS`).
+QUARANTINED_ROWS = "quarantined_rows"
 _MAX_SHOWN_VALUE = 40
 # The rest of a quoted CSV field after its opening quote, through its closing quote.
 _QUOTED_REST = re.compile(r'(?:[^"]|"")*"(?!")')
@@ -158,18 +160,125 @@ class DatasetCounts:
 
 @dataclass(frozen=True)
 class LoadedInputs:
-    """Accepted rows per dataset (contract columns and types), the quarantine and the counts."""
+    """Accepted rows per dataset (contract columns and types), the quarantine and the counts.
+
+    `account_ids`: `(account_id)` of every accepted account, once each. After a load with
+    `only` (an incremental run) `accepted` holds the rows read again, `account_ids` all the
+    accepted accounts. `quarantined_accounts`: `(account_id, quarantined_rows)` of the
+    accounts with a quarantined row in accounts, payment_instruments or logistics (the rows
+    an incremental run reads again)."""
 
     accepted: dict[str, DataFrame]
     quarantine: DataFrame
     counts: dict[str, DatasetCounts]
     sources: dict[str, str]
+    account_ids: DataFrame
+    quarantined_accounts: DataFrame
     persisted: tuple[DataFrame, ...] = ()
 
     def release(self) -> None:
         """Unpersist the flagged frames `load_inputs` persisted (at the end of a run)."""
         for frame in self.persisted:
             frame.unpersist(blocking=False)
+
+
+@dataclass(frozen=True)
+class RawDataset:
+    """One dataset found in the input folder, as read (`frame`: nothing checked but the
+    file's readability and its required columns)."""
+
+    name: str
+    path: Location
+    fmt: str
+    frame: DataFrame
+
+    def hashed(self) -> DataFrame:
+        """The columns whose change can change what the job makes of a row: the contract's
+        columns present, and a CSV line's parse problems (for `input_fingerprints`)."""
+        wanted = [col.name for col in CONTRACT[self.name].columns] + [CORRUPT, UNCLOSED]
+        return self.frame.select(*[_col(name) for name in wanted if name in self.frame.columns])
+
+
+@dataclass(frozen=True)
+class RawInputs:
+    """The datasets `open_inputs` found (absent optional ones are not in `datasets`)."""
+
+    in_dir: Location
+    datasets: dict[str, RawDataset]
+
+    def hashed(self, spark: SparkSession, name: str) -> DataFrame:
+        """`RawDataset.hashed` of dataset `name`, or an empty frame of its contract columns."""
+        found = self.datasets.get(name)
+        return empty_dataset(spark, name) if found is None else found.hashed()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Actions that read several datasets: a file that cannot be read raises
+        `_unreadable` naming the dataset whose file the error names (else the folder)."""
+        try:
+            yield
+        except (Py4JJavaError, PySparkException) as error:
+            if not _is_read_failure(error):
+                raise
+            text = str(error)
+            for found in self.datasets.values():
+                if str(found.path).rstrip("/").rsplit("/", 1)[-1] in text:
+                    raise _unreadable(found.path, found.fmt, error) from error
+            raise _unreadable(self.in_dir, "input", error) from error
+
+
+@dataclass(frozen=True)
+class Reread:
+    """What an incremental run reads again (`load_inputs(only=...)`).
+
+    In every dataset but `whole`, only the rows of the accounts `accounts` (`(account_id)`:
+    new, changed, or with a row quarantined before) and the rows without an account id are
+    conformed and checked; every other row is the same as when the base run read it, accepted
+    then (its account was accepted and none of its rows quarantined), and is counted as
+    accepted now. `kept`: `(account_id)` of those accounts (unchanged since the base run),
+    accepted with their rows unread. `broadcast`: `accounts` is small enough to broadcast."""
+
+    accounts: DataFrame
+    kept: DataFrame
+    broadcast: bool
+    whole: tuple[str, ...] = (c.ENFORCEMENT_SIGNALS,)
+
+
+def _require_contract_columns(raw: DataFrame, spec: DatasetSpec, path: Path | Location) -> None:
+    present = [name for name in raw.columns if name not in (CORRUPT, UNCLOSED)]
+    missing = [col.name for col in spec.columns if col.required and col.name not in present]
+    if missing:
+        raise InputError(
+            f"{path}: required column {missing[0]!r} is missing "
+            f"(found: {', '.join(present) or 'no columns'})"
+        )
+
+
+def open_inputs(spark: SparkSession, in_dir: Path | Location | str) -> RawInputs:
+    """Find and open every dataset in `in_dir` (a local folder or a URI) as read: an
+    `InputError` for a missing folder, required dataset or required column, or a file that
+    cannot be read as its format. No row is checked yet (`load_inputs` does)."""
+    storage = Storage(spark)
+    in_dir = Location.parse(in_dir)
+    if not storage.is_dir(in_dir):
+        raise InputError(f"{in_dir}: input folder not found")
+    datasets: dict[str, RawDataset] = {}
+    for name in c.INPUT_DATASETS:
+        spec = CONTRACT[name]
+        located = locate_dataset(in_dir, name, storage=storage)
+        if located is None:
+            if spec.required:
+                raise InputError(
+                    f"{in_dir / (name + '.parquet')}: required dataset {name!r} not found "
+                    f"(looked for {name}.parquet, {name}.csv and a Delta table {name}/)"
+                )
+            logger.info("dataset %s: absent (optional), treated as empty", name)
+            continue
+        path, fmt = located
+        raw = _read_raw(spark, path, fmt)
+        _require_contract_columns(raw, spec, path)
+        datasets[name] = RawDataset(name, path, fmt, raw)
+    return RawInputs(in_dir, datasets)
 
 
 def locate_dataset(
@@ -523,12 +632,7 @@ def _conform(raw: DataFrame, spec: DatasetSpec, path: Path | Location) -> Confor
     internal = (CORRUPT, UNCLOSED)
     present = [name for name in raw.columns if name not in internal]
     kept = {name: f"_read_{index}" for index, name in enumerate(present)}
-    missing = [col.name for col in spec.columns if col.required and col.name not in present]
-    if missing:
-        raise InputError(
-            f"{path}: required column {missing[0]!r} is missing "
-            f"(found: {', '.join(present) or 'no columns'})"
-        )
+    _require_contract_columns(raw, spec, path)
     sensitive = {col.name for col in spec.columns if col.sensitive}
     unclosed = F.col(UNCLOSED) if UNCLOSED in raw.columns else None
     record = F.to_json(
@@ -755,52 +859,75 @@ def empty_dataset(spark: SparkSession, name: str) -> DataFrame:
     return spark.createDataFrame([], CONTRACT[name].schema)
 
 
+def _rows_of(frame: DataFrame, only: Reread) -> DataFrame:
+    """The rows of `frame` (as read) that `only` reads again: those of its accounts, and
+    those without an account id (quarantined, every run)."""
+    ids = only.accounts.select(
+        F.col(c.ACCOUNT_ID).cast("string").alias(_READ_AGAIN_ID), F.lit(True).alias(_READ_AGAIN)
+    )
+    account = F.col(c.ACCOUNT_ID).cast("string")
+    marked = frame.join(
+        F.broadcast(ids) if only.broadcast else ids,
+        on=account == F.col(_READ_AGAIN_ID),
+        how="left",
+    )
+    return marked.where(F.col(_READ_AGAIN).isNotNull() | account.isNull()).drop(
+        _READ_AGAIN_ID, _READ_AGAIN
+    )
+
+
+_READ_AGAIN_ID, _READ_AGAIN = "_read_again_id", "_read_again"
+
+
 def load_inputs(
     spark: SparkSession,
-    in_dir: Path | Location | str,
+    in_dir: Path | Location | str | RawInputs,
     *,
     run_id: str,
     broadcast_ids: int = BROADCAST_UNKNOWN_IDS,
+    only: Reread | None = None,
 ) -> LoadedInputs:
-    """Read every dataset present in `in_dir` (a local folder or a URI); accounts first (the
-    others refer to it).
+    """Read every dataset present in `in_dir` (a local folder or a URI, or what `open_inputs`
+    opened); accounts first (the others refer to it).
 
     The flagged frames are persisted (each is read once and used three times: counts, accepted,
     quarantined); `LoadedInputs.release` unpersists them when the run is over. `broadcast_ids`:
     see `flag_orphans` (`inputs.broadcast_unknown_ids` in the config).
+
+    With `only` (an incremental run, `Reread`), the datasets but `only.whole` are checked for
+    the rows it names only: the quarantine is the same as a whole read's (a row's reasons
+    depend on its own values and on the other rows of its account id), and the counts are
+    the rows read, of which those not read again are accepted.
     """
-    storage = Storage(spark)
-    in_dir = Location.parse(in_dir)
-    if not storage.is_dir(in_dir):
-        raise InputError(f"{in_dir}: input folder not found")
+    raw = in_dir if isinstance(in_dir, RawInputs) else open_inputs(spark, in_dir)
     accepted: dict[str, DataFrame] = {}
     quarantined: list[DataFrame] = []
+    flagged_accounts: list[DataFrame] = []
     counts: dict[str, DatasetCounts] = {}
     sources: dict[str, str] = {}
     persisted: list[DataFrame] = []
+    account_ids: DataFrame | None = None
     for name in c.INPUT_DATASETS:
         spec = CONTRACT[name]
-        located = locate_dataset(in_dir, name, storage=storage)
-        if located is None:
-            if spec.required:
-                raise InputError(
-                    f"{in_dir / (name + '.parquet')}: required dataset {name!r} not found "
-                    f"(looked for {name}.parquet, {name}.csv and a Delta table {name}/)"
-                )
-            logger.info("dataset %s: absent (optional), treated as empty", name)
+        found = raw.datasets.get(name)
+        if found is None:
             accepted[name] = empty_dataset(spark, name)
             counts[name] = DatasetCounts(0, 0, 0)
             continue
-        path, fmt = located
+        path, fmt = found.path, found.fmt
         sources[name] = str(path)
-        conformed = _conform(_read_raw(spark, path, fmt), spec, path)
+        partial = only is not None and name not in only.whole
+        frame = _rows_of(found.frame, only) if partial and only is not None else found.frame
+        conformed = _conform(frame, spec, path)
         if name == c.ACCOUNTS:
             flagged = flag_duplicate_accounts(conformed.frame, conformed.order)
         else:
+            assert account_ids is not None  # accounts come first
+            # The rows read again belong to accounts read again: those accepted are all the
+            # accounts they can belong to.
+            known = accepted[c.ACCOUNTS] if partial else account_ids
             with _reading(path, fmt):  # the first action on the dataset reads its ids
-                orphans = flag_orphans(
-                    conformed.frame, accepted[c.ACCOUNTS], broadcast_ids=broadcast_ids
-                )
+                orphans = flag_orphans(conformed.frame, known, broadcast_ids=broadcast_ids)
             flagged = orphans.flagged
             if orphans.unknown is not None:
                 persisted.append(orphans.unknown)
@@ -808,24 +935,56 @@ def load_inputs(
         persisted.append(flagged)
         with _reading(path, fmt):
             counts[name] = _count(flagged)
+            if partial:
+                read = found.frame.count()
+                counts[name] = DatasetCounts(
+                    read=read,
+                    accepted=read - counts[name].quarantined,
+                    quarantined=counts[name].quarantined,
+                )
         accepted[name], rejected = _split(flagged, spec, run_id)
         quarantined.append(rejected)
+        if name != c.ENFORCEMENT_SIGNALS:
+            flagged_accounts.append(
+                flagged.where(
+                    (F.size(F.col(REASONS)) > 0) & F.col(c.ACCOUNT_ID).isNotNull()
+                ).select(c.ACCOUNT_ID)
+            )
+        if name == c.ACCOUNTS:
+            account_ids = accepted[name].select(c.ACCOUNT_ID)
+            if only is not None:
+                account_ids = account_ids.unionByName(
+                    only.kept.select(c.ACCOUNT_ID).join(
+                        F.broadcast(only.accounts) if only.broadcast else only.accounts,
+                        on=c.ACCOUNT_ID,
+                        how="left_anti",
+                    )
+                )
         logger.info(
-            "dataset %s (%s, %s): %d rows read, %d accepted, %d quarantined",
+            "dataset %s (%s, %s): %d rows read, %d accepted, %d quarantined%s",
             name,
             fmt,
             path,
             counts[name].read,
             counts[name].accepted,
             counts[name].quarantined,
+            " (the rows of new, changed and once quarantined accounts checked)" if partial else "",
         )
+    assert account_ids is not None  # accounts are required
     quarantine = quarantined[0]
     for part in quarantined[1:]:
         quarantine = quarantine.unionByName(part)
+    flagged_ids = flagged_accounts[0]
+    for part in flagged_accounts[1:]:
+        flagged_ids = flagged_ids.unionByName(part)
     return LoadedInputs(
         accepted=accepted,
         quarantine=quarantine,
         counts=counts,
         sources=sources,
+        account_ids=account_ids,
+        quarantined_accounts=flagged_ids.groupBy(c.ACCOUNT_ID).agg(
+            F.count(F.lit(1)).cast("int").alias(QUARANTINED_ROWS)
+        ),
         persisted=tuple(persisted),
     )

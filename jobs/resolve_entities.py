@@ -45,7 +45,7 @@ from features.standardise import (  # noqa: E402
 from jobs import charts  # noqa: E402
 from jobs.config import PRETRAINED_MODEL, JobConfig, load_config  # noqa: E402
 from jobs.hash_key import load_hash_key  # noqa: E402
-from jobs.inputs import LoadedInputs, load_inputs  # noqa: E402
+from jobs.inputs import LoadedInputs, RawInputs, Reread, load_inputs, open_inputs  # noqa: E402
 from jobs.logs import configure_logging  # noqa: E402
 from jobs.outputs import RUN_ID_PATTERN, OutputWriter, RunRecord  # noqa: E402
 from jobs.progress import StageClock  # noqa: E402
@@ -89,7 +89,10 @@ from resolution.incremental import (  # noqa: E402
     CHANGED,
     NEW,
     PROFILE,
+    QUARANTINED_ROWS,
     RESCORED,
+    UNCHANGED,
+    accepted_changes,
     account_changes,
     accounts_with,
     change_counts,
@@ -366,33 +369,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             tracker.log_params(_plain(config))
             tracker.log_params({"run_id": run_id, "input": str(args.input)})
             with clock.stage("read_inputs"):
-                inputs = load_inputs(
-                    spark,
-                    args.input,
-                    run_id=run_id,
-                    broadcast_ids=config.inputs.broadcast_unknown_ids,
-                )
-            with clock.stage("quarantine"):
-                writer.replace_run_rows("quarantine", inputs.quarantine)
-            quality_dir = files_dir / "_quality" / run_id
-            checks = QualityRun(run_id)
-            docs = checks if config.quality.data_docs else None
-            with clock.stage("quality_inputs"):
-                input_report = validate_inputs(
-                    inputs.accepted[c.ACCOUNTS], config=config.quality, run=checks
-                )
-                tracker.log_text(input_report.to_json(), "quality/inputs.json")
-                _require_quality(input_report, quality_dir, checks=docs, tracker=tracker)
-
-            fingerprints = clock.materialise(
-                "fingerprints",
-                input_fingerprints(
-                    inputs.accepted[c.ACCOUNTS],
-                    inputs.accepted[c.PAYMENT_INSTRUMENTS],
-                    inputs.accepted[c.LOGISTICS],
-                    key=hash_key,
-                ),
-            )
+                raw = open_inputs(spark, args.input)
             previous_entities, previous_run = previous_state(spark, out_dir, run_id)
             base = None
             if args.incremental or config.incremental:
@@ -401,14 +378,75 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 )
             changes = None
             per_change: dict[str, int] = {}  # accounts of each kind of change
-            accepted = dict(inputs.accepted)
             if base is not None:
+                # The rows as read are fingerprinted first, so that only those of the new and
+                # changed accounts (and of accounts with a row quarantined before) are
+                # checked, then standardised: at 1,000,000 accounts checking every row took
+                # 85 s and fingerprinting the accepted ones 21 s.
+                with raw.reading():
+                    fingerprints = clock.materialise(
+                        "fingerprints", _fingerprints(spark, raw, hash_key)
+                    )
+                    seen = clock.materialise(
+                        "accounts_seen", account_changes(fingerprints, base.state)
+                    )
+                per_seen = change_counts(seen)
+                flagged_before = base.state.where(F.col(QUARANTINED_ROWS) > 0).select(c.ACCOUNT_ID)
+                unchanged = accounts_with(seen, UNCHANGED)
+                again = clock.materialise(
+                    "read_again",
+                    accounts_with(seen, NEW, CHANGED).unionByName(
+                        flagged_before.join(unchanged, on=c.ACCOUNT_ID, how="left_semi")
+                    ),
+                )
+                with clock.stage("read_inputs"):
+                    inputs = load_inputs(
+                        spark,
+                        raw,
+                        run_id=run_id,
+                        broadcast_ids=config.inputs.broadcast_unknown_ids,
+                        only=Reread(
+                            accounts=again,
+                            kept=unchanged,
+                            broadcast=few_touched(per_seen, config.resolution.blocking),
+                        ),
+                    )
                 changes = clock.materialise(
-                    "account_changes", account_changes(fingerprints, base.state)
+                    "account_changes",
+                    accepted_changes(seen, inputs.accepted[c.ACCOUNTS].select(c.ACCOUNT_ID)),
                 )
                 per_change = change_counts(changes)
                 if not _same_hub_cap(per_change, config.resolution.blocking):
                     base, changes = None, None
+                    inputs.release()
+            if base is None:
+                with clock.stage("read_inputs"):
+                    inputs = load_inputs(
+                        spark,
+                        raw,
+                        run_id=run_id,
+                        broadcast_ids=config.inputs.broadcast_unknown_ids,
+                    )
+            with clock.stage("quarantine"):
+                writer.replace_run_rows("quarantine", inputs.quarantine)
+            quality_dir = files_dir / "_quality" / run_id
+            checks = QualityRun(run_id)
+            docs = checks if config.quality.data_docs else None
+            with clock.stage("quality_inputs"):
+                input_report = validate_inputs(
+                    inputs.account_ids, config=config.quality, run=checks
+                )
+                tracker.log_text(input_report.to_json(), "quality/inputs.json")
+                _require_quality(input_report, quality_dir, checks=docs, tracker=tracker)
+            if base is None:
+                # After the checks: a file that cannot be read fails them first, naming it.
+                fingerprints = clock.materialise(
+                    "fingerprints",
+                    _fingerprints(spark, raw, hash_key).join(
+                        inputs.account_ids, on=c.ACCOUNT_ID, how="left_semi"
+                    ),
+                )
+            accepted = dict(inputs.accepted)
             if base is not None and changes is not None:
                 touched = accounts_with(changes, NEW, CHANGED)
                 if few_touched(per_change, config.resolution.blocking):
@@ -481,7 +519,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             tracker.log_params({"model_source": resolution.model_source})
             with clock.stage("quality_outputs"):
                 output_report = validate_outputs(
-                    accepted_accounts=inputs.accepted[c.ACCOUNTS],
+                    accepted_accounts=inputs.account_ids,
                     entity_membership=resolution.entity_membership,
                     entities=resolution.entities,
                     match_edges=resolution.match_edges,
@@ -524,6 +562,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                             extracted_keys,
                             resolution.profiles,
                             stored_type=stored_type,
+                            quarantined=inputs.quarantined_accounts,
                         ),
                     )
                 else:
@@ -534,6 +573,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                         extracted_keys.join(touched, on=c.ACCOUNT_ID, how="left_semi"),
                         resolution.profiles,
                         stored_type=stored_type,
+                        quarantined=inputs.quarantined_accounts,
                     )
                     writer.merge(
                         "entity_membership",
@@ -708,6 +748,16 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
     return 0
 
 
+def _fingerprints(spark: SparkSession, raw: RawInputs, key: bytes) -> DataFrame:
+    """`input_fingerprints` of every account id in the inputs as read."""
+    return input_fingerprints(
+        raw.hashed(spark, c.ACCOUNTS),
+        raw.hashed(spark, c.PAYMENT_INSTRUMENTS),
+        raw.hashed(spark, c.LOGISTICS),
+        key=key,
+    )
+
+
 def _succeeded_runs(spark: SparkSession, out_dir: Location, run_id: str) -> int:
     """How many other runs in `out_dir` succeeded."""
     runs_path = str(out_dir / "runs")
@@ -746,6 +796,13 @@ def _incremental_base(
         logger.warning(
             "incremental run asked for, but the account_state of run %s predates kept "
             "profiles: resolving in full",
+            base.run_id,
+        )
+        return None
+    if QUARANTINED_ROWS not in base.state.columns:
+        logger.warning(
+            "incremental run asked for, but the account_state of run %s predates fingerprints "
+            "of the inputs as read: resolving in full",
             base.run_id,
         )
         return None

@@ -180,9 +180,9 @@ _TABLE_LIST = (
             (
                 "fingerprint",
                 "string",
-                "HMAC-SHA256 (hex, keyed with the job's hash key) of the account's input row "
-                "and its payment-instrument and logistics rows, sorted: changes when any of "
-                "them changes.",
+                "HMAC-SHA256 (hex, keyed with the job's hash key) of the account's accounts, "
+                "payment-instrument and logistics rows as read (before any check), whatever "
+                "their order: changes when any of them changes.",
             ),
             (
                 "blocking_keys",
@@ -203,6 +203,14 @@ _TABLE_LIST = (
                 "one-character deletions, registration IP network, registered and logistics "
                 "address tokens. Null when the run that wrote the row used the evidence score "
                 "(it compares no profiles).",
+            ),
+            (
+                "quarantined_rows",
+                "int",
+                "How many of the account's accounts, payment-instrument and logistics rows "
+                "were quarantined when it was last resolved: an incremental run checks the "
+                "rows of such an account again (so that its quarantine rows are the run's "
+                "too), and those of new and changed accounts, but no other row.",
             ),
             ("run_id", "string", _RUN_ID_MERGED),
         ),

@@ -20,6 +20,7 @@ from pyspark.sql import SparkSession
 from jobs.benchmark_incremental import same_membership_share
 from jobs.config import PRETRAINED_MODEL
 from jobs.tracking import find_job_run, tracking_uri
+from tests.conftest import E2E_RUN_ID
 from tests.jobrun import (
     LOCAL_CONF,
     read_state,
@@ -260,11 +261,12 @@ def test_incremental_run_equals_a_full_run_on_the_same_input(
 
     assert pairs(out) == pairs(full_out)
 
-    def states(folder: Path) -> dict[str, tuple[str, tuple[tuple[str, str], ...]]]:
+    def states(folder: Path) -> dict[str, tuple[str, tuple[tuple[str, str], ...], int]]:
         return {
             row["account_id"]: (
                 row["fingerprint"],
                 tuple((k["attribute"], k["value_key"]) for k in row["blocking_keys"]),
+                row["quarantined_rows"],
             )
             for row in read_state(spark, folder)
         }
@@ -289,6 +291,27 @@ def test_incremental_run_equals_a_full_run_on_the_same_input(
         )
 
     assert shared(out) == shared(full_out)
+
+    # Only the rows of new, changed and once quarantined accounts were checked again, yet the
+    # run quarantined what the full run did and counted the same rows.
+    def quarantined(folder: Path, run_id: str) -> list[tuple[str, str, str]]:
+        rows = read_table(folder, "quarantine")
+        rows = rows[rows["run_id"] == run_id]
+        return sorted(zip(rows["dataset"], rows["record"], rows["reason"], strict=True))
+
+    assert quarantined(out, "day2") == quarantined(full_out, E2E_RUN_ID)
+    assert {dataset for dataset, _, _ in quarantined(out, "day2")} >= {
+        "accounts",
+        "payment_instruments",
+        "logistics",
+    }
+
+    def input_counts(folder: Path, run_id: str) -> dict[str, dict[str, int]]:
+        runs = read_table(folder, "runs")
+        return json.loads(runs.loc[runs["run_id"] == run_id, "input_counts"].item())
+
+    assert input_counts(out, "day2") == input_counts(full_out, E2E_RUN_ID)
+    assert "the rows of new, changed and once quarantined accounts checked" in step.stderr
 
 
 def test_entity_ids_do_not_depend_on_cores_partitions_or_storage(

@@ -17,6 +17,7 @@ from resolution.blocking import build_candidate_pairs, count_value_holders
 from resolution.config import BlockingConfig
 from resolution.incremental import (
     RESCORED,
+    accepted_changes,
     account_changes,
     affected_accounts,
     affected_region,
@@ -72,6 +73,40 @@ def test_fingerprints_see_any_change_of_an_account_or_its_rows_but_not_row_order
         key=b"another key",
     ).collect()
     assert {r["fingerprint"] for r in other}.isdisjoint(before.values())
+
+
+def test_fingerprints_tell_a_value_moved_to_another_column_and_a_repeated_row(
+    spark: SparkSession,
+) -> None:
+    """A row's nulls count (the hash skips them), and so does each copy of a row."""
+    accounts = [("a", "shop a", None)]
+    before = _fingerprints(spark, accounts, [])
+    assert _fingerprints(spark, [("a", None, "shop a")], [])["a"] != before["a"]
+    payments = [("a", "card", "4111")]
+    once = _fingerprints(spark, accounts, payments)["a"]
+    assert _fingerprints(spark, accounts, payments * 2)["a"] != once != before["a"]
+
+
+def test_accepted_changes_drop_or_remove_accounts_without_an_accepted_row(
+    spark: SparkSession,
+) -> None:
+    """As read: n1, n2 new, c1, c2 changed, u unchanged, r removed. Accepted among those read
+    again: n1 and c1. n2 (all its rows quarantined) is no account; c2 (now quarantined) is
+    removed; u stays unchanged (its rows were not read again)."""
+    seen = spark.createDataFrame(
+        [("n1", "new"), ("n2", "new"), ("c1", "changed"), ("c2", "changed")]
+        + [("u", "unchanged"), ("r", "removed")],
+        "account_id string, change string",
+    )
+    accepted = spark.createDataFrame([("n1",), ("c1",)], "account_id string")
+    rows = accepted_changes(seen, accepted).collect()
+    assert {r[c.ACCOUNT_ID]: r["change"] for r in rows} == {
+        "n1": "new",
+        "c1": "changed",
+        "c2": "removed",
+        "u": "unchanged",
+        "r": "removed",
+    }
 
 
 def test_account_changes_classifies_new_changed_unchanged_and_removed(spark: SparkSession) -> None:
