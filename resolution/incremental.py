@@ -141,9 +141,9 @@ def _row_hashes(frame: DataFrame, dataset: str, salt: str) -> DataFrame:
 
     `xxhash64` (native, no text built per row) takes no null, so the row's nulls are hashed
     as a bit mask: ("a", null) and (null, "a") differ. A nested column (array, map, struct)
-    is hashed as its JSON: Spark hashes no map."""
+    (or a variant) is hashed as its JSON: Spark hashes no map."""
     columns = sorted(name for name in frame.columns if name != c.ACCOUNT_ID)
-    nested = (T.ArrayType, T.MapType, T.StructType)
+    nested = (T.ArrayType, T.MapType, T.StructType, T.VariantType)
     values = [
         F.to_json(F.col(name)) if isinstance(frame.schema[name].dataType, nested) else F.col(name)
         for name in columns
