@@ -370,6 +370,18 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             tracker.log_params({"run_id": run_id, "input": str(args.input)})
             with clock.stage("read_inputs"):
                 raw = open_inputs(spark, args.input)
+
+            def checked(only: Reread | None = None) -> LoadedInputs:
+                """The inputs checked (`load_inputs`): all, or the rows `only` names."""
+                with clock.stage("read_inputs"):
+                    return load_inputs(
+                        spark,
+                        raw,
+                        run_id=run_id,
+                        broadcast_ids=config.inputs.broadcast_unknown_ids,
+                        only=only,
+                    )
+
             previous_entities, previous_run = previous_state(spark, out_dir, run_id)
             base = None
             if args.incremental or config.incremental:
@@ -399,18 +411,13 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                         flagged_before.join(unchanged, on=c.ACCOUNT_ID, how="left_semi")
                     ),
                 )
-                with clock.stage("read_inputs"):
-                    inputs = load_inputs(
-                        spark,
-                        raw,
-                        run_id=run_id,
-                        broadcast_ids=config.inputs.broadcast_unknown_ids,
-                        only=Reread(
-                            accounts=again,
-                            kept=unchanged,
-                            broadcast=few_touched(per_seen, config.resolution.blocking),
-                        ),
+                inputs = checked(
+                    Reread(
+                        accounts=again,
+                        kept=unchanged,
+                        broadcast=few_touched(per_seen, config.resolution.blocking),
                     )
+                )
                 changes = clock.materialise(
                     "account_changes",
                     accepted_changes(seen, inputs.accepted[c.ACCOUNTS].select(c.ACCOUNT_ID)),
@@ -420,13 +427,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     base, changes = None, None
                     inputs.release()
             if base is None:
-                with clock.stage("read_inputs"):
-                    inputs = load_inputs(
-                        spark,
-                        raw,
-                        run_id=run_id,
-                        broadcast_ids=config.inputs.broadcast_unknown_ids,
-                    )
+                inputs = checked()
             with clock.stage("quarantine"):
                 writer.replace_run_rows("quarantine", inputs.quarantine)
             quality_dir = files_dir / "_quality" / run_id

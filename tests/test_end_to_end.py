@@ -192,6 +192,19 @@ def test_next_run_keeps_ids_and_records_changes(
     assert json.loads(runs.loc["e2e-third", "table_versions"])["entity_changes"] >= 2
 
 
+def _quarantined(folder: Path, run_id: str) -> list[tuple[str, str, str]]:
+    """(dataset, record, reason) of run `run_id`'s quarantine rows in `folder`, sorted."""
+    rows = read_table(folder, "quarantine")
+    rows = rows[rows["run_id"] == run_id]
+    return sorted(zip(rows["dataset"], rows["record"], rows["reason"], strict=True))
+
+
+def _input_counts(folder: Path, run_id: str) -> dict[str, dict[str, int]]:
+    """The `runs` row's input counts of run `run_id` in `folder`."""
+    runs = read_table(folder, "runs")
+    return json.loads(runs.loc[runs["run_id"] == run_id, "input_counts"].item())
+
+
 def _write_day1(in_dir: Path, day1: Path) -> tuple[set[str], set[str], set[str]]:
     """Day 1 of `in_dir` (day 2) into `day1`: without 3% of the accounts (`new` on day 2), 10
     others with another phone (`changed`), and 10 more, as `GONE<id>`, that are gone by day 2
@@ -294,24 +307,49 @@ def test_incremental_run_equals_a_full_run_on_the_same_input(
 
     # Only the rows of new, changed and once quarantined accounts were checked again, yet the
     # run quarantined what the full run did and counted the same rows.
-    def quarantined(folder: Path, run_id: str) -> list[tuple[str, str, str]]:
-        rows = read_table(folder, "quarantine")
-        rows = rows[rows["run_id"] == run_id]
-        return sorted(zip(rows["dataset"], rows["record"], rows["reason"], strict=True))
-
-    assert quarantined(out, "day2") == quarantined(full_out, E2E_RUN_ID)
-    assert {dataset for dataset, _, _ in quarantined(out, "day2")} >= {
+    assert _quarantined(out, "day2") == _quarantined(full_out, E2E_RUN_ID)
+    assert {dataset for dataset, _, _ in _quarantined(out, "day2")} >= {
         "accounts",
         "payment_instruments",
         "logistics",
     }
 
-    def input_counts(folder: Path, run_id: str) -> dict[str, dict[str, int]]:
-        runs = read_table(folder, "runs")
-        return json.loads(runs.loc[runs["run_id"] == run_id, "input_counts"].item())
-
-    assert input_counts(out, "day2") == input_counts(full_out, E2E_RUN_ID)
+    assert _input_counts(out, "day2") == _input_counts(full_out, E2E_RUN_ID)
     assert "the rows of new, changed and once quarantined accounts checked" in step.stderr
+
+
+def test_an_incremental_run_whose_hub_cap_moves_resolves_in_full(
+    spark: SparkSession, generated, first_run, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Day 1 has the generated input plus 1,000 more accounts (copies under other ids), so its
+    hub cap is 25 accounts; day 2, the generated 1,500, has 20. The incremental run finds it
+    out after reading the changed rows only, reads the whole input again and resolves in full:
+    the full run's entities, quarantine and counts."""
+    in_dir, _ = generated
+    day1 = tmp_path / "day1"
+    day1.mkdir()
+    accounts = pd.read_parquet(in_dir / "accounts.parquet")
+    copied = set(accounts["account_id"].dropna().unique()[:1000])
+    for path in sorted(in_dir.iterdir()):
+        frame = pd.read_parquet(path)
+        extra = frame[frame["account_id"].isin(copied)].assign(
+            account_id=lambda f: "COPY" + f["account_id"]
+        )
+        pd.concat([frame, extra]).to_parquet(day1 / path.name, index=False)
+    out = tmp_path / "out"
+    base = resolve_here(spark, day1, out, "--run-id", "day1")
+    assert base.returncode == 0, base.stderr[-5000:]
+
+    step = resolve_here(spark, in_dir, out, "--run-id", "day2", "--incremental")
+    assert step.returncode == 0, step.stderr[-5000:]
+    assert "the hub cap moves with the population" in step.stderr
+    full_out = first_run[0]
+    full = read_table(full_out, "entity_membership")
+    assert same_membership_share(full, read_table(out, "entity_membership")) == 1.0
+    assert run_metrics(out, "day2").get("incremental.accounts_new") is None
+
+    assert _quarantined(out, "day2") == _quarantined(full_out, E2E_RUN_ID) != []
+    assert _input_counts(out, "day2") == _input_counts(full_out, E2E_RUN_ID)
 
 
 def test_entity_ids_do_not_depend_on_cores_partitions_or_storage(
