@@ -206,7 +206,7 @@ _TABLE_LIST = (
             ),
             (
                 "quarantined_rows",
-                "int",
+                "integer",
                 "How many of the account's accounts, payment-instrument and logistics rows "
                 "were quarantined when it was last resolved: an incremental run checks the "
                 "rows of such an account again (so that its quarantine rows are the run's "
