@@ -28,6 +28,7 @@ from pyspark.sql import types as T
 from features import columns as c
 from jobs.storage import Location, Storage
 from resolution.errors import InputError
+from resolution.incremental import QUARANTINED_ROWS
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ REASONS = "_reasons"
 # Set on the one CSV record a never-closed quote ran into (the reason), else null.
 UNCLOSED = "_unclosed_quote"
 _ROW = "_row"
-# `LoadedInputs.quarantined_accounts`' count (`resolution.incremental.QUARANTINED_ROWS`).
-QUARANTINED_ROWS = "quarantined_rows"
 _MAX_SHOWN_VALUE = 40
 # The rest of a quoted CSV field after its opening quote, through its closing quote.
 _QUOTED_REST = re.compile(r'(?:[^"]|"")*"(?!")')
