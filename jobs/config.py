@@ -37,6 +37,10 @@ class SparkConfig:
 
     `options` are passed to the session builder after the project's own settings, so they
     can override them (YAML booleans become `true` / `false`).
+
+    `rows_per_partition`: a stage's materialised frame with fewer rows a partition than this
+    is merged into fewer partitions (never fewer than the default parallelism; null: never),
+    see `jobs.progress.StageClock`.
     """
 
     master: str | None = None
@@ -44,11 +48,17 @@ class SparkConfig:
     shuffle_partitions: int = 8
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     checkpoint_dir: str | None = None
+    rows_per_partition: int | None = 50_000
 
     def problems(self) -> list[str]:
+        found = []
         if self.shuffle_partitions < 1:
-            return [f"spark.shuffle_partitions: must be >= 1, got {self.shuffle_partitions}"]
-        return []
+            found.append(f"spark.shuffle_partitions: must be >= 1, got {self.shuffle_partitions}")
+        if self.rows_per_partition is not None and self.rows_per_partition < 1:
+            found.append(
+                f"spark.rows_per_partition: must be >= 1 or null, got {self.rows_per_partition}"
+            )
+        return found
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,11 @@ class OutputsConfig:
     the default is the internal `account_state` only, which only the job reads; maintenance
     compacts these tables like the ledgers (OPTIMIZE also rewrites files with many deleted
     rows).
+
+    `parallel_writes`: how many of the run's independent writes (one per output table, and
+    the table properties at the end) run at once, from driver threads (`jobs.concurrency`);
+    the entity network and leads are then computed alongside the output checks and writes.
+    1 runs everything one by one.
     """
 
     log_retention: str = "interval 30 days"
@@ -119,6 +134,7 @@ class OutputsConfig:
     vacuum: bool = True
     maintenance_every_runs: int = 10
     deletion_vectors: tuple[str, ...] = ("account_state",)
+    parallel_writes: int = 3
     # Local folder for the run's files beside the tables (quality reports, Data Docs, charts,
     # models): null means OUT_DIR when it is local, else a temporary folder removed at the end
     # (the files stay in MLflow either way).
@@ -135,6 +151,8 @@ class OutputsConfig:
             found.append(
                 f"outputs.maintenance_every_runs: must be >= 1, got {self.maintenance_every_runs}"
             )
+        if self.parallel_writes < 1:
+            found.append(f"outputs.parallel_writes: must be >= 1, got {self.parallel_writes}")
         if self.compact_min_files < 2:
             found.append(f"outputs.compact_min_files: must be >= 2, got {self.compact_min_files}")
         unknown = [name for name in self.deletion_vectors if name not in MERGED_TABLES]

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from delta.tables import DeltaTable
@@ -32,6 +33,7 @@ from pyspark.sql import types as T
 
 from features import columns as c
 from jobs import table_docs
+from jobs.concurrency import run_together
 from jobs.storage import Location
 from resolution.errors import ResolutionError
 
@@ -123,33 +125,39 @@ class OutputWriter:
         assert row is not None
         return int(row["version"])
 
-    def set_properties(self, properties: Mapping[str, str]) -> None:
+    def set_properties(self, properties: Mapping[str, str], *, workers: int = 1) -> None:
         """Give every table this run wrote these Delta table properties and its description
         from `jobs.table_docs` (the `comment` property), in one commit per table and only
-        where something differs."""
-        for table in [*self.table_versions, RUNS]:
-            path = self.path(table)
-            if not DeltaTable.isDeltaTable(self._spark, path):
-                continue
-            detail = DeltaTable.forPath(self._spark, path).detail().first()
-            current = dict(detail["properties"] or {}) if detail is not None else {}
-            wanted = {k: v for k, v in properties.items() if current.get(k) != v}
-            vectors = self._deletion_vectors_setting(table, current)
-            if vectors is not None:
-                wanted[DELETION_VECTORS_PROPERTY] = vectors
-            doc = table_docs.TABLES.get(table)
-            description = detail["description"] if detail is not None else None
-            if doc is not None and description != doc.table_comment:
-                wanted[DESCRIPTION_PROPERTY] = doc.table_comment
-            if not wanted:
-                continue
-            settings = ", ".join(
-                f"{sql_string(k)} = {sql_string(v)}" for k, v in sorted(wanted.items())
-            )
-            self._spark.sql(
-                f"ALTER TABLE delta.{sql_identifier(path)} SET TBLPROPERTIES ({settings})"
-            )
-            logger.info("%s: set %s", path, ", ".join(sorted(wanted)))
+        where something differs; `workers` tables at a time (`jobs.concurrency`)."""
+        run_together(
+            [
+                (table, partial(self._set_table_properties, table, properties))
+                for table in [*self.table_versions, RUNS]
+            ],
+            workers=workers,
+        )
+
+    def _set_table_properties(self, table: str, properties: Mapping[str, str]) -> None:
+        path = self.path(table)
+        if not DeltaTable.isDeltaTable(self._spark, path):
+            return
+        detail = DeltaTable.forPath(self._spark, path).detail().first()
+        current = dict(detail["properties"] or {}) if detail is not None else {}
+        wanted = {k: v for k, v in properties.items() if current.get(k) != v}
+        vectors = self._deletion_vectors_setting(table, current)
+        if vectors is not None:
+            wanted[DELETION_VECTORS_PROPERTY] = vectors
+        doc = table_docs.TABLES.get(table)
+        description = detail["description"] if detail is not None else None
+        if doc is not None and description != doc.table_comment:
+            wanted[DESCRIPTION_PROPERTY] = doc.table_comment
+        if not wanted:
+            return
+        settings = ", ".join(
+            f"{sql_string(k)} = {sql_string(v)}" for k, v in sorted(wanted.items())
+        )
+        self._spark.sql(f"ALTER TABLE delta.{sql_identifier(path)} SET TBLPROPERTIES ({settings})")
+        logger.info("%s: set %s", path, ", ".join(sorted(wanted)))
 
     def _deletion_vectors_setting(self, table: str, current: Mapping[str, str]) -> str | None:
         """The value `delta.enableDeletionVectors` of `table` must be set to, or None when it
@@ -162,28 +170,36 @@ class OutputWriter:
             return "false"
         return None
 
-    def set_column_comments(self) -> None:
+    def set_column_comments(self, *, workers: int = 1) -> None:
         """Give the columns of every table this run wrote their comments from
         `jobs.table_docs`, in one `ALTER TABLE ... ALTER COLUMN` per table and only where a
-        comment differs (normally none: the writes carry them)."""
-        for table in [*self.table_versions, RUNS]:
-            path = self.path(table)
-            doc = table_docs.TABLES.get(table)
-            if doc is None or not DeltaTable.isDeltaTable(self._spark, path):
-                continue
-            schema = DeltaTable.forPath(self._spark, path).toDF().schema
-            changes = [
-                f"{sql_identifier(field.name)} COMMENT {sql_string(doc.comments[field.name])}"
-                for field in schema.fields
-                if field.name in doc.comments
-                and field.metadata.get("comment") != doc.comments[field.name]
-            ]
-            if not changes:
-                continue
-            self._spark.sql(
-                f"ALTER TABLE delta.{sql_identifier(path)} ALTER COLUMN {', '.join(changes)}"
-            )
-            logger.info("%s: commented %d columns", path, len(changes))
+        comment differs (normally none: the writes carry them); `workers` tables at a time."""
+        run_together(
+            [
+                (table, partial(self._set_table_column_comments, table))
+                for table in [*self.table_versions, RUNS]
+            ],
+            workers=workers,
+        )
+
+    def _set_table_column_comments(self, table: str) -> None:
+        path = self.path(table)
+        doc = table_docs.TABLES.get(table)
+        if doc is None or not DeltaTable.isDeltaTable(self._spark, path):
+            return
+        schema = DeltaTable.forPath(self._spark, path).toDF().schema
+        changes = [
+            f"{sql_identifier(field.name)} COMMENT {sql_string(doc.comments[field.name])}"
+            for field in schema.fields
+            if field.name in doc.comments
+            and field.metadata.get("comment") != doc.comments[field.name]
+        ]
+        if not changes:
+            return
+        self._spark.sql(
+            f"ALTER TABLE delta.{sql_identifier(path)} ALTER COLUMN {', '.join(changes)}"
+        )
+        logger.info("%s: commented %d columns", path, len(changes))
 
     def maintain(self, *, compact_min_files: int, vacuum: bool) -> dict[str, int]:
         """Compact the ledger tables and the tables with deletion vectors (an incremental

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +43,7 @@ from features.standardise import (  # noqa: E402
     standardise_payments,
 )
 from jobs import charts  # noqa: E402
+from jobs.concurrency import Background, run_together  # noqa: E402
 from jobs.config import PRETRAINED_MODEL, JobConfig, load_config  # noqa: E402
 from jobs.hash_key import load_hash_key  # noqa: E402
 from jobs.inputs import LoadedInputs, RawInputs, Reread, load_inputs, open_inputs  # noqa: E402
@@ -323,7 +324,7 @@ def _tracker(out_dir: Location, config: JobConfig, run_id: str) -> RunTracker:
 def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
     """Everything after argument and config parsing; raises the project's errors."""
     started_at = datetime.now(UTC)
-    clock = StageClock()
+    clock = StageClock(rows_per_partition=config.spark.rows_per_partition)
     out_dir: Location = args.output
     files_dir, temporary_files = _files_dir(out_dir, config)
     tracker = _tracker(out_dir, config, run_id)
@@ -342,13 +343,21 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
     hash_key = load_hash_key(config.hashing, master=spark.sparkContext.master)
     writer = OutputWriter(spark, out_dir, run_id, deletion_vectors=config.outputs.deletion_vectors)
     config_json = json.dumps(_plain(config), sort_keys=True)
-    writer.record_run(
-        RunRecord(run_id=run_id, started_at=started_at, status="running", config=config_json)
+    parallel = config.outputs.parallel_writes
+    # The run's "running" row is written while the inputs are read (the session's first Delta
+    # commit: some 10 s of a cold JVM at 1,000,000 accounts); joined before the next write.
+    started = Background(
+        lambda: writer.record_run(
+            RunRecord(run_id=run_id, started_at=started_at, status="running", config=config_json)
+        ),
+        name="runs_row",
+        enabled=parallel > 1,
     )
     inputs: LoadedInputs | None = None
 
     def finish(status: str, **details: Any) -> None:
         """Record this run's final row in `runs`, with what is known by now."""
+        started.wait()  # the final row replaces the "running" one
         writer.record_run(
             RunRecord(
                 run_id=run_id,
@@ -428,18 +437,24 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     inputs.release()
             if base is None:
                 inputs = checked()
-            with clock.stage("quarantine"):
-                writer.replace_run_rows("quarantine", inputs.quarantine)
+            started.result()
             quality_dir = files_dir / "_quality" / run_id
             checks = QualityRun(run_id)
             docs = checks if config.quality.data_docs else None
-            with clock.stage("quality_inputs"):
-                input_report = validate_inputs(
-                    inputs.account_ids, config=config.quality, run=checks
-                )
-                tracker.log_text(input_report.to_json(), "quality/inputs.json")
-                _require_quality(input_report, quality_dir, checks=docs, tracker=tracker)
+            loaded = inputs
+
+            def input_checks() -> QualityReport:
+                with clock.stage("quarantine"):
+                    writer.replace_run_rows("quarantine", loaded.quarantine)
+                with clock.stage("quality_inputs"):
+                    return validate_inputs(loaded.account_ids, config=config.quality, run=checks)
+
+            def require_inputs(report: QualityReport) -> None:
+                tracker.log_text(report.to_json(), "quality/inputs.json")
+                _require_quality(report, quality_dir, checks=docs, tracker=tracker)
+
             if base is None:
+                require_inputs(input_checks())
                 # After the checks: a file that cannot be read fails them first, naming it.
                 fingerprints = clock.materialise(
                     "fingerprints",
@@ -450,7 +465,8 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
             accepted = dict(inputs.accepted)
             if base is not None and changes is not None:
                 touched = accounts_with(changes, NEW, CHANGED)
-                if few_touched(per_change, config.resolution.blocking):
+                few = few_touched(per_change, config.resolution.blocking)
+                if few:
                     # Few: the inputs are only scanned for them. A shuffled join moved and
                     # sorted the 1,000,000 accounts' rows to pick 12,000 (15 s), and the
                     # standardised rows came out in 224 small partitions, each a Python
@@ -458,24 +474,48 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     touched = F.broadcast(touched)
                 for name in (c.ACCOUNTS, c.PAYMENT_INSTRUMENTS, c.LOGISTICS):
                     accepted[name] = accepted[name].join(touched, c.ACCOUNT_ID, "left_semi")
-            accounts_std = clock.materialise(
-                "standardise_accounts",
-                standardise_accounts(
-                    accepted[c.ACCOUNTS], hash_key=hash_key, config=config.standardise
-                ),
-            )
+                    if few:
+                        # In as many partitions as cores: the scanned files' 9 or more made
+                        # as many rounds of the standardisation's Python workers.
+                        accepted[name] = accepted[name].coalesce(
+                            spark.sparkContext.defaultParallelism
+                        )
             # Materialised once each: blocking reads them in several branches (payment keys,
             # logistics addresses, label phones), each of which would redo the hashing and
             # the phone and address standardisation (three passes over the logistics at
-            # 1,000,000 accounts, 10 minutes of the blocking stage on 2 cores).
-            payments_std = clock.materialise(
-                "standardise_payments",
-                standardise_payments(accepted[c.PAYMENT_INSTRUMENTS], hash_key=hash_key),
-            )
-            logistics_std = clock.materialise(
-                "standardise_logistics",
-                standardise_logistics(accepted[c.LOGISTICS], config=config.standardise),
-            )
+            # 1,000,000 accounts, 10 minutes of the blocking stage on 2 cores). Independent of
+            # each other (and, in an incremental run, of the input checks): side by side.
+            standardised: list[tuple[str, Callable[[], Any]]] = [
+                (
+                    "standardise_accounts",
+                    lambda: clock.materialise(
+                        "standardise_accounts",
+                        standardise_accounts(
+                            accepted[c.ACCOUNTS], hash_key=hash_key, config=config.standardise
+                        ),
+                    ),
+                ),
+                (
+                    "standardise_payments",
+                    lambda: clock.materialise(
+                        "standardise_payments",
+                        standardise_payments(accepted[c.PAYMENT_INSTRUMENTS], hash_key=hash_key),
+                    ),
+                ),
+                (
+                    "standardise_logistics",
+                    lambda: clock.materialise(
+                        "standardise_logistics",
+                        standardise_logistics(accepted[c.LOGISTICS], config=config.standardise),
+                    ),
+                ),
+            ]
+            if base is not None:
+                standardised.append(("input_checks", input_checks))
+            done = run_together(standardised, workers=parallel)
+            accounts_std, payments_std, logistics_std = done[:3]
+            if base is not None:
+                require_inputs(done[3])
             saved_model = (
                 base.model if base is not None else load_model(config.resolution.model.load_from)
             )
@@ -518,106 +558,50 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 else _save_model(files_dir, run_id, resolution, tracker)
             )
             tracker.log_params({"model_source": resolution.model_source})
-            with clock.stage("quality_outputs"):
-                output_report = validate_outputs(
-                    accepted_accounts=inputs.account_ids,
-                    entity_membership=resolution.entity_membership,
-                    entities=resolution.entities,
-                    match_edges=resolution.match_edges,
-                    config=config.quality,
-                    previous=previous_run,
-                    run=checks,
-                )
-                tracker.log_text(output_report.to_json(), "quality/outputs.json")
-                _require_quality(output_report, quality_dir, checks=docs, tracker=tracker)
-
-            with clock.stage("write_outputs"):
-                edges = resolution.match_edges.select(
-                    c.ACCOUNT_ID_L,
-                    c.ACCOUNT_ID_R,
-                    c.MATCH_PROBABILITY,
-                    c.MATCH_WEIGHT,
-                    _informative_evidence(resolution),
-                )
-                # The keys as extracted (desk phones restored): an account's state changes
-                # only with its own input, so an incremental run rewrites only the touched
-                # (whose keys it extracted; its `blocking_keys` may be the shared ones only).
-                extracted_keys = (
-                    resolution.incremental.keys
-                    if resolution.incremental is not None
-                    else restore_desk_phones(
-                        resolution.blocking_keys.select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY)
-                    )
-                )
-                # The profiles the comparisons read, kept for incremental runs (null with
-                # the evidence score, which reads none).
-                stored_type = profile_type(profile_fields(accounts_std, logistics_std))
-                if resolution.incremental is None:
-                    writer.replace("entity_membership", resolution.entity_membership)
-                    writer.replace("entities", resolution.entities)
-                    writer.replace("match_edges", edges)
-                    writer.replace(
-                        STATE_TABLE,
-                        state_rows(
-                            fingerprints,
-                            extracted_keys,
-                            resolution.profiles,
-                            stored_type=stored_type,
-                            quarantined=inputs.quarantined_accounts,
-                        ),
-                    )
-                else:
-                    scopes = resolution.incremental.scopes
-                    touched = scopes.state
-                    state = state_rows(
-                        fingerprints.join(touched, on=c.ACCOUNT_ID, how="left_semi"),
-                        extracted_keys.join(touched, on=c.ACCOUNT_ID, how="left_semi"),
-                        resolution.profiles,
-                        stored_type=stored_type,
-                        quarantined=inputs.quarantined_accounts,
-                    )
-                    writer.merge(
-                        "entity_membership",
-                        resolution.entity_membership,
-                        [c.ACCOUNT_ID],
-                        scope=scopes.accounts,
-                    )
-                    writer.merge(
-                        "entities", resolution.entities, [c.ENTITY_ID], scope=scopes.entities
-                    )
-                    writer.merge(
-                        "match_edges",
-                        edges,
-                        [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R],
-                        scope=scopes.edges,
-                    )
-                    # Every touched account's state row changed (its fingerprint did).
-                    writer.merge(STATE_TABLE, state, [c.ACCOUNT_ID], scope=touched, compare=False)
-                writer.replace("hub_values", resolution.hub_values)
-                # What the next incremental run updates instead of recounting every key.
-                writer.replace(SHARED_TABLE, shared_rows(resolution.blocking_keys))
-                writer.replace_run_rows(
-                    "entity_changes",
-                    resolution.entity_changes.withColumn(c.RUN_ID, F.lit(run_id)),
-                )
-                if resolution.entity_splits is not None:
-                    writer.replace_run_rows(
-                        "entity_splits",
-                        resolution.entity_splits.withColumn(c.RUN_ID, F.lit(run_id)),
-                    )
-
-            found = investigate(
-                resolution.entity_membership,
-                resolution.blocking_keys,
-                inputs.accepted[c.ENFORCEMENT_SIGNALS],
-                resolution.match_edges,
-                config=config.resolution,
+            # The entity network and leads read only this run's frames: computed alongside the
+            # output checks and writes, written once those are done.
+            investigation = Background(
+                lambda: _investigation(resolution, inputs, config=config, clock=clock),
+                name="investigation",
+                enabled=parallel > 1,
             )
-            entity_links = clock.materialise("entity_links", found.entity_links)
-            entity_leads = clock.materialise("entity_leads", found.entity_leads)
+            try:
+                with clock.stage("quality_outputs"):
+                    output_report = validate_outputs(
+                        accepted_accounts=inputs.account_ids,
+                        entity_membership=resolution.entity_membership,
+                        entities=resolution.entities,
+                        match_edges=resolution.match_edges,
+                        config=config.quality,
+                        previous=previous_run,
+                        run=checks,
+                    )
+                    tracker.log_text(output_report.to_json(), "quality/outputs.json")
+                    _require_quality(output_report, quality_dir, checks=docs, tracker=tracker)
+                with clock.stage("write_outputs"):
+                    run_together(
+                        _output_writes(
+                            writer,
+                            resolution,
+                            inputs,
+                            fingerprints,
+                            accounts_std=accounts_std,
+                            logistics_std=logistics_std,
+                            run_id=run_id,
+                        ),
+                        workers=parallel,
+                    )
+                entity_links, entity_leads = investigation.result()
+            finally:
+                investigation.wait()
             with clock.stage("write_investigation"):
-                writer.replace("entity_links", entity_links)
-                writer.replace("entity_leads", entity_leads)
+                run_together(
+                    [
+                        ("entity_links", lambda: writer.replace("entity_links", entity_links)),
+                        ("entity_leads", lambda: writer.replace("entity_leads", entity_leads)),
+                    ],
+                    workers=parallel,
+                )
             top_leads = entity_leads.orderBy(LEAD_RANK).limit(5).collect()
 
             with clock.stage("metrics"):
@@ -697,9 +681,10 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                     {
                         "delta.logRetentionDuration": config.outputs.log_retention,
                         "delta.deletedFileRetentionDuration": config.outputs.deleted_file_retention,
-                    }
+                    },
+                    workers=parallel,
                 )
-                writer.set_column_comments()
+                writer.set_column_comments(workers=parallel)
                 succeeded_before = _succeeded_runs(spark, out_dir, run_id)
                 if (succeeded_before + 1) % config.outputs.maintenance_every_runs == 0:
                     writer.maintain(
@@ -747,6 +732,126 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
         except Exception as error:  # a stopped session must not hide the run's own error
             logger.warning("could not release the run's persisted data: %s", error)
     return 0
+
+
+def _output_writes(
+    writer: OutputWriter,
+    resolution: Resolution,
+    inputs: LoadedInputs,
+    fingerprints: DataFrame,
+    *,
+    accounts_std: DataFrame,
+    logistics_std: DataFrame,
+    run_id: str,
+) -> list[tuple[str, Callable[[], int]]]:
+    """The writes of the resolved tables, one `(table, write)` each, independent of each
+    other (`jobs.concurrency.run_together`), the longest first. A full run overwrites the
+    tables; an incremental run MERGEs its changes into them, within its `WriteScopes`."""
+    edges = resolution.match_edges.select(
+        c.ACCOUNT_ID_L,
+        c.ACCOUNT_ID_R,
+        c.MATCH_PROBABILITY,
+        c.MATCH_WEIGHT,
+        _informative_evidence(resolution),
+    )
+    # The keys as extracted (desk phones restored): an account's state changes only with its
+    # own input, so an incremental run rewrites only the touched (whose keys it extracted; its
+    # `blocking_keys` may be the shared ones only).
+    extracted_keys = (
+        resolution.incremental.keys
+        if resolution.incremental is not None
+        else restore_desk_phones(
+            resolution.blocking_keys.select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY)
+        )
+    )
+    # The profiles the comparisons read, kept for incremental runs (null with the evidence
+    # score, which reads none).
+    stored_type = profile_type(profile_fields(accounts_std, logistics_std))
+    writes: list[tuple[str, Callable[[], int]]]
+    if resolution.incremental is None:
+        state = state_rows(
+            fingerprints,
+            extracted_keys,
+            resolution.profiles,
+            stored_type=stored_type,
+            quarantined=inputs.quarantined_accounts,
+        )
+        writes = [
+            (STATE_TABLE, lambda: writer.replace(STATE_TABLE, state)),
+            ("match_edges", lambda: writer.replace("match_edges", edges)),
+            (
+                "entity_membership",
+                lambda: writer.replace("entity_membership", resolution.entity_membership),
+            ),
+            ("entities", lambda: writer.replace("entities", resolution.entities)),
+        ]
+    else:
+        scopes = resolution.incremental.scopes
+        touched = scopes.state
+        state = state_rows(
+            fingerprints.join(touched, on=c.ACCOUNT_ID, how="left_semi"),
+            extracted_keys.join(touched, on=c.ACCOUNT_ID, how="left_semi"),
+            resolution.profiles,
+            stored_type=stored_type,
+            quarantined=inputs.quarantined_accounts,
+        )
+        writes = [
+            (
+                "match_edges",
+                lambda: writer.merge(
+                    "match_edges", edges, [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R], scope=scopes.edges
+                ),
+            ),
+            # Every touched account's state row changed (its fingerprint did).
+            (
+                STATE_TABLE,
+                lambda: writer.merge(
+                    STATE_TABLE, state, [c.ACCOUNT_ID], scope=touched, compare=False
+                ),
+            ),
+            (
+                "entity_membership",
+                lambda: writer.merge(
+                    "entity_membership",
+                    resolution.entity_membership,
+                    [c.ACCOUNT_ID],
+                    scope=scopes.accounts,
+                ),
+            ),
+            (
+                "entities",
+                lambda: writer.merge(
+                    "entities", resolution.entities, [c.ENTITY_ID], scope=scopes.entities
+                ),
+            ),
+        ]
+    # What the next incremental run updates instead of recounting every key.
+    shared = shared_rows(resolution.blocking_keys)
+    writes.insert(1, (SHARED_TABLE, lambda: writer.replace(SHARED_TABLE, shared)))
+    writes.append(("hub_values", lambda: writer.replace("hub_values", resolution.hub_values)))
+    changes = resolution.entity_changes.withColumn(c.RUN_ID, F.lit(run_id))
+    writes.append(("entity_changes", lambda: writer.replace_run_rows("entity_changes", changes)))
+    if resolution.entity_splits is not None:
+        splits = resolution.entity_splits.withColumn(c.RUN_ID, F.lit(run_id))
+        writes.append(("entity_splits", lambda: writer.replace_run_rows("entity_splits", splits)))
+    return writes
+
+
+def _investigation(
+    resolution: Resolution, inputs: LoadedInputs, *, config: JobConfig, clock: StageClock
+) -> tuple[DataFrame, DataFrame]:
+    """`entity_links` and `entity_leads` of the run, materialised."""
+    found = investigate(
+        resolution.entity_membership,
+        resolution.blocking_keys,
+        inputs.accepted[c.ENFORCEMENT_SIGNALS],
+        resolution.match_edges,
+        config=config.resolution,
+    )
+    return (
+        clock.materialise("entity_links", found.entity_links),
+        clock.materialise("entity_leads", found.entity_leads),
+    )
 
 
 def _fingerprints(spark: SparkSession, raw: RawInputs, key: bytes) -> DataFrame:

@@ -222,6 +222,12 @@ def find_weak_cut(
         find_weak_cut(6, edges, [9.0] * 6 + [3.0], min_part=3, max_weight=5.0)  # [6]
     """
     weak = [weight < max_weight for weight in weights]
+    # Every edge across a cut is weak, so each side is a union of the parts the strong edges
+    # hold together: when those hold the whole entity, no cut exists (one union-find pass
+    # instead of a Tarjan search a candidate edge: in a generated ring most edges are strong).
+    strong_part = _components(vertex_count, edges, {i for i, w in enumerate(weak) if w})
+    if len(set(strong_part)) == 1:
+        return []
     bridges = find_bridges(vertex_count, edges)
     bridge_indices = {index for index, _, _ in bridges}
     qualifying = sorted(
@@ -243,6 +249,8 @@ def find_weak_cut(
     )[:max_candidates]
     best: tuple[float, float, int, tuple[int, int]] | None = None
     for _, first in candidates:
+        if strong_part[edges[first][0]] == strong_part[edges[first][1]]:
+            continue  # its ends stay joined by strong edges: in no cut
         without = list(edges)
         without[first] = (edges[first][0], edges[first][0])  # a self-loop: indices unchanged
         for second, below, total in find_bridges(vertex_count, without):

@@ -414,29 +414,64 @@ def rescored_accounts(affected: DataFrame) -> DataFrame:
     return affected.where(F.col(RESCORED)).select(c.ACCOUNT_ID)
 
 
-def kept_edges(previous_edges: DataFrame, affected: DataFrame, changes: DataFrame) -> DataFrame:
-    """The previous run's accepted edges that stand: no end removed, and not scored again.
-    A pair is scored again when both ends are `affected` and one is `rescored`
-    (`affected_accounts`; without a `rescored` column, every affected account is)."""
+STANDS = "stands"
+
+
+def edge_fates(previous_edges: DataFrame, affected: DataFrame, changes: DataFrame) -> DataFrame:
+    """`previous_edges` with `stands`: true for an edge that stands (no end removed, and not
+    scored again), false for one this run drops or scores again. A pair is scored again when
+    both ends are `affected` and one is `rescored` (`affected_accounts`; without a `rescored`
+    column, every affected account is). One pass gives both the kept edges and the write
+    scope of `match_edges` (`write_scopes`)."""
     gone = accounts_with(changes, REMOVED)
     flags = affected.select(
         c.ACCOUNT_ID,
         (F.col(RESCORED) if RESCORED in affected.columns else F.lit(True)).alias(RESCORED),
     ).distinct()
-    standing = previous_edges.join(
-        gone.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_L), c.ACCOUNT_ID_L, "left_anti"
-    ).join(gone.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_R), c.ACCOUNT_ID_R, "left_anti")
-    flagged = standing.join(
-        flags.select(F.col(c.ACCOUNT_ID).alias(c.ACCOUNT_ID_L), F.col(RESCORED).alias("_l")),
+    # One row an account at either end: removed, or affected (and whether rescored).
+    ended = (
+        flags.select(c.ACCOUNT_ID, RESCORED, F.lit(False).alias("_gone"))
+        .unionByName(
+            gone.select(
+                c.ACCOUNT_ID,
+                F.lit(None).cast("boolean").alias(RESCORED),
+                F.lit(True).alias("_gone"),
+            )
+        )
+        .groupBy(c.ACCOUNT_ID)
+        .agg(F.max(RESCORED).alias(RESCORED), F.max("_gone").alias("_gone"))
+    )
+    flagged = previous_edges.join(
+        ended.select(
+            F.col(c.ACCOUNT_ID).alias(c.ACCOUNT_ID_L),
+            F.col("_gone").alias("_gone_l"),
+            F.col(RESCORED).alias("_l"),
+        ),
         c.ACCOUNT_ID_L,
         "left",
     ).join(
-        flags.select(F.col(c.ACCOUNT_ID).alias(c.ACCOUNT_ID_R), F.col(RESCORED).alias("_r")),
+        ended.select(
+            F.col(c.ACCOUNT_ID).alias(c.ACCOUNT_ID_R),
+            F.col("_gone").alias("_gone_r"),
+            F.col(RESCORED).alias("_r"),
+        ),
         c.ACCOUNT_ID_R,
         "left",
     )
+    removed_end = F.coalesce(F.col("_gone_l"), F.lit(False)) | F.coalesce(
+        F.col("_gone_r"), F.lit(False)
+    )
     scored_again = F.col("_l").isNotNull() & F.col("_r").isNotNull() & (F.col("_l") | F.col("_r"))
-    return flagged.where(~scored_again).select(*previous_edges.columns)
+    return flagged.select(
+        *previous_edges.columns,
+        (~(removed_end | F.coalesce(scored_again, F.lit(False)))).alias(STANDS),
+    )
+
+
+def kept_edges(previous_edges: DataFrame, affected: DataFrame, changes: DataFrame) -> DataFrame:
+    """The previous run's accepted edges that stand (`edge_fates`)."""
+    fates = edge_fates(previous_edges, affected, changes)
+    return fates.where(F.col(STANDS)).drop(STANDS)
 
 
 def affected_region(
@@ -511,13 +546,13 @@ def write_scopes(
     *,
     previous_membership: DataFrame,
     membership: DataFrame,
-    previous_edges: DataFrame,
-    kept: DataFrame,
+    dropped_edges: DataFrame,
     new_edges: DataFrame,
 ) -> WriteScopes:
     """The `WriteScopes` of an incremental run: `region` as `affected_region` gives it,
-    `membership` this run's (`account_id`, `entity_id`), `kept` the `kept_edges` of
-    `previous_edges` and `new_edges` the edges accepted among the affected accounts."""
+    `membership` this run's (`account_id`, `entity_id`), `dropped_edges` the previous edges
+    that do not stand (`edge_fates`) and `new_edges` the edges accepted among the affected
+    accounts."""
     gone = accounts_with(changes, REMOVED)
     accounts = region.select(c.ACCOUNT_ID).unionByName(gone).distinct()
     entities = (
@@ -529,11 +564,6 @@ def write_scopes(
         .distinct()
     )
     pair = [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R]
-    edges = (
-        previous_edges.select(*pair)
-        .join(kept.select(*pair), on=pair, how="left_anti")
-        .unionByName(new_edges.select(*pair))
-        .distinct()
-    )
+    edges = dropped_edges.select(*pair).unionByName(new_edges.select(*pair)).distinct()
     state = accounts_with(changes, NEW, CHANGED, REMOVED)
     return WriteScopes(accounts=accounts, entities=entities, edges=edges, state=state)

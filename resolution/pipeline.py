@@ -53,6 +53,7 @@ from resolution.fellegi_sunter import (
 )
 from resolution.incremental import (
     REMOVED,
+    STANDS,
     UNCHANGED,
     WriteScopes,
     accounts_with,
@@ -60,8 +61,8 @@ from resolution.incremental import (
     affected_region,
     change_counts,
     cut_lineage,
+    edge_fates,
     few_touched,
-    kept_edges,
     merged_keys,
     population_sizes,
     rescored_accounts,
@@ -707,7 +708,14 @@ def resolve_incremental(
             accept_matches(scored_pairs, config=config.model).select(*edge_columns),
         )
     )
-    kept = kept_edges(previous_edges.select(*edge_columns), affected, changes)
+    # Which previous edges stand, decided once: the kept edges and the edges' write scope
+    # (what did not stand) both read it.
+    fates = _cut(
+        checkpoint,
+        "edge_fates",
+        edge_fates(previous_edges.select(*edge_columns), affected, changes),
+    )
+    kept = fates.where(F.col(STANDS)).drop(STANDS)
     match_edges = cut_lineage(checkpoint("match_edges", kept.unionByName(new_edges)))
     region = cut_lineage(
         checkpoint(
@@ -773,9 +781,17 @@ def resolve_incremental(
         region,
         previous_membership=previous.membership,
         membership=entity_membership,
-        previous_edges=previous_edges,
-        kept=kept,
+        dropped_edges=fates.where(~F.col(STANDS)),
         new_edges=new_edges,
+    )
+    # Each MERGE reads its scope several times (the source's rows, the table's, Delta's own
+    # passes), and the MERGEs run side by side, each refreshing the cache of frames that read
+    # its table: computed once each, with no lineage back to the previous run's tables.
+    scopes = WriteScopes(
+        accounts=_cut(checkpoint, "scope_accounts", scopes.accounts),
+        entities=_cut(checkpoint, "scope_entities", scopes.entities),
+        edges=_cut(checkpoint, "scope_edges", scopes.edges),
+        state=_cut(checkpoint, "scope_state", scopes.state),
     )
     return Resolution(
         blocking_keys=counted_keys,

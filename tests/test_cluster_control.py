@@ -236,6 +236,41 @@ def test_find_weak_cut_one_bridge_two_edge_cut_and_weak_chain() -> None:
     assert find_weak_cut(30, chain, [float("nan")] * 29, min_part=5, max_weight=5) == []
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_find_weak_cut_finds_a_cut_exactly_when_networkx_finds_one(seed: int) -> None:
+    """Against a brute force over every weak edge and pair of weak edges: a cut is returned
+    exactly when one exists, and what is returned cuts the entity into parts of min_part
+    accounts or more along weak edges only (rings joined by strong edges included, which the
+    search skips without looking at a candidate)."""
+    rng = random.Random(seed)
+    min_part, max_weight = 3, 5.0
+    for _ in range(60):
+        n = rng.randint(6, 14)
+        # Connected: a random spanning tree, then extra edges; weights mostly strong.
+        edges = [(rng.randrange(v), v) for v in range(1, n)]
+        edges += [(rng.randrange(n), rng.randrange(n)) for _ in range(rng.randint(0, n))]
+        edges = [e for e in edges if e[0] != e[1]]
+        weights = [rng.choice([2.0, 4.0, 7.0, 9.0, 9.0, 9.0]) for _ in edges]
+        weak = [i for i, w in enumerate(weights) if w < max_weight]
+
+        pairs = [{i, j} for k, i in enumerate(weak) for j in weak[k + 1 :]]
+        exists = any(_qualifies(n, edges, cut, min_part) for cut in [*({i} for i in weak), *pairs])
+        cut = find_weak_cut(n, edges, weights, min_part=min_part, max_weight=max_weight)
+        assert bool(cut) == exists, (edges, weights)
+        if cut:
+            assert all(weights[i] < max_weight for i in cut)
+            assert _qualifies(n, edges, set(cut), min_part)
+
+
+def _qualifies(n: int, edges: list[tuple[int, int]], removed: set[int], min_part: int) -> bool:
+    """Whether removing `removed` leaves two or more parts, each of min_part vertices or more."""
+    graph = nx.MultiGraph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from(e for i, e in enumerate(edges) if i not in removed)
+    sizes = [len(part) for part in nx.connected_components(graph)]
+    return len(sizes) >= 2 and min(sizes) >= min_part
+
+
 def test_config_problems_and_input_errors(spark: SparkSession) -> None:
     assert ClusterControlConfig().problems() == []
     bad = ClusterControlConfig(

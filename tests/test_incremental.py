@@ -17,11 +17,13 @@ from resolution.blocking import build_candidate_pairs, count_value_holders
 from resolution.config import BlockingConfig
 from resolution.incremental import (
     RESCORED,
+    STANDS,
     accepted_changes,
     account_changes,
     affected_accounts,
     affected_region,
     change_counts,
+    edge_fates,
     input_fingerprints,
     kept_edges,
     merged_keys,
@@ -318,6 +320,17 @@ def test_kept_edges_drop_pairs_scored_again_and_removed_ends(spark: SparkSession
     )
     kept = sorted(tuple(r)[:2] for r in kept_edges(edges, flagged, changes).collect())
     assert kept == [("x", "y")]
+    # edge_fates: every previous edge once, with its weight, standing or not.
+    fates = sorted(
+        (r[c.ACCOUNT_ID_L], r[c.ACCOUNT_ID_R], r[c.MATCH_PROBABILITY], r[STANDS])
+        for r in edge_fates(edges, flagged, changes).collect()
+    )
+    assert fates == [
+        ("a", "b", 0.99, False),
+        ("a", "x", 0.98, False),
+        ("b", "r", 0.96, False),
+        ("x", "y", 0.97, True),
+    ]
 
 
 def test_affected_region_is_whole_previous_entities_one_edge_out_plus_new_accounts(
@@ -366,16 +379,15 @@ def test_write_scopes_are_the_rows_an_incremental_run_can_have_changed(
         "account_id string, change string",
     )
     pairs = "account_id_l string, account_id_r string"
-    previous_edges = spark.createDataFrame([("a", "b"), ("x", "y"), ("c", "r")], pairs)
-    kept = spark.createDataFrame([("x", "y")], pairs)
+    # Of the previous edges (a, b), (x, y) and (c, r), (x, y) stands.
+    dropped = spark.createDataFrame([("a", "b"), ("c", "r")], pairs)
     new_edges = spark.createDataFrame([("b", "n")], pairs)
     scopes = write_scopes(
         changes,
         region,
         previous_membership=previous,
         membership=now,
-        previous_edges=previous_edges,
-        kept=kept,
+        dropped_edges=dropped,
         new_edges=new_edges,
     )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from jobs.progress import StageClock
 
@@ -27,3 +29,24 @@ def test_spans_hold_the_work_between_stages_and_add_up_to_the_wall_time() -> Non
     # The 0.2 s between the stages is in the second stage's span, not in its own time.
     assert clock.spans["second"] - clock.seconds["second"] == pytest.approx(0.2, abs=0.04)
     assert sum(clock.spans.values()) == pytest.approx(wall, abs=0.04)
+
+
+def test_a_small_materialised_frame_comes_back_in_fewer_partitions(spark: SparkSession) -> None:
+    frame = spark.range(0, 1000, numPartitions=16).withColumn("double", F.col("id") * 2)
+    parallelism = spark.sparkContext.defaultParallelism
+    clock = StageClock(rows_per_partition=100)
+    merged = clock.materialise("small", frame)
+    try:
+        assert clock.rows["small"] == 1000
+        assert merged.rdd.getNumPartitions() == max(parallelism, 10)
+        assert sorted(r["double"] for r in merged.collect()) == [2 * i for i in range(1000)]
+        # Without the setting, or when the frame already has few enough partitions, as it was.
+        assert StageClock().materialise("kept", frame).rdd.getNumPartitions() == 16
+        # 800 rows in 13 of the 16 partitions: 8 of 100 rows.
+        assert clock.materialise("part", frame.where("id < 800")).rdd.getNumPartitions() == 8
+        assert clock.rows["part"] == 800
+        fine = StageClock(rows_per_partition=10).materialise("fine", frame)
+        assert fine.rdd.getNumPartitions() == 16
+    finally:
+        clock.release()
+        frame.unpersist()
