@@ -620,23 +620,44 @@ def _resting_values(
     two accounts share. `value_id` is a hash of the value, so no key leaves Spark."""
     left = value_keys.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_L)
     right = value_keys.withColumnRenamed(c.ACCOUNT_ID, c.ACCOUNT_ID_R)
-    value = F.struct(c.ATTRIBUTE, c.VALUE_KEY)
+    attributes = list(config.value_cut_attributes)
+    # Each shared value as numbers: its 64-bit hash (the `value_id` handed on) and its
+    # attribute's position among the cut attributes (-1 for another), so that the edges are
+    # grouped with a hash aggregation, where the min and max of an (attribute, value) struct
+    # took a sort-based one (at 1,000,000 accounts its stage was 5.2 s of task time in an
+    # incremental run). Two values are then told apart by their 64-bit hashes.
+    code = F.lit(-1)
+    for position, attribute in reversed(list(enumerate(attributes))):
+        code = F.when(F.col(c.ATTRIBUTE) == attribute, F.lit(position)).otherwise(code)
     shared = (
         edges.select(c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R)
         .join(left, on=c.ACCOUNT_ID_L)
         .join(right, on=[c.ACCOUNT_ID_R, c.ATTRIBUTE, c.VALUE_KEY])
+        .select(
+            c.ENTITY_ID,
+            c.ACCOUNT_ID_L,
+            c.ACCOUNT_ID_R,
+            F.xxhash64(c.ATTRIBUTE, c.VALUE_KEY).alias("_value"),
+            code.alias("_attribute"),
+        )
         .groupBy(c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R)
-        .agg(F.min(value).alias("first_value"), F.max(value).alias("last_value"))
+        .agg(
+            F.min("_value").alias("_first"),
+            F.max("_value").alias("_last"),
+            F.max("_attribute").alias("_attribute"),
+        )
     )
-    only = F.col("first_value")
-    return shared.where(
-        (only == F.col("last_value")) & only[c.ATTRIBUTE].isin(*config.value_cut_attributes)
-    ).select(
+    names = (
+        F.array(*[F.lit(name) for name in attributes])
+        if attributes
+        else F.array().cast("array<string>")
+    )
+    return shared.where((F.col("_first") == F.col("_last")) & (F.col("_attribute") >= 0)).select(
         c.ENTITY_ID,
         c.ACCOUNT_ID_L,
         c.ACCOUNT_ID_R,
-        F.xxhash64(only[c.ATTRIBUTE], only[c.VALUE_KEY]).cast("string").alias(_VALUE_ID),
-        only[c.ATTRIBUTE].alias(CUT_ATTRIBUTE),
+        F.col("_first").cast("string").alias(_VALUE_ID),
+        F.element_at(names, F.col("_attribute") + 1).alias(CUT_ATTRIBUTE),
     )
 
 
