@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from pyspark.sql import SparkSession
 from pyspark.util import inheritable_thread_target
 
 logger = logging.getLogger(__name__)
@@ -49,8 +50,17 @@ def run_together(tasks: Sequence[tuple[str, Callable[[], Any]]], *, workers: int
     with ThreadPoolExecutor(
         max_workers=min(workers, len(tasks)), thread_name_prefix="spark"
     ) as pool:
-        futures = [pool.submit(inheritable_thread_target(function)) for _, function in tasks]
+        futures = [pool.submit(_inheriting(function)) for _, function in tasks]
         return _results([name for name, _ in tasks], futures)
+
+
+def _inheriting(function: Callable[[], T]) -> Callable[[], T]:
+    """`function` to run in another thread with the calling thread's Spark local properties
+    and the active session's tags (without a session PySpark warns that tags are lost)."""
+    session = SparkSession.getActiveSession()
+    if session is None:
+        return inheritable_thread_target(function)
+    return inheritable_thread_target(session)(function)
 
 
 def _results(names: Sequence[str], futures: Sequence[Future[Any]]) -> list[Any]:
@@ -90,9 +100,7 @@ class Background:
         self._value: Any = None
         if enabled:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-            self._future: Future[Any] | None = self._pool.submit(
-                inheritable_thread_target(function)
-            )
+            self._future: Future[Any] | None = self._pool.submit(_inheriting(function))
         else:
             self._future = None
             self._value = function()
