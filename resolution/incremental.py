@@ -424,13 +424,11 @@ def edge_fates(previous_edges: DataFrame, affected: DataFrame, changes: DataFram
     column, every affected account is). One pass gives both the kept edges and the write
     scope of `match_edges` (`write_scopes`)."""
     gone = accounts_with(changes, REMOVED)
-    flags = affected.select(
-        c.ACCOUNT_ID,
-        (F.col(RESCORED) if RESCORED in affected.columns else F.lit(True)).alias(RESCORED),
-    ).distinct()
-    # One row an account at either end: removed, or affected (and whether rescored).
+    rescored = F.col(RESCORED) if RESCORED in affected.columns else F.lit(True)
+    # One row an account at either end (the aggregation also drops repeats): removed, or
+    # affected (and whether rescored).
     ended = (
-        flags.select(c.ACCOUNT_ID, RESCORED, F.lit(False).alias("_gone"))
+        affected.select(c.ACCOUNT_ID, rescored.alias(RESCORED), F.lit(False).alias("_gone"))
         .unionByName(
             gone.select(
                 c.ACCOUNT_ID,
