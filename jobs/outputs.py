@@ -137,6 +137,19 @@ class OutputWriter:
             workers=workers,
         )
 
+    def describe_tables(self, properties: Mapping[str, str], *, workers: int = 1) -> None:
+        """`set_properties` and `set_column_comments` in one pass: each table's properties
+        then its column comments, `workers` tables at a time (the end of a run)."""
+
+        def describe(table: str) -> None:
+            self._set_table_properties(table, properties)
+            self._set_table_column_comments(table)
+
+        run_together(
+            [(table, partial(describe, table)) for table in [*self.table_versions, RUNS]],
+            workers=workers,
+        )
+
     def _set_table_properties(self, table: str, properties: Mapping[str, str]) -> None:
         path = self.path(table)
         if not DeltaTable.isDeltaTable(self._spark, path):

@@ -819,7 +819,14 @@ def _exception_messages(exception_info: Mapping[str, Any] | None) -> list[str]:
 
 
 class _ResultFields(dict[str, Any]):
-    """GX result fields for `str.format_map`; a field GX did not report shows as '?'."""
+    """GX result fields for `str.format_map`; a field GX did not report shows as '?'. GX
+    reports no unexpected count (None) for a frame without rows: none, so 0 (a run that
+    accepted no edge)."""
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        super().__init__(fields)
+        if self.get("element_count") == 0 and self.get("unexpected_count") is None:
+            self["unexpected_count"] = 0
 
     def __missing__(self, key: str) -> str:
         return "?"

@@ -678,14 +678,13 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 "quarantine": sum(counts.quarantined for counts in inputs.counts.values()),
             }
             with clock.stage("maintenance"):
-                writer.set_properties(
+                writer.describe_tables(
                     {
                         "delta.logRetentionDuration": config.outputs.log_retention,
                         "delta.deletedFileRetentionDuration": config.outputs.deleted_file_retention,
                     },
                     workers=parallel,
                 )
-                writer.set_column_comments(workers=parallel)
                 succeeded_before = _succeeded_runs(spark, out_dir, run_id)
                 if (succeeded_before + 1) % config.outputs.maintenance_every_runs == 0:
                     writer.maintain(

@@ -96,8 +96,7 @@ def test_comments_come_with_the_writes_and_survive_overwrite_merge_and_ledger_ru
     # Created with their comments: no separate commit was needed for them.
     assert _comments(tmp_path / "entity_membership") == dict(membership.comments)
     assert _comments(tmp_path / "quarantine") == dict(quarantine.comments)
-    first.set_properties(PROPERTIES)
-    first.set_column_comments()
+    first.describe_tables(PROPERTIES)
     for table in ("entity_membership", "quarantine"):
         assert _operations(tmp_path / table) == ["WRITE", "SET TBLPROPERTIES"]
         metadata = RustDeltaTable(str(tmp_path / table)).metadata()
@@ -110,8 +109,7 @@ def test_comments_come_with_the_writes_and_survive_overwrite_merge_and_ledger_ru
     third = OutputWriter(spark, tmp_path, "r3")
     third.merge("entity_membership", frame.replace("E3", "E9"), ["account_id"])
     third.replace_run_rows("quarantine", ledger_rows.withColumn("run_id", F.lit("r3")))
-    third.set_properties(PROPERTIES)
-    third.set_column_comments()  # nothing differs: no commit
+    third.describe_tables(PROPERTIES, workers=2)  # nothing differs: no commit
     assert _operations(tmp_path / "entity_membership")[2:] == ["WRITE", "MERGE"]
     assert _operations(tmp_path / "quarantine")[2:] == ["WRITE"]
     assert _comments(tmp_path / "entity_membership") == dict(membership.comments)

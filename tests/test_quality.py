@@ -257,6 +257,17 @@ def test_probability_above_one_null_or_nan_fails(spark: SparkSession) -> None:
     ]
 
 
+def test_no_edges_at_all_pass_and_read_as_zero_not_none(spark: SparkSession) -> None:
+    # GX reports no unexpected count for a frame without rows.
+    report = run_outputs(spark, edges=[])
+    assert outcomes(report) == expected_outcomes(FIRST_RUN_CHECKS)
+    observed = {result.check: result.observed for result in report.results}
+    assert observed["match_edges.probability_in_unit_interval"] == (
+        "0 null match_probability in 0 rows; 0 match_probability outside [0, 1]"
+    )
+    assert observed["match_edges.pair_unique"] == "0 rows repeat a pair"
+
+
 def test_edge_with_left_id_above_right_fails_ordering(spark: SparkSession) -> None:
     edges = [*EDGES[:-1], ("店铺003", "acc-001", 0.93, 3.7, "run-1")]
     report = run_outputs(spark, edges=edges)
