@@ -1,4 +1,5 @@
-"""Tests of jobs.session's release of what a run persisted, on a real local Spark session."""
+"""Tests of jobs.session's log levels and its release of what a run persisted, on a real local
+Spark session."""
 
 from __future__ import annotations
 
@@ -7,39 +8,51 @@ from collections.abc import Iterator
 import pytest
 from pyspark.sql import SparkSession
 
-from jobs.session import persisted_rdd_ids, release_persisted
+from jobs.session import (
+    EXPECTED_WARNINGS,
+    persisted_rdd_ids,
+    quiet_expected_warnings,
+    release_persisted,
+)
 
-RDD_LOGGER = "org.apache.spark.rdd.MapPartitionsRDD"
+OTHER = "org.apache.spark.sql.execution.adaptive.AdaptiveSparkPlanExec"
 
 
-def _level(spark: SparkSession) -> str:
+def _level(spark: SparkSession, name: str) -> str:
     jvm = spark.sparkContext._jvm
     assert jvm is not None
-    return str(jvm.org.apache.logging.log4j.LogManager.getLogger(RDD_LOGGER).getLevel())
+    return str(jvm.org.apache.logging.log4j.LogManager.getLogger(name).getLevel())
 
 
 @pytest.fixture()
-def rdd_logger_at_warn(spark: SparkSession) -> Iterator[None]:
-    """The RDD logger at WARN, as in a job (the tests' sessions log errors only)."""
+def loggers_at_warn(spark: SparkSession) -> Iterator[None]:
+    """The expected-warning loggers and one other at WARN, as in a job (the tests' sessions
+    log errors only); their levels back afterwards."""
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     log4j = jvm.org.apache.logging.log4j
-    before = log4j.LogManager.getLogger(RDD_LOGGER).getLevel()
-    log4j.core.config.Configurator.setLevel(RDD_LOGGER, log4j.Level.WARN)
+    names = [*EXPECTED_WARNINGS, OTHER]
+    before = {name: log4j.LogManager.getLogger(name).getLevel() for name in names}
+    for name in names:
+        log4j.core.config.Configurator.setLevel(name, log4j.Level.WARN)
     yield
-    log4j.core.config.Configurator.setLevel(RDD_LOGGER, before)
+    for name, level in before.items():
+        log4j.core.config.Configurator.setLevel(name, level)
 
 
-@pytest.mark.usefixtures("rdd_logger_at_warn")
-def test_release_frees_local_checkpoints_and_gives_the_rdd_logger_its_level_back(
-    spark: SparkSession,
-) -> None:
+@pytest.mark.usefixtures("loggers_at_warn")
+def test_expected_warnings_are_quiet_and_no_other_logger_is(spark: SparkSession) -> None:
+    quiet_expected_warnings(spark)
+    assert {name: _level(spark, name) for name in EXPECTED_WARNINGS} == dict.fromkeys(
+        EXPECTED_WARNINGS, "ERROR"
+    )
+    assert _level(spark, OTHER) == "WARN"
+
+
+def test_release_frees_local_checkpoints(spark: SparkSession) -> None:
     before = persisted_rdd_ids(spark)
     kept = spark.range(1000).selectExpr("id % 7 AS k").localCheckpoint()  # persisted blocks
     assert kept.count() == 1000
     assert persisted_rdd_ids(spark) - before  # the checkpoint holds storage
-
     assert release_persisted(spark, before) >= 1
     assert persisted_rdd_ids(spark) == before
-    # Quietened for the release only: later warnings of that logger still show.
-    assert _level(spark) == "WARN"
