@@ -47,7 +47,7 @@ def persisted_rdd_ids(spark: SparkSession) -> set[int]:
 
 
 # JVM loggers whose warnings a run makes on purpose, set to ERROR (`quiet_expected_warnings`):
-# 40 and 35 lines a run at 1,000,000 accounts that told an operator nothing.
+# 39 lines each in a run at 1,000,000 accounts, which told an operator nothing.
 EXPECTED_WARNINGS = {
     # The leads are ranked in one window over all of them (`resolution.network.entity_leads`,
     # one narrow row per lead): Spark warns each time it plans a window without partitions,
