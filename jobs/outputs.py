@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -129,32 +129,42 @@ class OutputWriter:
         """Give every table this run wrote these Delta table properties and its description
         from `jobs.table_docs` (the `comment` property), in one commit per table and only
         where something differs; `workers` tables at a time (`jobs.concurrency`)."""
-        run_together(
-            [
-                (table, partial(self._set_table_properties, table, properties))
-                for table in [*self.table_versions, RUNS]
-            ],
-            workers=workers,
-        )
+        self._each_table(partial(self._set_table_properties, properties=properties), workers)
+
+    def set_column_comments(self, *, workers: int = 1) -> None:
+        """Give the columns of every table this run wrote their comments from
+        `jobs.table_docs`, in one `ALTER TABLE ... ALTER COLUMN` per table and only where a
+        comment differs (normally none: the writes carry them); `workers` tables at a time."""
+        self._each_table(self._set_table_column_comments, workers)
 
     def describe_tables(self, properties: Mapping[str, str], *, workers: int = 1) -> None:
         """`set_properties` and `set_column_comments` in one pass: each table's properties
         then its column comments, `workers` tables at a time (the end of a run)."""
 
-        def describe(table: str) -> None:
-            self._set_table_properties(table, properties)
-            self._set_table_column_comments(table)
+        def describe(table: str, path: str, delta: DeltaTable) -> None:
+            self._set_table_properties(table, path, delta, properties=properties)
+            self._set_table_column_comments(table, path, delta)
+
+        self._each_table(describe, workers)
+
+    def _each_table(self, action: Callable[[str, str, DeltaTable], None], workers: int) -> None:
+        """`action(table, path, delta)` for every Delta table this run wrote (and `runs`),
+        `workers` at a time; the table is opened once for it."""
+
+        def on(table: str) -> None:
+            path = self.path(table)
+            if DeltaTable.isDeltaTable(self._spark, path):
+                action(table, path, DeltaTable.forPath(self._spark, path))
 
         run_together(
-            [(table, partial(describe, table)) for table in [*self.table_versions, RUNS]],
+            [(table, partial(on, table)) for table in [*self.table_versions, RUNS]],
             workers=workers,
         )
 
-    def _set_table_properties(self, table: str, properties: Mapping[str, str]) -> None:
-        path = self.path(table)
-        if not DeltaTable.isDeltaTable(self._spark, path):
-            return
-        detail = DeltaTable.forPath(self._spark, path).detail().first()
+    def _set_table_properties(
+        self, table: str, path: str, delta: DeltaTable, *, properties: Mapping[str, str]
+    ) -> None:
+        detail = delta.detail().first()
         current = dict(detail["properties"] or {}) if detail is not None else {}
         wanted = {k: v for k, v in properties.items() if current.get(k) != v}
         vectors = self._deletion_vectors_setting(table, current)
@@ -183,24 +193,12 @@ class OutputWriter:
             return "false"
         return None
 
-    def set_column_comments(self, *, workers: int = 1) -> None:
-        """Give the columns of every table this run wrote their comments from
-        `jobs.table_docs`, in one `ALTER TABLE ... ALTER COLUMN` per table and only where a
-        comment differs (normally none: the writes carry them); `workers` tables at a time."""
-        run_together(
-            [
-                (table, partial(self._set_table_column_comments, table))
-                for table in [*self.table_versions, RUNS]
-            ],
-            workers=workers,
-        )
-
-    def _set_table_column_comments(self, table: str) -> None:
-        path = self.path(table)
+    def _set_table_column_comments(self, table: str, path: str, delta: DeltaTable) -> None:
         doc = table_docs.TABLES.get(table)
-        if doc is None or not DeltaTable.isDeltaTable(self._spark, path):
+        if doc is None:
             return
-        schema = DeltaTable.forPath(self._spark, path).toDF().schema
+        # A property change earlier in the same pass leaves the schema as it was.
+        schema = delta.toDF().schema
         changes = [
             f"{sql_identifier(field.name)} COMMENT {sql_string(doc.comments[field.name])}"
             for field in schema.fields
