@@ -8,11 +8,32 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pyspark import StorageLevel
+from pyspark import SparkContext, StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 logger = logging.getLogger(__name__)
+
+
+JOB_DESCRIPTION = "spark.job.description"
+
+
+@contextmanager
+def _described(name: str) -> Iterator[None]:
+    """The Spark jobs run inside carry `stage NAME` as their description (the Spark UI's and
+    the event log's name for them, which `bench.event_log` sums by); the description before
+    is restored after. Local properties are per thread (PySpark pins Python threads to JVM
+    threads), so stages run side by side keep their own."""
+    context = SparkContext._active_spark_context
+    if context is None:
+        yield
+        return
+    before = context.getLocalProperty(JOB_DESCRIPTION)
+    context.setJobDescription(f"stage {name}")
+    try:
+        yield
+    finally:
+        context.setJobDescription(before)  # type: ignore[arg-type]
 
 
 class StageClock:
@@ -49,7 +70,8 @@ class StageClock:
     def stage(self, name: str) -> Iterator[None]:
         logger.info("stage %s: started", name)
         started = time.perf_counter()
-        yield
+        with _described(name):
+            yield
         ended = time.perf_counter()
         elapsed = ended - started
         with self._lock:

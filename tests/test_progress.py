@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
+from pyspark import SparkContext, inheritable_thread_target
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs.progress import StageClock
+from jobs.progress import JOB_DESCRIPTION, StageClock
 
 
 def test_spans_hold_the_work_between_stages_and_add_up_to_the_wall_time() -> None:
@@ -50,3 +52,35 @@ def test_a_small_materialised_frame_comes_back_in_fewer_partitions(spark: SparkS
     finally:
         clock.release()
         frame.unpersist()
+
+
+def test_a_stage_names_its_spark_jobs_and_restores_the_name_before(spark: SparkSession) -> None:
+    context = spark.sparkContext
+    clock = StageClock()
+    assert context.getLocalProperty(JOB_DESCRIPTION) is None
+    with clock.stage("outer"):
+        assert context.getLocalProperty(JOB_DESCRIPTION) == "stage outer"
+        with clock.stage("inner"):
+            assert context.getLocalProperty(JOB_DESCRIPTION) == "stage inner"
+            # Another thread's stage is its own: the property is per thread.
+            seen: list[str | None] = []
+            other = threading.Thread(
+                target=inheritable_thread_target(
+                    lambda: seen.append(_named(clock, "aside", context))
+                )
+            )
+            other.start()
+            other.join()
+            assert seen == ["stage aside"]
+            assert context.getLocalProperty(JOB_DESCRIPTION) == "stage inner"
+        assert context.getLocalProperty(JOB_DESCRIPTION) == "stage outer"
+    assert context.getLocalProperty(JOB_DESCRIPTION) is None
+    # Restored when the stage fails too.
+    with pytest.raises(RuntimeError), clock.stage("failing"):
+        raise RuntimeError("boom")
+    assert context.getLocalProperty(JOB_DESCRIPTION) is None
+
+
+def _named(clock: StageClock, name: str, context: SparkContext) -> str | None:
+    with clock.stage(name):
+        return context.getLocalProperty(JOB_DESCRIPTION)
