@@ -198,23 +198,65 @@ def _count_idle(
             found[starts[following][1]].idle_ms += end - begin
 
 
+def running_tasks(events: Iterable[dict]) -> dict[int, int]:
+    """Milliseconds of the application (from its start to its end, or to the last task) spent
+    with 0, 1, 2, ... tasks running: the cores a local run kept busy."""
+    steps: list[tuple[int, int]] = []
+    first = last = None
+    for event in events:
+        kind = event.get("Event")
+        if kind == "SparkListenerApplicationStart":
+            first = event["Timestamp"]
+        elif kind == "SparkListenerApplicationEnd":
+            last = event["Timestamp"]
+        elif kind == "SparkListenerTaskEnd":
+            info = event.get("Task Info") or {}
+            if "Launch Time" in info and "Finish Time" in info:
+                steps += [(info["Launch Time"], 1), (info["Finish Time"], -1)]
+    if not steps:
+        return {}
+    steps.sort()
+    at = first if first is not None else steps[0][0]
+    end = last if last is not None else steps[-1][0]
+    spent: dict[int, int] = {}
+    level = 0
+    for time, step in steps + [(end, 0)]:
+        if time > at:
+            spent[level] = spent.get(level, 0) + time - at
+            at = time
+        level += step
+    return spent
+
+
+def _running_line(spent: dict[int, int]) -> str:
+    wall = sum(spent.values())
+    parts = [
+        f"{spent.get(0, 0) / 1000:.1f} s with no task running",
+        f"{spent.get(1, 0) / 1000:.1f} s with one",
+        f"{sum(v for k, v in spent.items() if k >= 2) / 1000:.1f} s with two or more",
+    ]
+    return f"wall {wall / 1000:.1f} s: " + ", ".join(parts)
+
+
 def render(times: Sequence[StageTime], *, top: int | None = None) -> str:
     """A text table, largest task time first, with the totals."""
     ordered = sorted(times, key=lambda t: t.task_ms, reverse=True)
     shown = ordered if top is None else ordered[:top]
+    total = f"all ({len(times)} stages)"
+    w = max([len("stage"), len(total)] + [len(time.name) for time in shown])
     lines = [
-        f"{'stage':<40} {'tasks':>7} {'task s':>8} {'cpu s':>8} {'wall s':>8} {'task/wall':>9} "
+        f"{'stage':<{w}} {'tasks':>7} {'task s':>8} {'cpu s':>8} {'wall s':>8} {'task/wall':>9} "
         f"{'idle s':>7}"
     ]
     for time in shown:
         ratio = time.task_ms / time.wall_ms if time.wall_ms else 0.0
         lines.append(
-            f"{time.name:<40} {time.tasks:>7} {time.task_ms / 1000:>8.1f} "
+            f"{time.name:<{w}} {time.tasks:>7} {time.task_ms / 1000:>8.1f} "
             f"{time.cpu_ns / 1e9:>8.1f} {time.wall_ms / 1000:>8.1f} {ratio:>9.2f} "
             f"{time.idle_ms / 1000:>7.1f}"
         )
     lines.append(
-        f"{'all (' + str(len(times)) + ' stages)':<40} {sum(t.tasks for t in times):>7} "
+        f"{total:<{w}} {sum(t.tasks for t in times):>7} "
         f"{sum(t.task_ms for t in times) / 1000:>8.1f} "
         f"{sum(t.cpu_ns for t in times) / 1e9:>8.1f} {'':>8} {'':>9} "
         f"{sum(t.idle_ms for t in times) / 1000:>7.1f}"
@@ -234,7 +276,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.event_log.exists():
         print(f"{args.event_log}: no such event log", file=sys.stderr)
         return 2
-    print(render(summarise(_events(event_files(args.event_log))), top=args.top))
+    events = list(_events(event_files(args.event_log)))
+    print(render(summarise(events), top=args.top))
+    spent = running_tasks(events)
+    if spent:
+        print(_running_line(spent))
     return 0
 
 

@@ -112,8 +112,13 @@ def test_reads_a_rolling_log_folder_in_order_and_prints_largest_first(
     assert main([str(folder)]) == 0
     rows = capsys.readouterr().out.splitlines()
     assert [row.split()[0] for row in rows[1:4]] == ["score", "read", "before"]
-    assert rows[-1].split()[:2] == ["all", "(5"]
-    assert rows[-1].split()[-3:] == ["5.4", "3.7", "5.0"]
+    assert rows[-2].split()[:2] == ["all", "(5"]
+    assert rows[-2].split()[-3:] == ["5.4", "3.7", "5.0"]
+    # 0-1.0, 1.6-2.0, 2.3-3.0, 5.0-7.0 and 7.1-8.0 s idle; two tasks at once 1.0-1.4,
+    # 2.05-2.25 and 3.5-5.0 s; one the rest, to the last task's end at 8.3 s.
+    assert (
+        rows[-1] == "wall 8.3 s: 5.0 s with no task running, 1.2 s with one, 2.1 s with two or more"
+    )
 
 
 def test_a_compressed_or_missing_log_is_refused_by_name(tmp_path: Path) -> None:
