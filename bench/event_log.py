@@ -31,7 +31,7 @@ import argparse
 import bisect
 import json
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,21 +107,17 @@ def _file_events(path: Path) -> Iterator[dict]:
                 raise SystemExit(f"{path}, line {number}: not an event ({error})") from error
 
 
-def summarise(events: Iterable[dict]) -> list[StageTime]:
+def summarise(events: Sequence[dict]) -> list[StageTime]:
     """Per named stage, in the order the run first entered it."""
     stage_of_job: dict[int, str | None] = {}
     job_start: dict[int, int] = {}
     spark_stage_job: dict[int, int] = {}
     job_order: list[int] = []
     tasks: list[tuple[int, int, int]] = []  # (spark stage, run ms, cpu ns)
-    running: list[tuple[int, int]] = []  # (time, +1 a task starts / -1 it ends)
     job_end: dict[int, int] = {}
-    started_at: int | None = None
     for event in events:
         kind = event.get("Event")
-        if kind == "SparkListenerApplicationStart":
-            started_at = event["Timestamp"]
-        elif kind == "SparkListenerJobStart":
+        if kind == "SparkListenerJobStart":
             job = event["Job ID"]
             text = (event.get("Properties") or {}).get(DESCRIPTION) or ""
             stage_of_job[job] = stage_name(text)
@@ -133,9 +129,6 @@ def summarise(events: Iterable[dict]) -> list[StageTime]:
             job_end[event["Job ID"]] = event["Completion Time"]
         elif kind == "SparkListenerTaskEnd":
             metrics = event.get("Task Metrics") or {}
-            info = event.get("Task Info") or {}
-            if "Launch Time" in info and "Finish Time" in info:
-                running += [(info["Launch Time"], 1), (info["Finish Time"], -1)]
             tasks.append(
                 (
                     event["Stage ID"],
@@ -169,39 +162,20 @@ def summarise(events: Iterable[dict]) -> list[StageTime]:
         time.tasks += 1
         time.task_ms += run_ms
         time.cpu_ns += cpu_ns
-    _count_idle(found, named, job_start, running, started_at)
+    starts = sorted((at, named[job]) for job, at in job_start.items())
+    for begin, end, level in _segments(events):
+        following = bisect.bisect_left(starts, (end, ""))
+        if level == 0 and following < len(starts):
+            # No task ran: driver work before the next job (planning, Delta's log, Python,
+            # GX), counted under that job's stage as the spans count eager work.
+            found[starts[following][1]].idle_ms += end - begin
     return list(found.values())
 
 
-def _count_idle(
-    found: dict[str, StageTime],
-    named: dict[int, str],
-    job_start: dict[int, int],
-    running: list[tuple[int, int]],
-    started_at: int | None,
-) -> None:
-    """Add to each stage the time no task ran (driver work: planning, Delta's log, Python,
-    GX) before its next job started, as the spans count the eager work before a stage."""
-    if not running:
-        return
-    starts = sorted((at, named[job]) for job, at in job_start.items())
-    gaps = []
-    level, last = 0, started_at if started_at is not None else min(t for t, _ in running)
-    for at, step in sorted(running):
-        if level == 0 and at > last:
-            gaps.append((last, at))
-        level += step
-        last = max(last, at)
-    for begin, end in gaps:
-        following = bisect.bisect_left(starts, (end, ""))
-        if following < len(starts):
-            found[starts[following][1]].idle_ms += end - begin
-
-
-def running_tasks(events: Iterable[dict]) -> dict[int, int]:
-    """Milliseconds of the application (from its start to its end, or to the last task) spent
-    with 0, 1, 2, ... tasks running: the cores a local run kept busy."""
-    steps: list[tuple[int, int]] = []
+def _segments(events: Sequence[dict]) -> Iterator[tuple[int, int, int]]:
+    """`(begin, end, tasks running)` over the application, from its start to its end (or to
+    the last task's end), in time order."""
+    steps: list[tuple[int, int]] = []  # (time, +1 a task starts / -1 it ends)
     first = last = None
     for event in events:
         kind = event.get("Event")
@@ -214,17 +188,23 @@ def running_tasks(events: Iterable[dict]) -> dict[int, int]:
             if "Launch Time" in info and "Finish Time" in info:
                 steps += [(info["Launch Time"], 1), (info["Finish Time"], -1)]
     if not steps:
-        return {}
+        return
     steps.sort()
     at = first if first is not None else steps[0][0]
-    end = last if last is not None else steps[-1][0]
-    spent: dict[int, int] = {}
     level = 0
-    for time, step in steps + [(end, 0)]:
+    for time, step in [*steps, (last if last is not None else steps[-1][0], 0)]:
         if time > at:
-            spent[level] = spent.get(level, 0) + time - at
+            yield at, time, level
             at = time
         level += step
+
+
+def running_tasks(events: Sequence[dict]) -> dict[int, int]:
+    """Milliseconds of the application spent with 0, 1, 2, ... tasks running: the cores a
+    local run kept busy."""
+    spent: dict[int, int] = {}
+    for begin, end, level in _segments(events):
+        spent[level] = spent.get(level, 0) + end - begin
     return spent
 
 
