@@ -112,7 +112,6 @@ def summarise(events: Sequence[dict]) -> list[StageTime]:
     stage_of_job: dict[int, str | None] = {}
     job_start: dict[int, int] = {}
     spark_stage_job: dict[int, int] = {}
-    job_order: list[int] = []
     tasks: list[tuple[int, int, int]] = []  # (spark stage, run ms, cpu ns)
     job_end: dict[int, int] = {}
     for event in events:
@@ -122,7 +121,6 @@ def summarise(events: Sequence[dict]) -> list[StageTime]:
             text = (event.get("Properties") or {}).get(DESCRIPTION) or ""
             stage_of_job[job] = stage_name(text)
             job_start[job] = event["Submission Time"]
-            job_order.append(job)
             for stage in event.get("Stage IDs", []):
                 spark_stage_job.setdefault(stage, job)
         elif kind == "SparkListenerJobEnd":
@@ -136,11 +134,11 @@ def summarise(events: Sequence[dict]) -> list[StageTime]:
                     int(metrics.get("Executor CPU Time", 0)),
                 )
             )
-    # Unnamed jobs count under the next named one (the stage clock's spans do the same).
+    # Unnamed jobs count under the next named one (the stage clock's spans do the same). The
+    # jobs in the order they started: the dict's insertion order.
     named: dict[int, str] = {}
     pending: list[int] = []
-    for job in job_order:
-        name = stage_of_job[job]
+    for job, name in stage_of_job.items():
         if name is None:
             pending.append(job)
             continue
@@ -151,7 +149,7 @@ def summarise(events: Sequence[dict]) -> list[StageTime]:
     for waiting in pending:
         named[waiting] = "after the last stage"
     found: dict[str, StageTime] = {}
-    for job in job_order:
+    for job in stage_of_job:
         time = found.setdefault(named[job], StageTime(named[job]))
         time.spans.append((job_start[job], job_end.get(job, job_start[job])))
     for stage, run_ms, cpu_ns in tasks:
@@ -164,8 +162,10 @@ def summarise(events: Sequence[dict]) -> list[StageTime]:
         time.cpu_ns += cpu_ns
     starts = sorted((at, named[job]) for job, at in job_start.items())
     for begin, end, level in _segments(events):
+        if level:
+            continue
         following = bisect.bisect_left(starts, (end, ""))
-        if level == 0 and following < len(starts):
+        if following < len(starts):
             # No task ran: driver work before the next job (planning, Delta's log, Python,
             # GX), counted under that job's stage as the spans count eager work.
             found[starts[following][1]].idle_ms += end - begin
