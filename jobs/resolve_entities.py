@@ -847,6 +847,7 @@ def _investigation(
         inputs.accepted[c.ENFORCEMENT_SIGNALS],
         resolution.match_edges,
         config=config.resolution,
+        entities=resolution.entities,
     )
     return (
         clock.materialise("entity_links", found.entity_links),

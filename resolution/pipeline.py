@@ -894,11 +894,13 @@ def investigate(
     match_edges: DataFrame | None,
     *,
     config: ResolutionConfig,
+    entities: DataFrame | None = None,
 ) -> Investigation:
     """`entity_links` and `entity_leads` (`resolution.network`) of resolved entities.
 
     `blocking_keys` is `Resolution.blocking_keys` (hashed value keys, with holder counts);
-    `signals` the accepted `enforcement_signals` rows (may be empty). Example::
+    `signals` the accepted `enforcement_signals` rows (may be empty); `entities`
+    (`Resolution.entities`, optional) gives the leads their account counts. Example::
 
         found = investigate(resolution.entity_membership, resolution.blocking_keys, signals,
                             resolution.match_edges, config=ResolutionConfig())
@@ -908,6 +910,11 @@ def investigate(
     return Investigation(
         entity_links=entity_links(membership, blocking_keys, config=config.network),
         entity_leads=entity_leads(
-            membership, signals, blocking_keys, match_edges=match_edges, config=config.leads
+            membership,
+            signals,
+            blocking_keys,
+            match_edges=match_edges,
+            entities=entities,
+            config=config.leads,
         ),
     )

@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 
 from features import columns as c
 from resolution.blocking import count_value_holders
+from resolution.clustering import summarise_entities
 from resolution.errors import ConfigError, ResolutionError
 from resolution.network import (
     ENTITY_ID_L,
@@ -422,6 +423,48 @@ def test_match_edges_add_their_mean_probability(
         "mean match probability 0.97 over 2 matched pairs; "
         "5 rights-holder complaints, 1 counterfeit test buy"
     )
+
+
+def test_leads_read_the_given_entity_sizes_and_count_uncounted_keys_once(
+    lead_inputs: tuple[DataFrame, DataFrame, DataFrame], leads: list[dict[str, Any]]
+) -> None:
+    membership, signals, keys = lead_inputs
+    entities = summarise_entities(membership)
+    given = entity_leads(membership, signals, keys, entities=entities, config=LeadsConfig())
+    assert [row.asDict() for row in given.orderBy("lead_rank").collect()] == leads
+    # Without holder counts, a key row given twice is one holder: a device of r1's own,
+    # repeated, is shared by no two accounts.
+    own = membership.sparkSession.createDataFrame(
+        [("r1", "device", "device of r1 alone")], keys.drop(c.ACCOUNT_COUNT).schema
+    )
+    uncounted = keys.drop(c.ACCOUNT_COUNT).unionByName(own)
+    repeated = uncounted.unionByName(own)
+    once, twice = (
+        [
+            row.asDict()
+            for row in entity_leads(membership, signals, frame, config=LeadsConfig())
+            .orderBy("lead_rank")
+            .collect()
+        ]
+        for frame in (uncounted, repeated)
+    )
+    assert twice == once
+    ring = next(lead for lead in once if lead[c.ENTITY_ID] == "E-ring")
+    assert ring["shared_value_count"] == 4
+
+
+def test_sizes_given_without_their_column_are_refused(
+    lead_inputs: tuple[DataFrame, DataFrame, DataFrame],
+) -> None:
+    membership, signals, keys = lead_inputs
+    with pytest.raises(ResolutionError, match="account_count"):
+        entity_leads(
+            membership,
+            signals,
+            keys,
+            entities=membership.select(c.ENTITY_ID).distinct(),
+            config=LeadsConfig(),
+        )
 
 
 def test_config_problems_are_all_reported() -> None:
