@@ -352,6 +352,30 @@ def test_an_incremental_run_whose_hub_cap_moves_resolves_in_full(
     assert _input_counts(out, "day2") == _input_counts(full_out, E2E_RUN_ID)
 
 
+def test_an_incremental_run_on_an_unreadable_file_exits_2_naming_it(
+    spark: SparkSession, generated, first_run, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The fingerprints of an incremental run are read in a driver thread while the previous
+    run's tables are opened: a data file whose pages cannot be decoded (its footer, and so its
+    schema, intact) still fails the run with the input exit code, naming the file."""
+    in_dir, _ = generated
+    day2 = tmp_path / "in"
+    shutil.copytree(in_dir, day2)
+    payments = day2 / "payment_instruments.parquet"
+    data = bytearray(payments.read_bytes())
+    data[4 : len(data) // 2] = bytes(len(data) // 2 - 4)
+    payments.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    shutil.copytree(first_run[0], out)
+    result = resolve_here(spark, day2, out, "--run-id", "day2-unreadable", "--incremental")
+    assert result.returncode == 2, result.stderr[-5000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: "), last
+    assert f"{payments}: cannot be read as parquet" in last
+    runs = read_table(out, "runs").set_index("run_id")
+    assert runs.loc["day2-unreadable", "status"] == "failed"
+
+
 def test_entity_ids_do_not_depend_on_cores_partitions_or_storage(
     generated, first_run, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
