@@ -84,6 +84,7 @@ _HOLDERS = "_holders"
 _ENTITIES = "_entities"
 _PAIR = "_pair"
 _AMOUNT = "_amount"
+_EXACT_PROBABILITY = "decimal(18,15)"
 _SHARED = "_shared"
 
 # What an investigator calls each attribute (singular, plural), for `reasons`.
@@ -278,25 +279,27 @@ def _signal_totals(
     )
     # The contract's default count is 1; negative counts are quarantined upstream, count 0 here.
     amount = F.greatest(F.coalesce(F.col(c.SIGNAL_COUNT).cast("long"), F.lit(1)), F.lit(0))
-    weight = F.lit(0.0)
-    if weights:
-        weight = F.coalesce(_lookup(weights, kind).cast("double"), F.lit(0.0))
-    rows = signals.select(
-        c.ACCOUNT_ID,
-        kind.alias(c.SIGNAL_TYPE),
-        amount.alias(_AMOUNT),
-        (weight * amount).alias(WEIGHTED_SIGNALS),
-    ).join(members, on=c.ACCOUNT_ID)
+    rows = signals.select(c.ACCOUNT_ID, kind.alias(c.SIGNAL_TYPE), amount.alias(_AMOUNT)).join(
+        members, on=c.ACCOUNT_ID
+    )
     n = F.col(_AMOUNT)
-    return rows.groupBy(c.ENTITY_ID).agg(
+    totals = rows.groupBy(c.ENTITY_ID).agg(
         F.sum(n).alias(c.SIGNAL_COUNT),
         *[
             F.sum(F.when(F.col(c.SIGNAL_TYPE) == kind_name, n).otherwise(0)).alias(column)
             for kind_name, column in SIGNAL_COLUMNS.items()
         ],
         F.count_distinct(F.when(n > 0, F.col(c.ACCOUNT_ID))).alias(ACCOUNTS_WITH_SIGNALS),
-        F.sum(WEIGHTED_SIGNALS).cast("double").alias(WEIGHTED_SIGNALS),
     )
+    # Weighted from the counts per type (whole numbers), in a fixed order: a sum of weighted
+    # rows depends on the order Spark adds them in, so on the partitioning, by a unit in the
+    # last place, enough to swap two leads whose scores are otherwise equal.
+    weighted = F.lit(0.0)
+    for kind_name, column in SIGNAL_COLUMNS.items():
+        weight = float(weights.get(kind_name, 0.0))
+        if weight:
+            weighted = weighted + F.lit(weight) * F.col(column)
+    return totals.withColumn(WEIGHTED_SIGNALS, weighted.cast("double"))
 
 
 def _shared_inside(
@@ -361,8 +364,11 @@ def _match_strength(members: DataFrame, match_edges: DataFrame) -> DataFrame:
         .join(left, on=c.ACCOUNT_ID_L)
         .join(right, on=[c.ACCOUNT_ID_R, c.ENTITY_ID])
     )
+    # Averaged as exact decimals (15 places): a sum of doubles depends on the order Spark adds
+    # them in, so on the partitioning, and a unit in the last place swaps two tied leads.
+    exact = F.col(c.MATCH_PROBABILITY).try_cast(_EXACT_PROBABILITY)
     return inside.groupBy(c.ENTITY_ID).agg(
-        F.avg(F.col(c.MATCH_PROBABILITY).cast("double")).alias(MEAN_MATCH_PROBABILITY),
+        F.avg(exact).cast("double").alias(MEAN_MATCH_PROBABILITY),
         F.count(F.lit(1)).alias(MATCHED_PAIRS),
     )
 

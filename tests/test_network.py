@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -465,6 +466,48 @@ def test_sizes_given_without_their_column_are_refused(
             entities=membership.select(c.ENTITY_ID).distinct(),
             config=LeadsConfig(),
         )
+
+
+def test_lead_scores_and_ranks_do_not_depend_on_partitioning(spark: SparkSession) -> None:
+    """Two entities with the same structure and signals, their edges' probabilities and their
+    signals spread differently over accounts and partitions, tie exactly (ranked by id) under
+    every partitioning: a sum of doubles in Spark's order would differ in the last place."""
+    probabilities = [0.1, 0.2, 0.3, 0.7, 0.11, 0.13, 0.17, 0.19, 0.23, 0.29, 0.31, 0.37, 0.41, 0.43]
+    members, edges, signals = [], [], []
+    for entity, order in (("E-a", probabilities), ("E-b", probabilities[::-1])):
+        accounts = [f"{entity}-{i}" for i in range(6)]
+        members += [(account, entity) for account in accounts]
+        pairs = [(a, b) for i, a in enumerate(accounts) for b in accounts[i + 1 :]]
+        edges += [(a, b, p) for (a, b), p in zip(pairs, order, strict=False)]
+        for i, account in enumerate(accounts if entity == "E-a" else accounts[::-1]):
+            signals.append((account, "customer_complaint", i + 1, None))
+            signals.append((account, "rights_holder_complaint", 1, None))
+    weights = {"customer_complaint": 0.1, "rights_holder_complaint": 0.7}
+    config = LeadsConfig(signal_weights=weights)
+    keys = spark.createDataFrame([], COUNTED_KEYS)
+    results = []
+    previous = spark.conf.get("spark.sql.shuffle.partitions")
+    try:
+        for partitions in (1, 3, 7):
+            spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+            frames = [
+                spark.createDataFrame(rows, schema).repartition(partitions)
+                for rows, schema in ((members, MEMBERSHIP), (edges, EDGES), (signals, SIGNALS))
+            ]
+            leads = entity_leads(
+                frames[0], frames[2], keys, match_edges=frames[1], config=config
+            ).orderBy("lead_rank")
+            results.append([row.asDict() for row in leads.collect()])
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", previous)
+    assert results[1] == results[0] and results[2] == results[0]
+    first, second = results[0]
+    assert (first[c.ENTITY_ID], second[c.ENTITY_ID]) == ("E-a", "E-b")
+    assert first["lead_score"] == second["lead_score"]
+    exact = sum(Fraction(str(p)) for p in probabilities) / len(probabilities)
+    assert first["mean_match_probability"] == float(exact)
+    # rights-holder complaints first, as `SIGNAL_COLUMNS` orders the types
+    assert first["weighted_signals"] == 0.0 + 0.7 * 6 + 0.1 * 21
 
 
 def test_config_problems_are_all_reported() -> None:
