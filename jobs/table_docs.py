@@ -321,7 +321,12 @@ _TABLE_LIST = (
         ),
         columns=_columns(
             ("entity_id", "string", _ENTITY_ID),
-            ("lead_rank", "integer", "Rank by lead_score, 1 first; ties by entity_id."),
+            (
+                "lead_rank",
+                "integer",
+                "Rank by lead_score, 1 first; ties by entity_id. The score's sums are exact, so "
+                "the ranks do not depend on partitioning.",
+            ),
             (
                 "lead_score",
                 "double",
@@ -369,7 +374,8 @@ _TABLE_LIST = (
             (
                 "mean_match_probability",
                 "double",
-                "Mean match_probability of the accepted pairs inside the entity; null without any.",
+                "Mean match_probability of the accepted pairs inside the entity (averaged "
+                "exactly at 15 decimal places); null without any.",
             ),
             ("matched_pairs", "long", "Number of accepted pairs (match_edges) inside the entity."),
             ("run_id", "string", _RUN_ID_REPLACED),
