@@ -84,8 +84,8 @@ def _results(names: Sequence[str], futures: Sequence[Future[Any]]) -> list[Any]:
 class Background:
     """One piece of work started in a driver thread now and joined later, so that it overlaps
     what the calling thread does meanwhile. `result()` waits and returns its value or raises
-    its error; `wait()` only waits (for cleanup paths: an error `result()` did not raise is
-    logged).
+    its error, the same however often it is asked; `wait()` only waits (for cleanup paths: an
+    error `result()` did not raise is logged).
     With `enabled=False` the work runs at once, in the calling thread (an error is raised
     there and then). Example::
 
@@ -98,6 +98,7 @@ class Background:
         self.name = name
         self._pool: ThreadPoolExecutor | None = None
         self._value: Any = None
+        self._joined = False
         if enabled:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
             self._future: Future[Any] | None = self._pool.submit(_inheriting(function))
@@ -106,19 +107,20 @@ class Background:
             self._value = function()
 
     def result(self) -> Any:
-        if self._future is not None:
-            future, self._future = self._future, None
-            try:
-                return future.result()
-            finally:
-                self._shutdown()
-        return self._value
+        if self._future is None:
+            return self._value
+        try:
+            return self._future.result()
+        finally:
+            self._joined = True
+            self._shutdown()
 
     def wait(self) -> None:
         """Wait for the work to end, whatever its outcome (its error is logged, not raised)."""
-        if self._future is None:
+        if self._future is None or self._joined:
             return
         error = self._future.exception()
+        self._joined = True
         self._shutdown()
         if error is not None:
             logger.warning(

@@ -410,7 +410,6 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 base = _incremental_base(
                     spark, out_dir, run_id, config, previous_entities, files_dir=files_dir
                 )
-            read_fingerprints: DataFrame | None = None  # every account id's, as read
             changes = None
             per_change: dict[str, int] = {}  # accounts of each kind of change
             if base is not None:
@@ -419,7 +418,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 # checked, then standardised: at 1,000,000 accounts checking every row took
                 # 85 s and fingerprinting the accepted ones 21 s.
                 assert early_fingerprints is not None  # started for every incremental run
-                fingerprints = read_fingerprints = early_fingerprints.result()
+                fingerprints = early_fingerprints.result()
                 with raw.reading():
                     seen = clock.materialise(
                         "accounts_seen", account_changes(fingerprints, base.state)
@@ -470,13 +469,14 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 require_inputs(input_checks())
                 # After the checks: a file that cannot be read fails them first, naming it (a
                 # run that looked for a base and found none has them read already).
-                if read_fingerprints is None and early_fingerprints is not None:
-                    read_fingerprints = early_fingerprints.result()
-                if read_fingerprints is None:
-                    read_fingerprints = _fingerprints(spark, raw, hash_key)
+                every = (
+                    _fingerprints(spark, raw, hash_key)
+                    if early_fingerprints is None
+                    else early_fingerprints.result()
+                )
                 fingerprints = clock.materialise(
                     "fingerprints",
-                    read_fingerprints.join(inputs.account_ids, on=c.ACCOUNT_ID, how="left_semi"),
+                    every.join(inputs.account_ids, on=c.ACCOUNT_ID, how="left_semi"),
                 )
             accepted = dict(inputs.accepted)
             if base is not None and changes is not None:

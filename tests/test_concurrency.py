@@ -60,7 +60,7 @@ def test_run_together_waits_for_every_task_then_raises_the_first_failure(
 
 
 def test_background_overlaps_the_caller_and_hands_back_its_value_or_error(
-    spark: SparkSession,
+    spark: SparkSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     started = threading.Event()
 
@@ -71,14 +71,22 @@ def test_background_overlaps_the_caller_and_hands_back_its_value_or_error(
     background = Background(work, name="count")
     assert started.wait(timeout=60)  # running before anyone asks for it
     assert background.result() == 10
+    assert background.result() == 10  # asked again: the same value
 
     def broken() -> None:
         raise RuntimeError("no such table")
 
     failing = Background(broken, name="broken")
-    failing.wait()  # logs, does not raise
-    with pytest.raises(RuntimeError, match="no such table"):
-        Background(broken, name="broken").result()
+    with caplog.at_level("WARNING", logger="jobs.concurrency"):
+        failing.wait()  # logs, does not raise
+    assert "broken (in the background) failed: RuntimeError: no such table" in caplog.text
+    raised = Background(broken, name="broken")
+    for _ in range(2):  # asked again: the same error
+        with pytest.raises(RuntimeError, match="no such table"):
+            raised.result()
+    caplog.clear()
+    raised.wait()  # the error was raised to the caller: not logged again
+    assert "in the background" not in caplog.text
     # Disabled: runs at once in the calling thread, errors included.
     with pytest.raises(RuntimeError, match="no such table"):
         Background(broken, name="inline", enabled=False)
