@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from py4j.protocol import Py4JJavaError
@@ -26,6 +27,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from features import columns as c
+from jobs.concurrency import run_together
 from jobs.storage import Location, Storage
 from resolution.errors import InputError
 from resolution.incremental import QUARANTINED_ROWS
@@ -878,6 +880,70 @@ def _rows_of(frame: DataFrame, only: Reread) -> DataFrame:
 _READ_AGAIN_ID, _READ_AGAIN = "_read_again_id", "_read_again"
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """One dataset as `_check_dataset` read and checked it."""
+
+    accepted: DataFrame
+    rejected: DataFrame
+    counts: DatasetCounts
+    flagged_ids: DataFrame | None  # `(account_id)` with a quarantined row (not for signals)
+    persisted: tuple[DataFrame, ...]
+
+
+def _check_dataset(
+    name: str,
+    found: RawDataset,
+    *,
+    run_id: str,
+    known: DataFrame | None,
+    broadcast_ids: int,
+    only: Reread | None,
+) -> _Checked:
+    """Conform, flag and count one dataset of `load_inputs`; `known` is the accepted account
+    ids its rows are checked against (None for accounts, which come first)."""
+    spec = CONTRACT[name]
+    path, fmt = found.path, found.fmt
+    read_again = only is not None and name not in only.whole
+    frame = _rows_of(found.frame, only) if read_again and only is not None else found.frame
+    conformed = _conform(frame, spec, path)
+    persisted: list[DataFrame] = []
+    if known is None:
+        flagged = flag_duplicate_accounts(conformed.frame, conformed.order)
+    else:
+        with _reading(path, fmt):  # the first action on the dataset reads its ids
+            orphans = flag_orphans(conformed.frame, known, broadcast_ids=broadcast_ids)
+        flagged = orphans.flagged
+        if orphans.unknown is not None:
+            persisted.append(orphans.unknown)
+    flagged = with_record(flagged, conformed).persist()
+    persisted.append(flagged)
+    with _reading(path, fmt):
+        counts = _count(flagged)
+        if read_again:
+            read = found.frame.count()
+            counts = DatasetCounts(
+                read=read, accepted=read - counts.quarantined, quarantined=counts.quarantined
+            )
+    accepted, rejected = _split(flagged, spec, run_id)
+    flagged_ids = None
+    if name != c.ENFORCEMENT_SIGNALS:
+        flagged_ids = flagged.where(
+            (F.size(F.col(REASONS)) > 0) & F.col(c.ACCOUNT_ID).isNotNull()
+        ).select(c.ACCOUNT_ID)
+    logger.info(
+        "dataset %s (%s, %s): %d rows read, %d accepted, %d quarantined%s",
+        name,
+        fmt,
+        path,
+        counts.read,
+        counts.accepted,
+        counts.quarantined,
+        " (the rows of new, changed and once quarantined accounts checked)" if read_again else "",
+    )
+    return _Checked(accepted, rejected, counts, flagged_ids, tuple(persisted))
+
+
 def load_inputs(
     spark: SparkSession,
     in_dir: Path | Location | str | RawInputs,
@@ -885,9 +951,12 @@ def load_inputs(
     run_id: str,
     broadcast_ids: int = BROADCAST_UNKNOWN_IDS,
     only: Reread | None = None,
+    workers: int = 1,
 ) -> LoadedInputs:
     """Read every dataset present in `in_dir` (a local folder or a URI, or what `open_inputs`
-    opened); accounts first (the others refer to it).
+    opened); accounts first (the others refer to it), then the others `workers` at a time
+    (`jobs.concurrency.run_together`: the same result as one by one, and with several
+    unreadable files the first in contract order is the one raised).
 
     The flagged frames are persisted (each is read once and used three times: counts, accepted,
     quarantined); `LoadedInputs.release` unpersists them when the run is over. `broadcast_ids`:
@@ -899,83 +968,70 @@ def load_inputs(
     the rows read, of which those not read again are accepted.
     """
     raw = in_dir if isinstance(in_dir, RawInputs) else open_inputs(spark, in_dir)
+    accounts_found = raw.datasets.get(c.ACCOUNTS)
+    assert accounts_found is not None  # accounts are required (`open_inputs`)
+    accounts = _check_dataset(
+        c.ACCOUNTS,
+        accounts_found,
+        run_id=run_id,
+        known=None,
+        broadcast_ids=broadcast_ids,
+        only=only,
+    )
+    account_ids = accounts.accepted.select(c.ACCOUNT_ID)
+    if only is not None:
+        account_ids = account_ids.unionByName(
+            only.kept.select(c.ACCOUNT_ID).join(
+                F.broadcast(only.accounts) if only.broadcast else only.accounts,
+                on=c.ACCOUNT_ID,
+                how="left_anti",
+            )
+        )
+    others = [name for name in c.INPUT_DATASETS if name != c.ACCOUNTS]
+    present = [name for name in others if name in raw.datasets]
+    sources = {name: str(raw.datasets[name].path) for name in [c.ACCOUNTS, *present]}
+
+    def check(name: str) -> _Checked:
+        read_again = only is not None and name not in only.whole
+        # The rows read again belong to accounts read again: those accepted are all the
+        # accounts they can belong to.
+        known = accounts.accepted if read_again else account_ids
+        return _check_dataset(
+            name,
+            raw.datasets[name],
+            run_id=run_id,
+            known=known,
+            broadcast_ids=broadcast_ids,
+            only=only,
+        )
+
+    checked = dict(
+        zip(
+            present,
+            run_together([(name, partial(check, name)) for name in present], workers=workers),
+            strict=True,
+        )
+    )
+    checked[c.ACCOUNTS] = accounts
     accepted: dict[str, DataFrame] = {}
-    quarantined: list[DataFrame] = []
-    flagged_accounts: list[DataFrame] = []
     counts: dict[str, DatasetCounts] = {}
-    sources: dict[str, str] = {}
-    persisted: list[DataFrame] = []
-    account_ids: DataFrame | None = None
     for name in c.INPUT_DATASETS:
-        spec = CONTRACT[name]
-        found = raw.datasets.get(name)
-        if found is None:
+        if name in checked:
+            accepted[name] = checked[name].accepted
+            counts[name] = checked[name].counts
+        else:
             accepted[name] = empty_dataset(spark, name)
             counts[name] = DatasetCounts(0, 0, 0)
-            continue
-        path, fmt = found.path, found.fmt
-        sources[name] = str(path)
-        partial = only is not None and name not in only.whole
-        frame = _rows_of(found.frame, only) if partial and only is not None else found.frame
-        conformed = _conform(frame, spec, path)
-        if name == c.ACCOUNTS:
-            flagged = flag_duplicate_accounts(conformed.frame, conformed.order)
-        else:
-            assert account_ids is not None  # accounts come first
-            # The rows read again belong to accounts read again: those accepted are all the
-            # accounts they can belong to.
-            known = accepted[c.ACCOUNTS] if partial else account_ids
-            with _reading(path, fmt):  # the first action on the dataset reads its ids
-                orphans = flag_orphans(conformed.frame, known, broadcast_ids=broadcast_ids)
-            flagged = orphans.flagged
-            if orphans.unknown is not None:
-                persisted.append(orphans.unknown)
-        flagged = with_record(flagged, conformed).persist()
-        persisted.append(flagged)
-        with _reading(path, fmt):
-            counts[name] = _count(flagged)
-            if partial:
-                read = found.frame.count()
-                counts[name] = DatasetCounts(
-                    read=read,
-                    accepted=read - counts[name].quarantined,
-                    quarantined=counts[name].quarantined,
-                )
-        accepted[name], rejected = _split(flagged, spec, run_id)
-        quarantined.append(rejected)
-        if name != c.ENFORCEMENT_SIGNALS:
-            flagged_accounts.append(
-                flagged.where(
-                    (F.size(F.col(REASONS)) > 0) & F.col(c.ACCOUNT_ID).isNotNull()
-                ).select(c.ACCOUNT_ID)
-            )
-        if name == c.ACCOUNTS:
-            account_ids = accepted[name].select(c.ACCOUNT_ID)
-            if only is not None:
-                account_ids = account_ids.unionByName(
-                    only.kept.select(c.ACCOUNT_ID).join(
-                        F.broadcast(only.accounts) if only.broadcast else only.accounts,
-                        on=c.ACCOUNT_ID,
-                        how="left_anti",
-                    )
-                )
-        logger.info(
-            "dataset %s (%s, %s): %d rows read, %d accepted, %d quarantined%s",
-            name,
-            fmt,
-            path,
-            counts[name].read,
-            counts[name].accepted,
-            counts[name].quarantined,
-            " (the rows of new, changed and once quarantined accounts checked)" if partial else "",
-        )
-    assert account_ids is not None  # accounts are required
-    quarantine = quarantined[0]
-    for part in quarantined[1:]:
-        quarantine = quarantine.unionByName(part)
-    flagged_ids = flagged_accounts[0]
-    for part in flagged_accounts[1:]:
-        flagged_ids = flagged_ids.unionByName(part)
+    # In contract order, whatever order the datasets were checked in.
+    in_order = [checked[name] for name in c.INPUT_DATASETS if name in checked]
+    quarantine = in_order[0].rejected
+    for part in in_order[1:]:
+        quarantine = quarantine.unionByName(part.rejected)
+    flagged = [part.flagged_ids for part in in_order if part.flagged_ids is not None]
+    flagged_ids = flagged[0]
+    for ids in flagged[1:]:
+        flagged_ids = flagged_ids.unionByName(ids)
+    persisted = tuple(frame for part in in_order for frame in part.persisted)
     return LoadedInputs(
         accepted=accepted,
         quarantine=quarantine,
@@ -985,5 +1041,5 @@ def load_inputs(
         quarantined_accounts=flagged_ids.groupBy(c.ACCOUNT_ID).agg(
             F.count(F.lit(1)).cast("int").alias(QUARANTINED_ROWS)
         ),
-        persisted=tuple(persisted),
+        persisted=persisted,
     )

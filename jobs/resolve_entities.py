@@ -391,6 +391,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                         run_id=run_id,
                         broadcast_ids=config.inputs.broadcast_unknown_ids,
                         only=only,
+                        workers=parallel,
                     )
 
             incremental = args.incremental or config.incremental

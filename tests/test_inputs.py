@@ -97,6 +97,56 @@ def test_csv_malformed_rows_are_quarantined_with_reasons(
     assert loaded.accepted[c.LOGISTICS].columns[:2] == [c.ACCOUNT_ID, c.ROLE]
 
 
+LOGISTICS_CSV = """account_id,role,address,contact_phone
+A1,return,广东省深圳市南山区科技园路8号,13800138000
+A2,pickup,somewhere,139
+A9,return,unknown account,137
+A6,teleport,bad role,136
+"""
+
+SIGNALS_CSV = """account_id,signal_type,signal_count
+A1,rights_holder_complaint,3
+A2,test_buy_counterfeit,-1
+A9,customer_complaint,2
+"""
+
+
+def _loaded_rows(loaded) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Everything `load_inputs` returns, as sorted plain rows."""
+    return {
+        "accepted": {
+            name: sorted(tuple(map(str, row)) for row in frame.collect())
+            for name, frame in loaded.accepted.items()
+        },
+        "quarantine": _quarantine(loaded),
+        "counts": loaded.counts,
+        "sources": list(loaded.sources),
+        "account_ids": sorted(r[c.ACCOUNT_ID] for r in loaded.account_ids.collect()),
+        "quarantined_accounts": sorted(tuple(row) for row in loaded.quarantined_accounts.collect()),
+    }
+
+
+def test_datasets_checked_side_by_side_give_what_one_by_one_gives(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """After accounts, the other datasets are checked `workers` at a time: the accepted rows,
+    the quarantine, the counts and the order of the sources are those of one at a time."""
+    _write(tmp_path, "accounts.csv", ACCOUNTS_CSV)
+    _write(tmp_path, "payment_instruments.csv", PAYMENTS_CSV)
+    _write(tmp_path, "logistics.csv", LOGISTICS_CSV)
+    _write(tmp_path, "enforcement_signals.csv", SIGNALS_CSV)
+    one = load_inputs(spark, tmp_path, run_id="r1", workers=1)
+    three = load_inputs(spark, tmp_path, run_id="r1", workers=3)
+    assert _loaded_rows(three) == _loaded_rows(one)
+    datasets = {dataset for dataset, _, _ in _quarantine(three)}
+    assert datasets == {c.ACCOUNTS, c.PAYMENT_INSTRUMENTS, c.LOGISTICS, c.ENFORCEMENT_SIGNALS}
+    assert list(three.sources) == list(c.INPUT_DATASETS)
+    assert three.counts[c.LOGISTICS].read == 4
+    assert three.counts[c.ENFORCEMENT_SIGNALS].read == 3
+    one.release()
+    three.release()
+
+
 def test_quarantine_records_hold_no_raw_numbers(spark: SparkSession, tmp_path: Path) -> None:
     _write(tmp_path, "accounts.csv", ACCOUNTS_CSV)
     _write(tmp_path, "payment_instruments.csv", PAYMENTS_CSV)
