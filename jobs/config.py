@@ -125,7 +125,8 @@ class OutputsConfig:
     `parallel_writes`: how many of the run's independent writes (one per output table, and
     the table properties at the end) run at once, from driver threads (`jobs.concurrency`);
     the entity network and leads are then computed alongside the output checks and writes.
-    1 runs everything one by one.
+    It also bounds the threads that check the datasets after the accounts and standardise
+    them. 1 runs everything one by one.
     """
 
     log_retention: str = "interval 30 days"
