@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
+from functools import partial, reduce
 from pathlib import Path
 
 from py4j.protocol import Py4JJavaError
@@ -987,9 +987,7 @@ def load_inputs(
                 how="left_anti",
             )
         )
-    others = [name for name in c.INPUT_DATASETS if name != c.ACCOUNTS]
-    present = [name for name in others if name in raw.datasets]
-    sources = {name: str(raw.datasets[name].path) for name in [c.ACCOUNTS, *present]}
+    present = [name for name in c.INPUT_DATASETS if name != c.ACCOUNTS and name in raw.datasets]
 
     def check(name: str) -> _Checked:
         read_again = only is not None and name not in only.whole
@@ -1015,22 +1013,22 @@ def load_inputs(
     checked[c.ACCOUNTS] = accounts
     accepted: dict[str, DataFrame] = {}
     counts: dict[str, DatasetCounts] = {}
+    sources: dict[str, str] = {}
+    in_order: list[_Checked] = []  # in contract order, whatever order they were checked in
     for name in c.INPUT_DATASETS:
-        if name in checked:
-            accepted[name] = checked[name].accepted
-            counts[name] = checked[name].counts
-        else:
+        part = checked.get(name)
+        if part is None:
             accepted[name] = empty_dataset(spark, name)
             counts[name] = DatasetCounts(0, 0, 0)
-    # In contract order, whatever order the datasets were checked in.
-    in_order = [checked[name] for name in c.INPUT_DATASETS if name in checked]
-    quarantine = in_order[0].rejected
-    for part in in_order[1:]:
-        quarantine = quarantine.unionByName(part.rejected)
-    flagged = [part.flagged_ids for part in in_order if part.flagged_ids is not None]
-    flagged_ids = flagged[0]
-    for ids in flagged[1:]:
-        flagged_ids = flagged_ids.unionByName(ids)
+            continue
+        accepted[name], counts[name] = part.accepted, part.counts
+        sources[name] = str(raw.datasets[name].path)
+        in_order.append(part)
+    quarantine = reduce(DataFrame.unionByName, [part.rejected for part in in_order])
+    flagged_ids = reduce(
+        DataFrame.unionByName,
+        [part.flagged_ids for part in in_order if part.flagged_ids is not None],
+    )
     persisted = tuple(frame for part in in_order for frame in part.persisted)
     return LoadedInputs(
         accepted=accepted,
