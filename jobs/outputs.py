@@ -53,6 +53,19 @@ LEDGER_TABLES = ("quarantine", "entity_changes", "entity_splits", "runs")
 # The tables an incremental run MERGEs into (`OutputWriter.merge`); the others it replaces.
 MERGED_TABLES = ("entity_membership", "entities", "match_edges", "account_state")
 DELETION_VECTORS_PROPERTY = "delta.enableDeletionVectors"
+# Delta operations that change no row: what a succeeded run commits after its writes (table
+# properties, column comments, compaction, vacuum). Any other commit changes rows.
+ROWLESS_OPERATIONS = frozenset(
+    {
+        "SET TBLPROPERTIES",
+        "UNSET TBLPROPERTIES",
+        "CHANGE COLUMN",
+        "OPTIMIZE",
+        "VACUUM START",
+        "VACUUM END",
+        "UPGRADE PROTOCOL",
+    }
+)
 RUNS = "runs"
 
 # run ids go into a replaceWhere predicate: only this alphabet is accepted (no quoting issues).
@@ -335,6 +348,48 @@ class OutputWriter:
             )
             .execute()
         )
+
+    def roll_back(self, table: str, version: int) -> int | None:
+        """Give `table` the rows of its Delta `version` again if a later commit changed them;
+        returns the version restored to, or None when no later commit changed a row.
+
+        An incremental run reads its base at the Delta versions the last succeeded run
+        recorded, but MERGEs into each table's latest version: a run killed or failed between
+        its writes leaves rows there that no succeeded run wrote, and a MERGE within the next
+        run's own scope would keep those outside it (and record them as its own). So before
+        merging, each table whose commits after `version` include one that changes rows is
+        restored (Delta RESTORE, one commit; the abandoned versions stay readable by time
+        travel) to the last version before that commit: the base's rows, with whatever
+        compaction or table properties came after them. A table restored so already is left
+        as it is."""
+        delta = DeltaTable.forPath(self._spark, self.path(table))
+        later = (
+            delta.history()
+            .where(F.col("version") > F.lit(version))
+            .select("version", "operation", "operationParameters")
+            .orderBy("version")
+            .collect()
+        )
+        changing = [row for row in later if row["operation"] not in ROWLESS_OPERATIONS]
+        if not changing:
+            return None
+        target = int(changing[0]["version"]) - 1
+        last = changing[-1]
+        if last["operation"] == "RESTORE" and (last["operationParameters"] or {}).get(
+            "version"
+        ) == str(target):
+            return None  # restored already (by a run that then did not succeed either)
+        logger.warning(
+            "%s: version %d onwards were written after the last succeeded run (version %d) by "
+            "a run that did not succeed (%s); restoring version %d before merging",
+            self.path(table),
+            changing[0]["version"],
+            version,
+            ", ".join(sorted({str(row["operation"]) for row in changing})),
+            target,
+        )
+        delta.restoreToVersion(target)
+        return target
 
     def _merged(self, table: str, path: str) -> int:
         version = self._version(table)

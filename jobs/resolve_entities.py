@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -49,7 +49,7 @@ from jobs.config import PRETRAINED_MODEL, JobConfig, load_config  # noqa: E402
 from jobs.hash_key import load_hash_key  # noqa: E402
 from jobs.inputs import LoadedInputs, RawInputs, Reread, load_inputs, open_inputs  # noqa: E402
 from jobs.logs import configure_logging  # noqa: E402
-from jobs.outputs import RUN_ID_PATTERN, OutputWriter, RunRecord  # noqa: E402
+from jobs.outputs import MERGED_TABLES, RUN_ID_PATTERN, OutputWriter, RunRecord  # noqa: E402
 from jobs.progress import StageClock  # noqa: E402
 from jobs.quality import (  # noqa: E402
     PreviousRun,
@@ -411,6 +411,11 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 base = _incremental_base(
                     spark, out_dir, run_id, config, previous_entities, files_dir=files_dir
                 )
+            if base is not None:
+                # Before any frame reads them: the tables it MERGEs into hold the base's rows
+                # again if a run that did not succeed wrote to them since.
+                with clock.stage("roll_back"):
+                    _roll_back(writer, base.versions, workers=parallel)
             changes = None
             per_change: dict[str, int] = {}  # accounts of each kind of change
             if base is not None:
@@ -952,6 +957,19 @@ def _incremental_base(
     return base
 
 
+def _roll_back(writer: OutputWriter, versions: Mapping[str, int], *, workers: int) -> None:
+    """`OutputWriter.roll_back` of each table an incremental run MERGEs into, to the version
+    the base run recorded (`versions`), `workers` tables at a time."""
+    run_together(
+        [
+            (table, partial(writer.roll_back, table, versions[table]))
+            for table in MERGED_TABLES
+            if table in versions
+        ],
+        workers=workers,
+    )
+
+
 def _continued_model(
     config: JobConfig, base_run_id: str, base_model: Path
 ) -> FellegiSunterModel | None:
@@ -1033,6 +1051,8 @@ class IncrementBase:
     # Its `shared_keys` (`resolution.shared_keys`); None when it wrote none (an earlier
     # version), and the holder counts are then counted again.
     shared: DataFrame | None = None
+    # The Delta version of each table its `runs` row names.
+    versions: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
 
 def increment_base(spark: SparkSession, out_dir: Location, run_id: str) -> IncrementBase | None:
@@ -1058,6 +1078,7 @@ def increment_base(spark: SparkSession, out_dir: Location, run_id: str) -> Incre
         state=read(STATE_TABLE),
         match_edges=read("match_edges"),
         shared=read(SHARED_TABLE) if SHARED_TABLE in versions else None,
+        versions={name: int(version) for name, version in versions.items()},
     )
 
 

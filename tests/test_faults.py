@@ -7,7 +7,8 @@ thread polls the tables the whole time, as a data scientist with delta-rs would,
 `runs` table (the documented way) and each table's latest version; every snapshot it reads must
 be whole: one run's rows, one row per account, entities that add up to their membership.
 The killed run is a process of its own; the completing re-run calls the job's `main` in the
-test session (`tests.jobrun.resolve_here`).
+test session (`tests.jobrun.resolve_here`). An incremental run killed the same way must not
+leave its rows to the next incremental run, which MERGEs into the tables' latest versions.
 """
 
 from __future__ import annotations
@@ -93,9 +94,9 @@ def _commits(table: Path) -> int:
     return len(list((table / "_delta_log").glob("*.json")))
 
 
-def _start_job(in_dir: Path, out: Path, run_id: str) -> subprocess.Popen[str]:
+def _start_job(in_dir: Path, out: Path, run_id: str, *extra: str) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "jobs.resolve_entities"]
-    command += job_args(in_dir, out, "--run-id", run_id)
+    command += job_args(in_dir, out, "--run-id", run_id, *extra)
     return subprocess.Popen(
         command,
         cwd=ROOT,
@@ -197,3 +198,48 @@ def test_killed_while_writing_then_rerun_with_its_id(
     assert reader.reads >= 10
     assert {run for run, _ in reader.seen} == {"e2e-1", "e2e-2"}
     assert reader.seen == {("e2e-1", len(before["entity_membership"])), ("e2e-2", len(membership))}
+
+
+def test_an_incremental_run_after_a_killed_one_starts_from_the_last_succeeded_run(
+    spark: SparkSession,
+    generated: tuple[Path, Path],
+    first_run,  # type: ignore[no-untyped-def]
+    changed_input: Path,
+    tmp_path: Path,
+) -> None:
+    """An incremental run killed after its first MERGE leaves rows no succeeded run wrote in
+    the tables' latest versions. The next incremental run, on the first run's own input (no
+    change against its base), must give the first run's entities back, not keep the killed
+    run's rows outside its own (empty) change and record them as its result."""
+    in_dir, _ = generated
+    out = tmp_path / "out"
+    shutil.copytree(first_run[0], out)
+    _, before_versions = _current(out)
+    before = {
+        name: read_table(out, name, before_versions[name])
+        for name in ("entity_membership", "entities", "match_edges")
+    }
+    job = _start_job(changed_input, out, "e2e-killed", "--incremental")
+    assert _kill_at_first_new_commit(job, out / "entity_membership", timeout=900), (
+        "the incremental job finished before it could be killed while writing"
+    )
+    killed = read_table(out, "entity_membership")
+    assert len(killed) < len(before["entity_membership"]), "the killed run merged nothing"
+
+    result = resolve_here(spark, in_dir, out, "--run-id", "e2e-after", "--incremental")
+    assert result.returncode == 0, result.stderr[-5000:]
+    assert "incremental run: continuing run e2e-1" in result.stderr
+    assert "restoring version" in result.stderr
+
+    current, versions = _current(out)
+    assert current.run_id == "e2e-after"
+    keys = {
+        "entity_membership": ["account_id", "entity_id"],
+        "entities": ["entity_id", "account_count"],
+        "match_edges": ["account_id_l", "account_id_r"],
+    }
+    for name, columns in keys.items():
+        after = read_table(out, name, versions[name])
+        assert sorted(after[columns].itertuples(index=False)) == sorted(
+            before[name][columns].itertuples(index=False)
+        ), name

@@ -313,3 +313,49 @@ def test_sql_string_escapes_backslashes_and_quotes(text: str, literal: str) -> N
 
 def test_sql_identifier_doubles_backquotes() -> None:
     assert sql_identifier("/tmp/a`b") == "`/tmp/a``b`"
+
+
+def test_roll_back_restores_the_rows_a_run_that_did_not_succeed_changed(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """After the base version, commits that change no row (a succeeded run's table
+    properties) leave the table alone; a MERGE (a run killed before it recorded success) is
+    undone in one RESTORE commit to the version before it, the abandoned version still
+    readable by time travel; a table restored so already is left alone."""
+    schema = "account_id string, entity_id string"
+    path = str(tmp_path / "entity_membership")
+    writer = OutputWriter(spark, tmp_path, "r1")
+    base = writer.replace(
+        "entity_membership",
+        spark.createDataFrame([("a1", "E1"), ("a2", "E1"), ("a3", "E3")], schema),
+    )
+    writer.set_properties(PROPERTIES)
+    with_properties = RustDeltaTable(path).version()
+    assert with_properties > base
+    assert OutputWriter(spark, tmp_path, "r3").roll_back("entity_membership", base) is None
+    assert RustDeltaTable(path).version() == with_properties
+
+    OutputWriter(spark, tmp_path, "r2").merge(
+        "entity_membership",
+        spark.createDataFrame([("a1", "E1"), ("a2", "E2"), ("a4", "E4")], schema),
+        ["account_id"],
+    )
+    abandoned = RustDeltaTable(path).version()
+    restored = OutputWriter(spark, tmp_path, "r3").roll_back("entity_membership", base)
+    assert restored == with_properties
+
+    def rows(version: int | None = None) -> list[tuple[str, str, str]]:
+        frame = RustDeltaTable(path, version=version).to_pandas()
+        return sorted(frame[["account_id", "entity_id", "run_id"]].itertuples(index=False))
+
+    assert rows() == [("a1", "E1", "r1"), ("a2", "E1", "r1"), ("a3", "E3", "r1")]
+    assert ("a4", "E4", "r2") in rows(abandoned)
+    table = DeltaTable.forPath(spark, path)
+    assert table.history(1).first()["operation"] == "RESTORE"
+    assert (
+        table.detail().first()["properties"]["delta.logRetentionDuration"]
+        == (PROPERTIES["delta.logRetentionDuration"])
+    )
+    restore = RustDeltaTable(path).version()
+    assert OutputWriter(spark, tmp_path, "r4").roll_back("entity_membership", base) is None
+    assert RustDeltaTable(path).version() == restore
