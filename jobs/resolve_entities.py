@@ -614,6 +614,12 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                         ),
                         workers=parallel,
                     )
+                    _check_written(
+                        spark,
+                        out_dir,
+                        writer.table_versions,
+                        {name: clock.rows[name] for name in _RECONCILED_TABLES},
+                    )
                 entity_links, entity_leads = investigation.result()
             finally:
                 investigation.wait()
@@ -946,6 +952,15 @@ def _incremental_base(
             base.run_id,
         )
         return None
+    changed = [] if base.config is None else changed_settings(base.config, _plain(config))
+    if changed:
+        logger.warning(
+            "incremental run asked for, but settings that decide the matches differ from those "
+            "of run %s, whose entities it would continue (%s): resolving in full",
+            base.run_id,
+            "; ".join(changed),
+        )
+        return None
     if config.resolution.model.kind == "fellegi_sunter":
         model = _continued_model(
             config, base.run_id, files_dir / "_models" / base.run_id / "model.json"
@@ -955,6 +970,94 @@ def _incremental_base(
         base = dataclasses.replace(base, model=model)
     logger.info("incremental run: continuing run %s", base.run_id)
     return base
+
+
+# The settings an incremental run may change against its base run: what they decide is redone
+# over the whole population every run (links, leads), or they change how fast, not what, it
+# resolves. The model's training settings are here because an incremental run does not train
+# (its Fellegi-Sunter model is the base run's, checked by `_continued_model`). Every other
+# setting of `standardise` and `resolution` decides keys, pairs, scores or entities, which an
+# incremental run keeps for the accounts it does not touch.
+_SETTINGS_FREE_TO_CHANGE = (
+    "resolution.network",
+    "resolution.leads",
+    "resolution.clustering",
+    "resolution.blocking.incremental_rescore",
+    "resolution.blocking.broadcast_touched_accounts",
+    "resolution.blocking.broadcast_region_accounts",
+    "resolution.cluster_control.lineage_cut",
+    "resolution.model.load_from",
+    "resolution.model.pretrained",
+    "resolution.model.training",
+    "resolution.model.training_sessions",
+    "resolution.model.min_training_accounts",
+    "resolution.model.random_pairs",
+    "resolution.model.seed",
+    "resolution.model.u_smoothing",
+    "resolution.model.em_max_iterations",
+    "resolution.model.em_tolerance",
+    "resolution.model.initial_prior",
+)
+_SETTINGS_THAT_DECIDE = ("standardise", "resolution")
+
+
+def changed_settings(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """The settings (dotted names, `before -> now`) that decide an incremental run's keys,
+    pairs, scores or entities and differ between two configurations as `runs` holds them
+    (`_plain`): under `standardise` and `resolution`, but for `_SETTINGS_FREE_TO_CHANGE`.
+    A setting only one side holds (a config written before the setting existed) counts as
+    changed: the run then resolves in full, once.
+
+    >>> changed_settings(
+    ...     {"resolution": {"model": {"threshold": 0.9, "seed": 1}}, "spark": {"master": "a"}},
+    ...     {"resolution": {"model": {"threshold": 0.95, "seed": 2}}, "spark": {"master": "b"}},
+    ... )
+    ['resolution.model.threshold: 0.9 -> 0.95']
+    """
+
+    def flat(value: Any, prefix: str) -> dict[str, Any]:
+        if prefix in _SETTINGS_FREE_TO_CHANGE:
+            return {}
+        if isinstance(value, Mapping):
+            found: dict[str, Any] = {}
+            for key, item in value.items():
+                found.update(flat(item, f"{prefix}.{key}"))
+            return found
+        return {prefix: value}
+
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    for section in _SETTINGS_THAT_DECIDE:
+        old.update(flat(before.get(section, {}), section))
+        new.update(flat(now.get(section, {}), section))
+    missing = "(not set)"
+    return [
+        f"{name}: {json.dumps(old.get(name, missing))} -> {json.dumps(new.get(name, missing))}"
+        for name in sorted(old.keys() | new.keys())
+        if old.get(name, missing) != new.get(name, missing)
+    ]
+
+
+_RECONCILED_TABLES = ("entity_membership", "entities", "match_edges")
+
+
+def _check_written(
+    spark: SparkSession, out_dir: Location, versions: Mapping[str, int], rows: Mapping[str, int]
+) -> None:
+    """Raise `ResolutionError` unless each table of `rows` holds, at the Delta version this run
+    wrote (`versions`), as many rows as the run resolved: what the next run and every reader
+    take for this run's result is what it checked. (A MERGE changes only its scope; rows left
+    in the table by anything else would show here. Delta counts from its log.)"""
+    for table, expected in rows.items():
+        path = str(out_dir / table)
+        written = (
+            spark.read.format("delta").option("versionAsOf", versions[table]).load(path).count()
+        )
+        if written != expected:
+            raise ResolutionError(
+                f"{path}: version {versions[table]} holds {written:,} rows, but this run resolved "
+                f"{expected:,}: the table was changed by something other than this run's write"
+            )
 
 
 def _roll_back(writer: OutputWriter, versions: Mapping[str, int], *, workers: int) -> None:
@@ -1034,7 +1137,7 @@ def _latest_succeeded_run(spark: SparkSession, out_dir: Location, run_id: str) -
         .load(str(runs_path))
         .where((F.col("status") == "succeeded") & (F.col(c.RUN_ID) != run_id))
         .orderBy(F.desc("finished_at"), F.desc(c.RUN_ID))
-        .select(c.RUN_ID, "table_versions", "output_counts")
+        .select(c.RUN_ID, "table_versions", "output_counts", "config")
         .first()
     )
 
@@ -1053,6 +1156,8 @@ class IncrementBase:
     shared: DataFrame | None = None
     # The Delta version of each table its `runs` row names.
     versions: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    # Its configuration as its `runs` row holds it (`_plain`); None for a row without one.
+    config: Mapping[str, Any] | None = None
 
 
 def increment_base(spark: SparkSession, out_dir: Location, run_id: str) -> IncrementBase | None:
@@ -1079,6 +1184,7 @@ def increment_base(spark: SparkSession, out_dir: Location, run_id: str) -> Incre
         match_edges=read("match_edges"),
         shared=read(SHARED_TABLE) if SHARED_TABLE in versions else None,
         versions={name: int(version) for name, version in versions.items()},
+        config=json.loads(row["config"]) if row["config"] else None,
     )
 
 

@@ -5,6 +5,7 @@ runs call its `main` in this process (`resolve_here`), on the test session's war
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -18,7 +19,9 @@ from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
 
 from jobs.benchmark_incremental import same_membership_share
-from jobs.config import PRETRAINED_MODEL
+from jobs.config import PRETRAINED_MODEL, JobConfig, load_config
+from jobs.resolve_entities import IncrementBase, _incremental_base, previous_state
+from jobs.storage import Location
 from jobs.tracking import find_job_run, tracking_uri
 from tests.conftest import E2E_RUN_ID
 from tests.jobrun import (
@@ -350,6 +353,51 @@ def test_an_incremental_run_whose_hub_cap_moves_resolves_in_full(
 
     assert _quarantined(out, "day2") == _quarantined(full_out, E2E_RUN_ID) != []
     assert _input_counts(out, "day2") == _input_counts(full_out, E2E_RUN_ID)
+
+
+def test_an_incremental_run_continues_its_base_only_under_the_settings_that_made_it(
+    spark: SparkSession, first_run, tmp_path: Path, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    """The accounts an incremental run does not touch keep the keys, edges and entities its
+    base run made: a changed threshold, blocking rule or standardisation would leave them as
+    the old settings decided, so the run resolves in full, naming what changed. Settings that
+    change how fast it runs, or what is redone every run (leads), leave the base usable."""
+    out = Location.parse(first_run[0])
+    config = load_config(LOCAL_CONF)
+    previous, _ = previous_state(spark, out, "next")
+
+    def base_under(changed: JobConfig) -> IncrementBase | None:
+        return _incremental_base(spark, out, "next", changed, previous, files_dir=tmp_path)
+
+    free = dataclasses.replace(
+        config,
+        outputs=dataclasses.replace(config.outputs, parallel_writes=1),
+        resolution=dataclasses.replace(
+            config.resolution,
+            blocking=dataclasses.replace(config.resolution.blocking, incremental_rescore="touched"),
+            leads=dataclasses.replace(config.resolution.leads, min_accounts=3),
+        ),
+    )
+    assert base_under(config) is not None
+    assert base_under(free) is not None
+
+    threshold = config.resolution.model.threshold
+    stricter = dataclasses.replace(
+        config,
+        resolution=dataclasses.replace(
+            config.resolution,
+            model=dataclasses.replace(config.resolution.model, threshold=threshold + 0.05),
+            blocking=dataclasses.replace(
+                config.resolution.blocking, rules=config.resolution.blocking.rules[1:]
+            ),
+        ),
+    )
+    caplog.clear()
+    assert base_under(stricter) is None
+    warning = next(r.getMessage() for r in caplog.records if "resolving in full" in r.getMessage())
+    assert f"resolution.model.threshold: {threshold} -> {threshold + 0.05}" in warning
+    assert "resolution.blocking.rules" in warning
+    assert "incremental_rescore" not in warning
 
 
 def test_an_incremental_run_on_an_unreadable_file_exits_2_naming_it(

@@ -17,6 +17,8 @@ from pyspark.sql import functions as F
 
 from jobs import table_docs
 from jobs.outputs import OutputWriter, RunRecord, sql_identifier, sql_string
+from jobs.resolve_entities import _check_written
+from jobs.storage import Location
 from resolution.errors import ResolutionError
 
 PROPERTIES = {
@@ -359,3 +361,20 @@ def test_roll_back_restores_the_rows_a_run_that_did_not_succeed_changed(
     restore = RustDeltaTable(path).version()
     assert OutputWriter(spark, tmp_path, "r4").roll_back("entity_membership", base) is None
     assert RustDeltaTable(path).version() == restore
+
+
+def test_the_written_tables_must_hold_as_many_rows_as_the_run_resolved(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """`_check_written` counts each table at the version the run wrote: equal counts pass, a
+    table holding rows the run did not resolve fails the run, naming table, version and both
+    counts."""
+    writer = OutputWriter(spark, tmp_path, "r1")
+    version = writer.replace(
+        "entity_membership",
+        spark.createDataFrame([("a1", "E1"), ("a2", "E1")], "account_id string, entity_id string"),
+    )
+    out = Location.parse(tmp_path)
+    _check_written(spark, out, {"entity_membership": version}, {"entity_membership": 2})
+    with pytest.raises(ResolutionError, match=r"entity_membership: version 0 holds 2 rows, but"):
+        _check_written(spark, out, {"entity_membership": version}, {"entity_membership": 3})
