@@ -66,7 +66,8 @@ _MERGED = (
 )
 _LEDGER = (
     "A ledger: every run adds its own rows (a re-run with the same run id replaces them) and "
-    "keeps the earlier runs' rows."
+    "keeps the earlier runs' rows, those of runs that failed or were killed among them: keep "
+    "the run_ids whose runs row says succeeded to follow the results."
 )
 _ENTITY_ID = (
     "Entity id: 'E' + 16 hex characters of SHA-256 of the entity's smallest account id when the "
