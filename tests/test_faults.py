@@ -125,6 +125,21 @@ def _kill_at_first_new_commit(job: subprocess.Popen[str], table: Path, timeout: 
     return False
 
 
+def _copy_of_run(
+    run_out: Path, tmp_path: Path
+) -> tuple[Path, pd.Series, dict[str, int], dict[str, pd.DataFrame]]:
+    """A copy of a finished run's output folder, its current `runs` row and table versions,
+    and its `entity_membership`, `entities` and `match_edges` as that run left them."""
+    out = tmp_path / "out"
+    shutil.copytree(run_out, out)
+    current, versions = _current(out)
+    tables = {
+        name: read_table(out, name, versions[name])
+        for name in ("entity_membership", "entities", "match_edges")
+    }
+    return out, current, versions, tables
+
+
 @pytest.fixture(scope="module")
 def changed_input(generated: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shared input without its last DROPPED_ACCOUNTS accounts (their payment and logistics
@@ -140,13 +155,7 @@ def changed_input(generated: tuple[Path, Path], tmp_path_factory: pytest.TempPat
 def test_killed_while_writing_then_rerun_with_its_id(
     spark: SparkSession, first_run, changed_input: Path, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    out = tmp_path / "out"
-    shutil.copytree(first_run[0], out)
-    before_run, before_versions = _current(out)
-    before = {
-        name: read_table(out, name, before_versions[name])
-        for name in ("entity_membership", "entities", "match_edges")
-    }
+    out, before_run, before_versions, before = _copy_of_run(first_run[0], tmp_path)
     reader = Reader(out)
     reader.start()
     try:
@@ -212,13 +221,7 @@ def test_an_incremental_run_after_a_killed_one_starts_from_the_last_succeeded_ru
     change against its base), must give the first run's entities back, not keep the killed
     run's rows outside its own (empty) change and record them as its result."""
     in_dir, _ = generated
-    out = tmp_path / "out"
-    shutil.copytree(first_run[0], out)
-    _, before_versions = _current(out)
-    before = {
-        name: read_table(out, name, before_versions[name])
-        for name in ("entity_membership", "entities", "match_edges")
-    }
+    out, _, _, before = _copy_of_run(first_run[0], tmp_path)
     job = _start_job(changed_input, out, "e2e-killed", "--incremental")
     assert _kill_at_first_new_commit(job, out / "entity_membership", timeout=900), (
         "the incremental job finished before it could be killed while writing"
