@@ -65,7 +65,7 @@ from jobs.session import (  # noqa: E402
     remove_checkpoints,
 )
 from jobs.storage import Location, Storage  # noqa: E402
-from jobs.tracking import DATA_DOCS_DIR, RunTracker  # noqa: E402
+from jobs.tracking import DATA_DOCS_DIR, RunTracker, flatten  # noqa: E402
 from resolution.blocking import restore_desk_phones, summarise_pairs_by_attribute  # noqa: E402
 from resolution.comparisons import profile_fields  # noqa: E402
 from resolution.config import BlockingConfig  # noqa: E402
@@ -1015,21 +1015,20 @@ def changed_settings(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[
     ['resolution.model.threshold: 0.9 -> 0.95']
     """
 
-    def flat(value: Any, prefix: str) -> dict[str, Any]:
-        if prefix in _SETTINGS_FREE_TO_CHANGE:
-            return {}
-        if isinstance(value, Mapping):
-            found: dict[str, Any] = {}
-            for key, item in value.items():
-                found.update(flat(item, f"{prefix}.{key}"))
-            return found
-        return {prefix: value}
+    def settings(config: Mapping[str, Any]) -> dict[str, Any]:
+        # Keys sorted as the `runs` row stores them, so that a sequence of mappings (the
+        # model's comparisons) flattens to the same text on both sides.
+        decide = {section: config.get(section, {}) for section in _SETTINGS_THAT_DECIDE}
+        flat = flatten(json.loads(json.dumps(decide, sort_keys=True)))
+        return {
+            name: value
+            for name, value in flat.items()
+            if not any(
+                name == free or name.startswith(f"{free}.") for free in _SETTINGS_FREE_TO_CHANGE
+            )
+        }
 
-    old: dict[str, Any] = {}
-    new: dict[str, Any] = {}
-    for section in _SETTINGS_THAT_DECIDE:
-        old.update(flat(before.get(section, {}), section))
-        new.update(flat(now.get(section, {}), section))
+    old, new = settings(before), settings(now)
     missing = "(not set)"
     return [
         f"{name}: {json.dumps(old.get(name, missing))} -> {json.dumps(new.get(name, missing))}"
