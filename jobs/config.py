@@ -41,6 +41,10 @@ class SparkConfig:
     `rows_per_partition`: a stage's materialised frame with fewer rows a partition than this
     is merged into fewer partitions (never fewer than the default parallelism; null: never),
     see `jobs.progress.StageClock`.
+
+    `local_checkpoints`: with a local master, a stage's materialised frame is kept as a local
+    checkpoint (lineage cut, nothing added to Spark's cache) instead of persisted; with
+    executors of their own it is persisted either way (`jobs.progress.StageClock`).
     """
 
     master: str | None = None
@@ -49,6 +53,7 @@ class SparkConfig:
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     checkpoint_dir: str | None = None
     rows_per_partition: int | None = 50_000
+    local_checkpoints: bool = True
 
     def problems(self) -> list[str]:
         found = []

@@ -12,6 +12,8 @@ from pyspark import SparkContext, StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from resolution.lineage import cut_now, marked_for_local_cut
+
 logger = logging.getLogger(__name__)
 
 
@@ -54,9 +56,20 @@ class StageClock:
     scans and shuffles they were cut from, and every later pass over them paid a task a
     partition: at 1,000,000 accounts 5,600 of its 6,400 tasks ran under 0.1 s each, 146 s of
     task time on 2 cores.
+
+    `local_checkpoints` (settable during a run): when the lineage cut is local (the executors
+    run in the driver's process, `resolution.lineage`), every materialised frame is kept as a
+    local checkpoint instead of persisted, as a `cut` one is (see `materialise`). Planning
+    then meets a leaf where the frame's plan was, and nothing is added to Spark's cache,
+    which every later query's planning searches for reusable parts: an incremental run
+    materialises some sixty frames, and at 5,000 accounts (its fixed costs) this took 72 s
+    against 81 s. On a cluster the frames are persisted as before.
     """
 
-    def __init__(self, *, rows_per_partition: int | None = None) -> None:
+    def __init__(
+        self, *, rows_per_partition: int | None = None, local_checkpoints: bool = False
+    ) -> None:
+        self.local_checkpoints = local_checkpoints
         self.seconds: dict[str, float] = {}
         self.spans: dict[str, float] = {}
         self.rows: dict[str, int] = {}
@@ -86,31 +99,47 @@ class StageClock:
             "stage %s: done in %.1f s (%.1f s since the previous stage)", name, elapsed, span
         )
 
-    def materialise(self, name: str, frame: DataFrame) -> DataFrame:
+    def materialise(self, name: str, frame: DataFrame, *, cut: bool = False) -> DataFrame:
         """Persist `frame`, count it once and log the count with the time it took. A small
         frame (see the class doc) comes back as a view of the persisted one with fewer
         partitions: unpersisting the view releases nothing, the persisted frame is released
-        by `release`."""
+        by `release`.
+
+        With `cut`, the frame comes back with its lineage cut (`resolution.lineage.cut_now`).
+        When that cut is local (the executors run in the driver's process), the frame is
+        not persisted: it is marked for a local checkpoint, and the count computes, keeps and
+        counts it in one job. (Persisted, then cut, it took two jobs and two copies: Spark's
+        compressed column cache, built and read back once, and the checkpoint's rows.) A
+        reliable cut is written from the persisted copy, which is then released."""
         with self.stage(name):
-            persisted = frame.persist(StorageLevel.MEMORY_AND_DISK)
-            with self._lock:
-                self._persisted.append(persisted)
+            marked = marked_for_local_cut(frame) if cut or self.local_checkpoints else None
+            if marked is not None:
+                kept = marked
+            else:
+                kept = frame.persist(StorageLevel.MEMORY_AND_DISK)
+                with self._lock:
+                    self._persisted.append(kept)
             if self._rows_per_partition is None:
-                rows = persisted.count()
-                result = persisted
+                rows = kept.count()
+                result = kept
             else:
                 # The rows of each partition, in the one job a count takes: its partition
                 # count without planning the frame again (`DataFrame.rdd` did, seconds for
                 # a large plan). Empty partitions are not seen, so they are not counted.
                 per_partition = (
-                    persisted.groupBy(F.spark_partition_id().alias("_partition")).count().collect()
+                    kept.groupBy(F.spark_partition_id().alias("_partition")).count().collect()
                 )
                 rows = sum(int(row["count"]) for row in per_partition)
-                wanted = self._partitions_for(persisted, rows, len(per_partition))
+                wanted = self._partitions_for(kept, rows, len(per_partition))
                 # A view, not a second persisted copy: persisting it would plan the frame
                 # again, and unpersisting the original would invalidate that copy too (Spark
                 # rebuilds a cached plan whose cached input goes).
-                result = persisted if wanted is None else persisted.coalesce(wanted)
+                result = kept if wanted is None else kept.coalesce(wanted)
+            if cut and marked is None:
+                result = cut_now(result)
+                with self._lock:
+                    self._persisted = [other for other in self._persisted if other is not kept]
+                kept.unpersist()
             with self._lock:
                 self.rows[name] = rows
             logger.info("stage %s: %d rows", name, rows)

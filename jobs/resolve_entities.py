@@ -325,7 +325,10 @@ def _tracker(out_dir: Location, config: JobConfig, run_id: str) -> RunTracker:
 def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
     """Everything after argument and config parsing; raises the project's errors."""
     started_at = datetime.now(UTC)
-    clock = StageClock(rows_per_partition=config.spark.rows_per_partition)
+    clock = StageClock(
+        rows_per_partition=config.spark.rows_per_partition,
+        local_checkpoints=config.spark.local_checkpoints,
+    )
     out_dir: Location = args.output
     files_dir, temporary_files = _files_dir(out_dir, config)
     tracker = _tracker(out_dir, config, run_id)

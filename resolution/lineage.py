@@ -16,6 +16,7 @@ control and of an incremental run's stages took 37 s of a 191 s incremental run.
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -54,3 +55,28 @@ def cut_now(frame: DataFrame, mode: str = "auto") -> DataFrame:
     if resolved_cut(mode, frame.sparkSession) == "reliable":
         return frame.checkpoint(eager=True)
     return frame.localCheckpoint(eager=True)
+
+
+def marked_for_local_cut(frame: DataFrame, mode: str = "auto") -> DataFrame | None:
+    """`frame` marked for a local checkpoint, or None when `mode` resolves to `reliable`.
+
+    The mark is lazy: the first action that computes the frame keeps its blocks and cuts its
+    lineage, so counting the marked frame computes, keeps and counts it in one job. (A
+    reliable checkpoint writes its files in a job of its own after that action, reading the
+    frame again: the caller persists it first.)"""
+    if resolved_cut(mode, frame.sparkSession) == "reliable":
+        return None
+    return frame.localCheckpoint(eager=False)
+
+
+class StageHook(Protocol):
+    """What the pipelines call at each named stage: `hook(name, frame)` hands `frame` back,
+    computed now or not as the hook decides (the job's `StageClock.materialise` persists,
+    counts and times it); `hook(name, frame, cut=True)` also cuts its lineage (`cut_now`)."""
+
+    def __call__(self, name: str, frame: DataFrame, *, cut: bool = False) -> DataFrame: ...
+
+
+def unstaged(_name: str, frame: DataFrame, *, cut: bool = False) -> DataFrame:
+    """The `StageHook` of a caller that times nothing: the frame as it is, or cut when asked."""
+    return cut_now(frame) if cut else frame

@@ -11,7 +11,7 @@ counts and logs there; tests pass nothing).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -70,6 +70,7 @@ from resolution.incremental import (
     stored_profile_fields,
     write_scopes,
 )
+from resolution.lineage import StageHook, unstaged
 from resolution.network import entity_leads, entity_links
 from resolution.scoring import accept_matches
 from resolution.scoring import score_pairs as evidence_scores
@@ -77,12 +78,6 @@ from resolution.shared_keys import update_shared_keys
 from resolution.stable_ids import CLUSTER, assign_stable_ids
 
 logger = logging.getLogger(__name__)
-
-StageHook = Callable[[str, DataFrame], DataFrame]
-
-
-def _unchanged(_name: str, frame: DataFrame) -> DataFrame:
-    return frame
 
 
 @dataclass(frozen=True)
@@ -350,8 +345,8 @@ def comparison_attributes(config: ResolutionConfig) -> tuple[str, ...]:
 
 
 def _cut(checkpoint: StageHook, name: str, frame: DataFrame) -> DataFrame:
-    """`frame` through the stage hook, then with its lineage cut (`cut_lineage`), the hook's
-    persisted copy released.
+    """`frame` through the stage hook with its lineage cut (`cut=True`: with the job's clock,
+    one job computes, keeps and counts it; see `StageClock.materialise`).
 
     The blocking keys are a union of some twenty projections of the standardised inputs, each
     holding the standardisation's expressions, and setting the desk phones aside reads them
@@ -359,10 +354,7 @@ def _cut(checkpoint: StageHook, name: str, frame: DataFrame) -> DataFrame:
     accounts the plans filled a 4g driver heap (Catalyst trees, not data: "Failed to allocate
     a page", stages 2-3x slower, then OutOfMemoryError in the leads).
     """
-    persisted = checkpoint(name, frame)
-    cut = cut_lineage(persisted)
-    persisted.unpersist()
-    return cut
+    return checkpoint(name, frame, cut=True)
 
 
 def _counted_keys(keys: DataFrame, *, config: BlockingConfig, checkpoint: StageHook) -> DataFrame:
@@ -452,7 +444,7 @@ def resolve(
     *,
     config: ResolutionConfig,
     model: FellegiSunterModel | None = None,
-    checkpoint: StageHook = _unchanged,
+    checkpoint: StageHook = unstaged,
     run_id: str = "run",
     previous: PreviousEntities | None = None,
     pretrained: FellegiSunterModel | None = None,
@@ -561,7 +553,7 @@ def resolve_incremental(
     previous: PreviousEntities,
     previous_edges: DataFrame,
     config: ResolutionConfig,
-    checkpoint: StageHook = _unchanged,
+    checkpoint: StageHook = unstaged,
     run_id: str = "run",
     model: FellegiSunterModel | None = None,
     previous_shared: DataFrame | None = None,
@@ -633,7 +625,7 @@ def resolve_incremental(
             checkpoint=checkpoint,
         )
         counted_keys = _cut(checkpoint, "shared_keys", update.shared)
-        affected = cut_lineage(checkpoint("affected_accounts", update.affected))
+        affected = _cut(checkpoint, "affected_accounts", update.affected)
         holder_counts = "updated"
     else:
         # A Fellegi-Sunter model reads values held once too (profiles, term frequencies), and
@@ -641,18 +633,17 @@ def resolve_incremental(
         # the population's keys are merged and counted as in a full run.
         merged = _cut(checkpoint, "key_extraction", merged_keys(state, changes, touched_keys))
         counted_keys = _counted_keys(merged, config=config.blocking, checkpoint=checkpoint)
-        affected = cut_lineage(
-            checkpoint(
-                "affected_accounts",
-                affected_accounts(
-                    counted_keys,
-                    state_keys(state),
-                    changes,
-                    config=config.blocking,
-                    broadcast=broadcast,
-                    touched_keys=touched_keys,
-                ),
-            )
+        affected = _cut(
+            checkpoint,
+            "affected_accounts",
+            affected_accounts(
+                counted_keys,
+                state_keys(state),
+                changes,
+                config=config.blocking,
+                broadcast=broadcast,
+                touched_keys=touched_keys,
+            ),
         )
         holder_counts = "recounted"
     hub_values = checkpoint("hub_values", find_hub_values(counted_keys, config=config.blocking))
@@ -702,11 +693,10 @@ def resolve_incremental(
         )
         if name in previous_edges.columns
     ]
-    new_edges = cut_lineage(
-        checkpoint(
-            "new_match_edges",
-            accept_matches(scored_pairs, config=config.model).select(*edge_columns),
-        )
+    new_edges = _cut(
+        checkpoint,
+        "new_match_edges",
+        accept_matches(scored_pairs, config=config.model).select(*edge_columns),
     )
     # Which previous edges stand, decided once: the kept edges and the edges' write scope
     # (what did not stand) both read it.
@@ -716,12 +706,11 @@ def resolve_incremental(
         edge_fates(previous_edges.select(*edge_columns), affected, changes),
     )
     kept = fates.where(F.col(STANDS)).drop(STANDS)
-    match_edges = cut_lineage(checkpoint("match_edges", kept.unionByName(new_edges)))
-    region = cut_lineage(
-        checkpoint(
-            "affected_region",
-            affected_region(previous.membership, rescored, match_edges, changes),
-        )
+    match_edges = _cut(checkpoint, "match_edges", kept.unionByName(new_edges))
+    region = _cut(
+        checkpoint,
+        "affected_region",
+        affected_region(previous.membership, rescored, match_edges, changes),
     )
     # A region of a few hundred thousand ids is broadcast: its keys and edges are then a scan
     # of the population's, not a shuffle of them.

@@ -30,7 +30,6 @@ population's keys.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -57,10 +56,10 @@ from resolution.incremental import (
     cut_lineage,
     state_keys,
 )
+from resolution.lineage import StageHook
 
 logger = logging.getLogger(__name__)
 
-StageHook = Callable[[str, DataFrame], DataFrame]
 CONTACT_PHONE = "contact_phone"
 _PHONES = (CONTACT_PHONE, DESK_PHONE)
 _VALUE = [c.ATTRIBUTE, c.VALUE_KEY]
@@ -87,10 +86,7 @@ class SharedUpdate:
 
 
 def _stage(checkpoint: StageHook, name: str, frame: DataFrame) -> DataFrame:
-    persisted = checkpoint(name, frame)
-    cut = cut_lineage(persisted)
-    persisted.unpersist()
-    return cut
+    return checkpoint(name, frame, cut=True)
 
 
 def _both_phone_attributes(values: DataFrame) -> DataFrame:

@@ -54,6 +54,45 @@ def test_a_small_materialised_frame_comes_back_in_fewer_partitions(spark: SparkS
         frame.unpersist()
 
 
+def test_a_cut_frame_is_computed_once_by_its_count_and_read_back_from_its_checkpoint(
+    spark: SparkSession,
+) -> None:
+    calls = spark.sparkContext.accumulator(0)
+
+    def seen(value: int) -> int:
+        calls.add(1)
+        return value
+
+    frame = spark.range(0, 1000, numPartitions=16).withColumn(
+        "double", F.udf(seen, "long")(F.col("id")) * 2
+    )
+    clock = StageClock(rows_per_partition=100)
+    cut = clock.materialise("cut", frame, cut=True)
+    try:
+        assert clock.rows["cut"] == 1000
+        assert calls.value == 1000  # the count computed every row once
+        assert sorted(r["double"] for r in cut.collect()) == [2 * i for i in range(1000)]
+        assert cut.groupBy().sum("double").first()[0] == 999 * 1000
+        assert calls.value == 1000  # read back from the checkpoint, not computed again
+        assert cut.rdd.getNumPartitions() == max(spark.sparkContext.defaultParallelism, 10)
+        # The lineage is cut: the plan starts at the checkpoint's rows, not at the range.
+        plan = cut._jdf.queryExecution().logical().toString()
+        assert "LogicalRDD" in plan and "Range" not in plan
+        # Nothing left in Spark's cache to release: the checkpoint is the only copy.
+        assert not frame.is_cached and not cut.is_cached
+        # A clock keeping local checkpoints keeps every stage that way; without, a stage is
+        # persisted (in Spark's cache, its lineage whole).
+        kept = StageClock(local_checkpoints=True).materialise("kept", frame.where("id < 10"))
+        assert calls.value == 1010 and kept.count() == 10 and calls.value == 1010
+        assert not kept.is_cached and "Range" not in kept._jdf.queryExecution().logical().toString()
+        persisted = clock.materialise("persisted", frame.where("id < 10"))
+        assert (
+            persisted.is_cached and "Range" in persisted._jdf.queryExecution().logical().toString()
+        )
+    finally:
+        clock.release()
+
+
 def test_a_stage_names_its_spark_jobs_and_restores_the_name_before(spark: SparkSession) -> None:
     context = spark.sparkContext
     clock = StageClock()

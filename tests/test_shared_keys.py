@@ -10,14 +10,11 @@ from features import columns as c
 from resolution.blocking import count_value_holders, set_aside_desk_phones
 from resolution.config import BlockingConfig
 from resolution.incremental import BLOCKING_KEYS, RESCORED, affected_accounts
+from resolution.lineage import unstaged
 from resolution.shared_keys import shared_rows, update_shared_keys
 
 KEYS = "account_id string, attribute string, value_key string"
 RULES = ("card", "device", "contact_phone", "warehouse_address")
-
-
-def _no_stage(_name: str, frame: DataFrame) -> DataFrame:
-    return frame
 
 
 def _state(keys: DataFrame) -> DataFrame:
@@ -107,7 +104,7 @@ def test_update_equals_a_full_recount_when_an_address_becomes_a_hub(
         previous,
         config=config,
         broadcast=broadcast,
-        checkpoint=_no_stage,
+        checkpoint=unstaged,
     )
     expected = _full(now, cap)
     assert _rows(update.shared) == _rows(expected)
@@ -159,7 +156,7 @@ def test_update_affects_the_accounts_a_recount_affects(spark: SparkSession) -> N
             _full(before, 3),
             config=config,
             broadcast=True,
-            checkpoint=_no_stage,
+            checkpoint=unstaged,
         )
         assert _rows(update.shared) == _rows(_full(now, 3))
         recounted = affected_accounts(
