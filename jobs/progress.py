@@ -12,7 +12,7 @@ from pyspark import SparkContext, StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from resolution.lineage import cut_now, marked_for_local_cut
+from resolution.lineage import cut_now, local_cut_now
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +57,13 @@ class StageClock:
     partition: at 1,000,000 accounts 5,600 of its 6,400 tasks ran under 0.1 s each, 146 s of
     task time on 2 cores.
 
-    `local_checkpoints` (settable during a run): when the lineage cut is local (the executors
-    run in the driver's process, `resolution.lineage`), every materialised frame is kept as a
-    local checkpoint instead of persisted, as a `cut` one is (see `materialise`). Planning
-    then meets a leaf where the frame's plan was, and nothing is added to Spark's cache,
-    which every later query's planning searches for reusable parts: an incremental run
-    materialises some sixty frames, and at 5,000 accounts (its fixed costs) this took 72 s
-    against 81 s. On a cluster the frames are persisted as before.
+    `local_checkpoints`: when the lineage cut is local (the executors run in the driver's
+    process, `resolution.lineage`), every materialised frame is kept as a local checkpoint
+    instead of persisted, as a `cut` one is (see `materialise`). Planning then meets a leaf
+    where the frame's plan was, and nothing is added to Spark's cache, which every later
+    query's planning searches for reusable parts: an incremental run materialises some sixty
+    frames, and at 5,000 accounts (its fixed costs) it took 76 s against 85 s. On a cluster
+    the frames are persisted as before.
     """
 
     def __init__(
@@ -107,14 +107,15 @@ class StageClock:
 
         With `cut`, the frame comes back with its lineage cut (`resolution.lineage.cut_now`).
         When that cut is local (the executors run in the driver's process), the frame is
-        not persisted: it is marked for a local checkpoint, and the count computes, keeps and
-        counts it in one job. (Persisted, then cut, it took two jobs and two copies: Spark's
-        compressed column cache, built and read back once, and the checkpoint's rows.) A
-        reliable cut is written from the persisted copy, which is then released."""
+        not persisted but kept as a local checkpoint (`resolution.lineage.local_cut_now`) and
+        counted from it. (Persisted, then cut, it was computed into Spark's compressed column
+        cache, read back into the checkpoint's rows, and kept twice.) A reliable cut is
+        written from the persisted copy, which is then released. With `local_checkpoints`
+        every frame is kept the local way when the cut is local."""
         with self.stage(name):
-            marked = marked_for_local_cut(frame) if cut or self.local_checkpoints else None
-            if marked is not None:
-                kept = marked
+            checkpointed = local_cut_now(frame) if cut or self.local_checkpoints else None
+            if checkpointed is not None:
+                kept = checkpointed
             else:
                 kept = frame.persist(StorageLevel.MEMORY_AND_DISK)
                 with self._lock:
@@ -135,7 +136,7 @@ class StageClock:
                 # again, and unpersisting the original would invalidate that copy too (Spark
                 # rebuilds a cached plan whose cached input goes).
                 result = kept if wanted is None else kept.coalesce(wanted)
-            if cut and marked is None:
+            if cut and checkpointed is None:
                 result = cut_now(result)
                 with self._lock:
                     self._persisted = [other for other in self._persisted if other is not kept]

@@ -54,7 +54,7 @@ def test_a_small_materialised_frame_comes_back_in_fewer_partitions(spark: SparkS
         frame.unpersist()
 
 
-def test_a_cut_frame_is_computed_once_by_its_count_and_read_back_from_its_checkpoint(
+def test_a_cut_frame_is_computed_once_and_read_back_from_its_checkpoint(
     spark: SparkSession,
 ) -> None:
     calls = spark.sparkContext.accumulator(0)
@@ -70,7 +70,7 @@ def test_a_cut_frame_is_computed_once_by_its_count_and_read_back_from_its_checkp
     cut = clock.materialise("cut", frame, cut=True)
     try:
         assert clock.rows["cut"] == 1000
-        assert calls.value == 1000  # the count computed every row once
+        assert calls.value == 1000  # every row computed once
         assert sorted(r["double"] for r in cut.collect()) == [2 * i for i in range(1000)]
         assert cut.groupBy().sum("double").first()[0] == 999 * 1000
         assert calls.value == 1000  # read back from the checkpoint, not computed again
