@@ -100,10 +100,11 @@ class StageClock:
         )
 
     def materialise(self, name: str, frame: DataFrame, *, cut: bool = False) -> DataFrame:
-        """Persist `frame`, count it once and log the count with the time it took. A small
-        frame (see the class doc) comes back as a view of the persisted one with fewer
-        partitions: unpersisting the view releases nothing, the persisted frame is released
-        by `release`.
+        """Persist `frame` (or keep it as a local checkpoint, below), count it once and log
+        the count with the time it took. A small frame (see the class doc) comes back as a
+        view of the kept one with fewer partitions: unpersisting the view releases nothing, a
+        persisted frame is released by `release` (local checkpoints by the job's
+        `jobs.session.release_persisted`).
 
         With `cut`, the frame comes back with its lineage cut (`resolution.lineage.cut_now`).
         When that cut is local (the executors run in the driver's process), the frame is

@@ -75,7 +75,7 @@ def local_cut_now(frame: DataFrame, mode: str = "auto") -> DataFrame | None:
 
 class StageHook(Protocol):
     """What the pipelines call at each named stage: `hook(name, frame)` hands `frame` back,
-    computed now or not as the hook decides (the job's `StageClock.materialise` persists,
+    computed now or not as the hook decides (the job's `StageClock.materialise` keeps,
     counts and times it); `hook(name, frame, cut=True)` also cuts its lineage (`cut_now`)."""
 
     def __call__(self, name: str, frame: DataFrame, *, cut: bool = False) -> DataFrame: ...

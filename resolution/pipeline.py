@@ -345,8 +345,8 @@ def comparison_attributes(config: ResolutionConfig) -> tuple[str, ...]:
 
 
 def _cut(checkpoint: StageHook, name: str, frame: DataFrame) -> DataFrame:
-    """`frame` through the stage hook with its lineage cut (`cut=True`: with the job's clock,
-    one job computes, keeps and counts it; see `StageClock.materialise`).
+    """`frame` through the stage hook with its lineage cut (`cut=True`; with the job's clock
+    and a local master, computed straight into a local checkpoint: `StageClock.materialise`).
 
     The blocking keys are a union of some twenty projections of the standardised inputs, each
     holding the standardisation's expressions, and setting the desk phones aside reads them
