@@ -85,10 +85,6 @@ class SharedUpdate:
     recounted: int  # (attribute, value_key) recounted, phones under both attributes
 
 
-def _stage(checkpoint: StageHook, name: str, frame: DataFrame) -> DataFrame:
-    return checkpoint(name, frame, cut=True)
-
-
 def _both_phone_attributes(values: DataFrame) -> DataFrame:
     """`(attribute, value_key)` with each phone under both `contact_phone` and `desk_phone`."""
     phone = F.col(c.ATTRIBUTE).isin(*_PHONES)
@@ -137,10 +133,10 @@ def update_shared_keys(
     before = state_keys(state)  # the previous population's keys, as extracted
     # The touched accounts' state rows are picked before their keys are exploded: 30 key
     # rows an account are not made for the million others.
-    old_touched = _stage(
-        checkpoint,
+    old_touched = checkpoint(
         "touched_state_keys",
         state_keys(state.join(small(touched), c.ACCOUNT_ID, "left_semi")),
+        cut=True,
     )
     new_touched = touched_keys.select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY)
 
@@ -156,14 +152,14 @@ def update_shared_keys(
     # touched value (their holder counts are recounted) or sit at a touched address (its hub
     # status is judged again). Each is a broadcast lookup in the same scan.
     unchanged_keys = before.join(small(touched), c.ACCOUNT_ID, "left_anti")
-    neighbours = _stage(
-        checkpoint,
+    neighbours = checkpoint(
         "touched_neighbours",
         unchanged_keys.withColumn(ADDRESS, key_address())
         .join(small(touched_values.withColumn("_value", F.lit(True))), _VALUE, "left")
         .join(small(touched_addresses.withColumn("_address", F.lit(True))), ADDRESS, "left")
         .where(F.col("_value").isNotNull() | F.col("_address").isNotNull())
         .select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY, "_value"),
+        cut=True,
     )
     unchanged_at = address_rows(neighbours).join(touched_addresses, ADDRESS, "left_semi")
     status = (
@@ -222,10 +218,8 @@ def update_shared_keys(
     else:
         rejudged_keys = before.limit(0)
     hubs = cut_lineage(hubs.distinct())
-    judged = _stage(
-        checkpoint,
-        "judged_keys",
-        judge_desk_phones(new_touched.unionByName(rejudged_keys), hubs),
+    judged = checkpoint(
+        "judged_keys", judge_desk_phones(new_touched.unionByName(rejudged_keys), hubs), cut=True
     )
     is_phone = F.col(c.ATTRIBUTE).isin(*_PHONES)
     judged_touched = judged.join(small(current_touched), c.ACCOUNT_ID, "left_semi")
@@ -233,14 +227,14 @@ def update_shared_keys(
         is_phone
     )
 
-    values = _stage(
-        checkpoint,
+    values = checkpoint(
         "recounted_values",
         _both_phone_attributes(
             old_touched.select(*_VALUE)
             .unionByName(new_touched.select(*_VALUE))
             .unionByName(rejudged_keys.where(is_phone).select(*_VALUE))
         ).distinct(),
+        cut=True,
     )
     recounted = values.count()
     as_extracted = values.select(
@@ -286,12 +280,12 @@ def update_shared_keys(
         .unionByName(rejudged_phones)
         .join(small(values), _VALUE, "left_semi")
     )
-    near = _stage(
-        checkpoint,
+    near = checkpoint(
         "recounted_holders",
         holding.join(
             holding.groupBy(*_VALUE).agg(F.count(F.lit(1)).alias(c.ACCOUNT_COUNT)), _VALUE
         ),
+        cut=True,
     )
     shared = previous_shared.select(*_COLUMNS).join(small(values), _VALUE, "left_anti")
     shared = shared.unionByName(shared_rows(near))
