@@ -273,6 +273,7 @@ class OutputWriter:
         *,
         scope: DataFrame | None = None,
         compare: bool = True,
+        broadcast_scope: bool = False,
     ) -> int:
         """Make `table` hold exactly `frame` (plus run ids) with one Delta MERGE on `keys`:
         rows that are new or differ are inserted or updated (with this run's id), rows whose
@@ -280,16 +281,18 @@ class OutputWriter:
         that wrote them). Used by incremental runs, where most rows do not change; creates the
         table on first use. Returns the new Delta version.
 
-        `scope` (the `keys` columns) limits the comparison to the rows with those keys, in
-        `frame` and in the table: rows with other keys are left as they are, whether or not
-        `frame` holds them. An incremental run passes the keys its change can reach
-        (`resolution.incremental.WriteScopes`), so it compares a few rows, not the table.
+        `scope` (the `keys` columns) limits the MERGE to the rows with those keys, in `frame`
+        and in the table: rows with other keys are left as they are, whether or not `frame`
+        holds them. An incremental run passes the keys its change can reach
+        (`resolution.incremental.WriteScopes`), so it writes a few rows, not the table.
+        `broadcast_scope`: the scope is small enough to broadcast, so `frame` is scanned for
+        its rows rather than shuffled.
 
-        `compare=False` (needs `scope`) writes every row of `frame` in the scope without
-        comparing it with the table's, and deletes the scope's keys that `frame` lacks: for a
-        scope whose rows all changed (`account_state`: the new, changed and removed accounts),
-        where reading the table's rows to compare them (1.5 GB at 1,000,000 accounts) finds
-        nothing equal."""
+        The comparison is the MERGE's own: a matched row is updated only when a column differs
+        (null-safe), so the source is `frame`'s rows and the keys to delete, and the table is
+        read once, by Delta's join, not also to build the source. `compare=False` (needs
+        `scope`) writes every row of `frame` in the scope, equal or not: for a scope whose
+        rows all changed (`account_state`: the new, changed and removed accounts)."""
         path = self.path(table)
         if not compare and scope is None:
             raise ValueError(f"{path}: a MERGE without comparison needs a scope")
@@ -300,48 +303,53 @@ class OutputWriter:
                     "changes continues a run that wrote it)"
                 )
             return self.replace(table, frame)
-        current = self._spark.read.format("delta").load(path).drop(c.RUN_ID)
         if scope is not None:
             scope = scope.select(*keys).distinct()
+            if broadcast_scope:
+                scope = F.broadcast(scope)
             frame = frame.join(scope, on=keys, how="left_semi")
-            current = current.join(scope, on=keys, how="left_semi")
-        columns = frame.columns
-        if compare:
-            # Renamed, so that no condition can resolve both sides to one column (`frame` may
-            # itself be read from this table).
-            before = current.select(*[F.col(name).alias(f"_t_{name}") for name in columns])
-            condition = F.lit(True)
-            for name in columns:
-                condition = condition & F.col(f"_t_{name}").eqNullSafe(F.col(name))
-            changed = frame.join(before, on=condition, how="left_anti")
-            held = current.select(*keys)
-        else:
-            assert scope is not None  # checked above
-            changed = frame
             held = scope  # a key the table does not hold deletes nothing
+        else:
+            held = self._spark.read.format("delta").load(path).select(*keys)
+        columns = frame.columns
         gone = held.join(frame.select(*keys), on=keys, how="left_anti").select(
             *[
                 F.col(name)
                 if name in keys
-                else F.lit(None).cast(current.schema[name].dataType).alias(name)
+                else F.lit(None).cast(frame.schema[name].dataType).alias(name)
                 for name in columns
             ],
             F.lit(True).alias("_delete"),
         )
-        source = changed.withColumn("_delete", F.lit(False)).unionByName(gone)
-        self._apply(path, source, keys, columns)
+        source = frame.withColumn("_delete", F.lit(False)).unionByName(gone)
+        compared = [name for name in columns if name not in keys] if compare else []
+        self._apply(path, source, keys, columns, compared)
         return self._merged(table, path)
 
-    def _apply(self, path: str, source: DataFrame, keys: list[str], columns: list[str]) -> None:
-        """One Delta MERGE of `source` (`columns` and `_delete`) into the table at `path`."""
+    def _apply(
+        self,
+        path: str,
+        source: DataFrame,
+        keys: list[str],
+        columns: list[str],
+        compared: list[str],
+    ) -> None:
+        """One Delta MERGE of `source` (`columns` and `_delete`) into the table at `path`; a
+        matched row is updated only when one of `compared` differs (all rows when empty)."""
         source = source.withColumn(c.RUN_ID, F.lit(self._run_id))
         on = " AND ".join(f"t.`{name}` = s.`{name}`" for name in keys)
+        update = "NOT s._delete"
+        if compared:
+            same = " AND ".join(f"t.`{name}` <=> s.`{name}`" for name in compared)
+            update = f"{update} AND NOT ({same})"
         (
             DeltaTable.forPath(self._spark, path)
             .alias("t")
             .merge(source.alias("s"), on)
             .whenMatchedDelete(condition="s._delete")
-            .whenMatchedUpdate(set={name: f"s.`{name}`" for name in [*columns, c.RUN_ID]})
+            .whenMatchedUpdate(
+                condition=update, set={name: f"s.`{name}`" for name in [*columns, c.RUN_ID]}
+            )
             .whenNotMatchedInsert(
                 condition="NOT s._delete",
                 values={name: f"s.`{name}`" for name in [*columns, c.RUN_ID]},

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pyspark import SparkContext, StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 
 from resolution.lineage import cut_now, local_cut_now
@@ -108,48 +109,71 @@ class StageClock:
 
         With `cut`, the frame comes back with its lineage cut (`resolution.lineage.cut_now`).
         When that cut is local (the executors run in the driver's process), the frame is
-        not persisted but kept as a local checkpoint (`resolution.lineage.local_cut_now`) and
-        counted from it. (Persisted, then cut, it was computed into Spark's compressed column
-        cache, read back into the checkpoint's rows, and kept twice.) A reliable cut is
-        written from the persisted copy, which is then released. With `local_checkpoints`
-        every frame is kept the local way when the cut is local."""
+        not persisted but kept as a local checkpoint (`resolution.lineage.local_cut_now`),
+        its rows counted by the checkpoint's own job. (Persisted, then cut, it was computed
+        into Spark's compressed column cache, read back into the checkpoint's rows, and kept
+        twice.) A reliable cut is written from the persisted copy, which is then released.
+        With `local_checkpoints` every frame is kept the local way when the cut is local."""
         with self.stage(name):
-            checkpointed = local_cut_now(frame) if cut or self.local_checkpoints else None
-            if checkpointed is not None:
-                kept = checkpointed
+            local = self._kept_locally(name, frame) if cut or self.local_checkpoints else None
+            if local is not None:
+                result, rows = local
             else:
-                kept = frame.persist(StorageLevel.MEMORY_AND_DISK)
-                with self._lock:
-                    self._persisted.append(kept)
-            if self._rows_per_partition is None:
-                rows = kept.count()
-                result = kept
-            else:
-                # The rows of each partition, in the one job a count takes: its partition
-                # count without planning the frame again (`DataFrame.rdd` did, seconds for
-                # a large plan). Empty partitions are not seen, so they are not counted.
-                per_partition = (
-                    kept.groupBy(F.spark_partition_id().alias("_partition")).count().collect()
-                )
-                rows = sum(int(row["count"]) for row in per_partition)
-                wanted = self._partitions_for(kept, rows, len(per_partition))
-                # A view, not a second persisted copy: persisting it would plan the frame
-                # again, and unpersisting the original would invalidate that copy too (Spark
-                # rebuilds a cached plan whose cached input goes).
-                result = kept if wanted is None else kept.coalesce(wanted)
-            if cut and checkpointed is None:
-                result = cut_now(result)
-                with self._lock:
-                    self._persisted = [other for other in self._persisted if other is not kept]
-                kept.unpersist()
+                result, rows = self._persisted_and_counted(frame, cut=cut)
             with self._lock:
                 self.rows[name] = rows
             logger.info("stage %s: %d rows", name, rows)
         return result
 
+    def _kept_locally(self, name: str, frame: DataFrame) -> tuple[DataFrame, int] | None:
+        """`frame` as a local checkpoint (merged into fewer partitions when small) and its row
+        count, or None when the cut is reliable. The rows are counted as the checkpoint is
+        computed (an observed metric of its job), so no second job counts them."""
+        observation = Observation(f"rows of stage {name} {uuid.uuid4().hex}")
+        kept = local_cut_now(frame.observe(observation, F.count(F.lit(1)).alias("rows")))
+        if kept is None:
+            return None
+        rows = int(observation.get["rows"])
+        wanted = (
+            None
+            if self._rows_per_partition is None
+            # A leaf now: its partition count plans nothing.
+            else self._partitions_for(kept, rows, kept.rdd.getNumPartitions())
+        )
+        return (kept if wanted is None else kept.coalesce(wanted)), rows
+
+    def _persisted_and_counted(self, frame: DataFrame, *, cut: bool) -> tuple[DataFrame, int]:
+        """`frame` persisted and counted (merged into fewer partitions when small), then with
+        `cut` written as a reliable checkpoint and released; and its row count."""
+        kept = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        with self._lock:
+            self._persisted.append(kept)
+        if self._rows_per_partition is None:
+            rows = kept.count()
+            result = kept
+        else:
+            # The rows of each partition, in the one job a count takes: its partition count
+            # without planning the frame again (`DataFrame.rdd` did, seconds for a large
+            # plan). Empty partitions are not seen, so they are not counted.
+            per_partition = (
+                kept.groupBy(F.spark_partition_id().alias("_partition")).count().collect()
+            )
+            rows = sum(int(row["count"]) for row in per_partition)
+            wanted = self._partitions_for(kept, rows, len(per_partition))
+            # A view, not a second persisted copy: persisting it would plan the frame again,
+            # and unpersisting the original would invalidate that copy too (Spark rebuilds a
+            # cached plan whose cached input goes).
+            result = kept if wanted is None else kept.coalesce(wanted)
+        if cut:
+            result = cut_now(result)
+            with self._lock:
+                self._persisted = [other for other in self._persisted if other is not kept]
+            kept.unpersist()
+        return result, rows
+
     def _partitions_for(self, frame: DataFrame, rows: int, filled: int) -> int | None:
-        """The partition count a frame of `rows` rows in `filled` non-empty partitions is
-        merged down to, or None to keep it."""
+        """The partition count a frame of `rows` rows in `filled` partitions (the non-empty
+        ones, where they were counted one by one) is merged down to, or None to keep it."""
         assert self._rows_per_partition is not None
         parallelism = frame.sparkSession.sparkContext.defaultParallelism
         wanted = max(parallelism, -(-rows // self._rows_per_partition), 1)

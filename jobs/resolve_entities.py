@@ -820,7 +820,8 @@ def _output_writes(
         ]
     else:
         scopes = resolution.incremental.scopes
-        touched = scopes.state
+        touched = F.broadcast(scopes.state) if scopes.broadcast else scopes.state
+        merge = partial(writer.merge, broadcast_scope=scopes.broadcast)
         state = state_rows(
             fingerprints.join(touched, on=c.ACCOUNT_ID, how="left_semi"),
             extracted_keys.join(touched, on=c.ACCOUNT_ID, how="left_semi"),
@@ -831,20 +832,18 @@ def _output_writes(
         writes = [
             (
                 "match_edges",
-                lambda: writer.merge(
+                lambda: merge(
                     "match_edges", edges, [c.ACCOUNT_ID_L, c.ACCOUNT_ID_R], scope=scopes.edges
                 ),
             ),
             # Every touched account's state row changed (its fingerprint did).
             (
                 STATE_TABLE,
-                lambda: writer.merge(
-                    STATE_TABLE, state, [c.ACCOUNT_ID], scope=touched, compare=False
-                ),
+                lambda: merge(STATE_TABLE, state, [c.ACCOUNT_ID], scope=touched, compare=False),
             ),
             (
                 "entity_membership",
-                lambda: writer.merge(
+                lambda: merge(
                     "entity_membership",
                     resolution.entity_membership,
                     [c.ACCOUNT_ID],
@@ -853,7 +852,7 @@ def _output_writes(
             ),
             (
                 "entities",
-                lambda: writer.merge(
+                lambda: merge(
                     "entities", resolution.entities, [c.ENTITY_ID], scope=scopes.entities
                 ),
             ),

@@ -87,7 +87,8 @@ class BlockingConfig:
     # An incremental run whose recomputed region (`resolution.incremental.affected_region`)
     # has at most this many accounts broadcasts their ids to read the region's keys and edges
     # (a scan of the population's keys instead of a shuffle), and reads those keys once for
-    # every round of cluster control; with more, it shuffles.
+    # every round of cluster control; with more, it shuffles. The output MERGEs broadcast
+    # their write scopes (`resolution.incremental.WriteScopes`) when each is this small.
     broadcast_region_accounts: int = 500_000
     # Which pairs an incremental run scores again (`resolution.incremental`): "holders" (the
     # default), every pair of accounts holding a value a touched account holds or held (the

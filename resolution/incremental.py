@@ -530,12 +530,16 @@ class WriteScopes:
     `edges` (`account_id_l`, `account_id_r`): the previous edges that did not stand, and the
     new ones (`match_edges`); `state` (`account_id`): the new, changed and removed accounts
     (`account_state`, which keeps each account's keys as extracted from its own input).
+    `broadcast`: each scope is small enough to broadcast (at most
+    `blocking.broadcast_region_accounts` rows), so a MERGE scans its table's rows for the
+    scope's rather than shuffling them.
     """
 
     accounts: DataFrame
     entities: DataFrame
     edges: DataFrame
     state: DataFrame
+    broadcast: bool = False
 
 
 def write_scopes(

@@ -773,14 +773,21 @@ def resolve_incremental(
         dropped_edges=fates.where(~F.col(STANDS)),
         new_edges=new_edges,
     )
-    # Each MERGE reads its scope several times (the source's rows, the table's, Delta's own
-    # passes), and the MERGEs run side by side, each refreshing the cache of frames that read
-    # its table: computed once each, with no lineage back to the previous run's tables.
+    # Each MERGE reads its scope more than once (the source's rows and the keys to delete,
+    # Delta's own passes), and the MERGEs run side by side, each refreshing the cache of frames
+    # that read its table: computed once each, with no lineage back to the previous run's
+    # tables. Broadcast when each is as small as a broadcast region may be.
+    cut_scopes = [
+        _cut(checkpoint, "scope_accounts", scopes.accounts),
+        _cut(checkpoint, "scope_entities", scopes.entities),
+        _cut(checkpoint, "scope_edges", scopes.edges),
+        _cut(checkpoint, "scope_state", scopes.state),
+    ]
     scopes = WriteScopes(
-        accounts=_cut(checkpoint, "scope_accounts", scopes.accounts),
-        entities=_cut(checkpoint, "scope_entities", scopes.entities),
-        edges=_cut(checkpoint, "scope_edges", scopes.edges),
-        state=_cut(checkpoint, "scope_state", scopes.state),
+        *cut_scopes,
+        broadcast=all(
+            scope.count() <= config.blocking.broadcast_region_accounts for scope in cut_scopes
+        ),
     )
     return Resolution(
         blocking_keys=counted_keys,

@@ -129,33 +129,66 @@ def test_comments_come_with_the_writes_and_survive_overwrite_merge_and_ledger_ru
     ]
 
 
+@pytest.mark.parametrize("broadcast_scope", [False, True])
 def test_a_scoped_merge_changes_only_rows_whose_keys_are_in_scope(
-    spark: SparkSession, tmp_path: Path
+    spark: SparkSession, tmp_path: Path, broadcast_scope: bool
 ) -> None:
-    """In scope: a changed row is updated, a row missing from the frame is deleted, a new key
-    is inserted, an equal row keeps its run id. Out of scope: rows stay as they are, whether
-    the frame differs from them (a2) or lacks them (a4)."""
+    """In scope: a changed row is updated (a value that became null, a7, or stopped being
+    null, a8, is a change), a row missing from the frame is deleted, a new key is inserted, an
+    equal row keeps its run id (a null equal to a null, a9, too). Out of scope: rows stay as
+    they are, whether the frame differs from them (a2) or lacks them (a4). A broadcast scope
+    gives the same rows."""
     schema = "account_id string, entity_id string"
     table = tmp_path / "entity_membership"
-    before = [("a1", "E1"), ("a2", "E1"), ("a3", "E3"), ("a4", "E4"), ("a5", "E5")]
+    before = [
+        ("a1", "E1"),
+        ("a2", "E1"),
+        ("a3", "E3"),
+        ("a4", "E4"),
+        ("a5", "E5"),
+        ("a7", "E7"),
+        ("a8", None),
+        ("a9", None),
+    ]
     OutputWriter(spark, tmp_path, "r1").replace(
         "entity_membership", spark.createDataFrame(before, schema)
     )
-    frame = spark.createDataFrame([("a1", "E1"), ("a2", "E2"), ("a3", "E9"), ("a6", "E6")], schema)
-    scope = spark.createDataFrame([("a1",), ("a3",), ("a5",), ("a6",)], "account_id string")
+    frame = spark.createDataFrame(
+        [
+            ("a1", "E1"),
+            ("a2", "E2"),
+            ("a3", "E9"),
+            ("a6", "E6"),
+            ("a7", None),
+            ("a8", "E8"),
+            ("a9", None),
+        ],
+        schema,
+    )
+    scope = spark.createDataFrame(
+        [("a1",), ("a3",), ("a5",), ("a6",), ("a7",), ("a8",), ("a9",)], "account_id string"
+    )
     OutputWriter(spark, tmp_path, "r2").merge(
-        "entity_membership", frame, ["account_id"], scope=scope
+        "entity_membership", frame, ["account_id"], scope=scope, broadcast_scope=broadcast_scope
     )
     after = RustDeltaTable(str(table)).to_pandas()
-    assert sorted(
-        after[["account_id", "entity_id", "run_id"]].itertuples(index=False, name=None)
-    ) == [
+    rows = after[["account_id", "entity_id", "run_id"]].astype(object)
+    assert sorted(rows.where(rows.notna(), None).itertuples(index=False, name=None)) == [
         ("a1", "E1", "r1"),
         ("a2", "E1", "r1"),
         ("a3", "E9", "r2"),
         ("a4", "E4", "r1"),
         ("a6", "E6", "r2"),
+        ("a7", None, "r2"),
+        ("a8", "E8", "r2"),
+        ("a9", None, "r1"),
     ]
+    history = DeltaTable.forPath(spark, str(table)).history(1).first()
+    assert history is not None
+    metrics = history["operationMetrics"]
+    # Only the three that differ are updated; the equal rows in scope (a1, a9) are not.
+    assert (metrics["numTargetRowsUpdated"], metrics["numTargetRowsDeleted"]) == ("3", "1")
+    assert metrics["numTargetRowsInserted"] == "1"
     with pytest.raises(ResolutionError, match="scoped MERGE needs the table"):
         OutputWriter(spark, tmp_path, "r3").merge("entities", frame, ["account_id"], scope=scope)
 

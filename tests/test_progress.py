@@ -107,6 +107,17 @@ def test_a_cut_frame_is_computed_once_and_read_back_from_its_checkpoint(
         assert (
             persisted.is_cached and "Range" in persisted._jdf.queryExecution().logical().toString()
         )
+        # A local checkpoint is counted by its own job: one Spark job for the stage.
+        context = spark.sparkContext
+        context.setLocalProperty("spark.jobGroup.id", "one stage")
+        try:
+            one = StageClock(local_checkpoints=True, rows_per_partition=100).materialise(
+                "one", frame.where("id < 500")
+            )
+        finally:
+            context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+        assert len(context.statusTracker().getJobIdsForGroup("one stage")) == 1
+        assert one.count() == 500 and calls.value == 1520  # its 500 rows computed once
     finally:
         clock.release()
 
