@@ -177,14 +177,12 @@ class OutputWriter:
     def _set_table_properties(
         self, table: str, path: str, delta: DeltaTable, *, properties: Mapping[str, str]
     ) -> None:
-        detail = delta.detail().first()
-        current = dict(detail["properties"] or {}) if detail is not None else {}
+        current, description = self._metadata(path)
         wanted = {k: v for k, v in properties.items() if current.get(k) != v}
         vectors = self._deletion_vectors_setting(table, current)
         if vectors is not None:
             wanted[DELETION_VECTORS_PROPERTY] = vectors
         doc = table_docs.TABLES.get(table)
-        description = detail["description"] if detail is not None else None
         if doc is not None and description != doc.table_comment:
             wanted[DESCRIPTION_PROPERTY] = doc.table_comment
         if not wanted:
@@ -194,6 +192,25 @@ class OutputWriter:
         )
         self._spark.sql(f"ALTER TABLE delta.{sql_identifier(path)} SET TBLPROPERTIES ({settings})")
         logger.info("%s: set %s", path, ", ".join(sorted(wanted)))
+
+    def _metadata(self, path: str) -> tuple[dict[str, str], str | None]:
+        """The table properties and description of the Delta table at `path`, from its
+        metadata alone. (`DeltaTable.detail()` also counts the table's files and bytes, which
+        reconstructs the snapshot's state: a Spark job or two for every table, every run.)"""
+        where = f"delta.{sql_identifier(path)}"
+        properties = {
+            row["key"]: row["value"]
+            for row in self._spark.sql(f"SHOW TBLPROPERTIES {where}").collect()
+        }
+        described = [
+            (row["col_name"], row["data_type"])
+            for row in self._spark.sql(f"DESCRIBE TABLE EXTENDED {where}").collect()
+        ]
+        # The columns come first: the table's own rows follow this heading.
+        heading = ("# Detailed Table Information", "")
+        table_rows = described[described.index(heading) + 1 :] if heading in described else []
+        description = dict(table_rows).get("Comment") or None
+        return properties, description
 
     def _deletion_vectors_setting(self, table: str, current: Mapping[str, str]) -> str | None:
         """The value `delta.enableDeletionVectors` of `table` must be set to, or None when it
