@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +87,7 @@ VALUE_CUT_SIZE = "value_cut_size"
 CUT_ATTRIBUTE = "cut_attribute"
 _VALUE_ID = "value_id"
 _KEPT_BY = "kept_by"
+_BUCKET = "_map_groups_bucket"
 METHOD = "method"
 THRESHOLD = "threshold"
 ROUND = "round"
@@ -555,35 +556,35 @@ def map_groups(
 
     `applyInPandas` hands each group to Python as an Arrow batch of its own, which costs about
     a millisecond a group whatever its size: on 2 cores, 10,000 groups of 20 rows took 11.5 s
-    that way and 3.3 s so (each partition sorted by `key`, its batches split into groups in
-    pandas). A group that straddles two batches is carried over whole to the next. `key` must
-    not be null; `func` sees each group's rows (all columns, the key among them) once, in no
-    particular row order, as with `applyInPandas`. It may return None for a group without
-    rows: most groups have none, and concatenating an empty frame a group costs as much as
-    the search that found nothing.
+    that way and 3.3 s in batches of groups. So the groups are gathered into hash buckets of
+    `key` (four for each shuffle partition), each bucket is handed to one call of
+    `applyInPandas`, and split into its groups there. `key` must not be null; `func` sees each
+    group's rows (all columns, the key among them) once, in no particular row order, as with
+    `applyInPandas`. It may return None for a group without rows: most groups have none, and
+    concatenating an empty frame a group costs as much as the search that found nothing.
+
+    Grouped, not `repartition(key)` then `mapInPandas`: that form handed a group to Python in
+    pieces when adaptive execution turned a join below it into a broadcast join at run time.
+    The repartition was dropped as redundant with the join's shuffle on the same key, which
+    was then read mapper by mapper, so a group came in one piece from each mapper (a full run
+    at 100,000 accounts then made 28 value cuts or 24, from run to run). A grouped Python
+    function requires its groups together, and adaptive execution keeps that.
     """
+    spark = frame.sparkSession
+    buckets = 4 * max(int(spark.conf.get("spark.sql.shuffle.partitions") or 1), 1)
+    columns = spark.createDataFrame([], schema).columns  # for a bucket without rows
 
-    def applied(part: pd.DataFrame) -> Iterator[pd.DataFrame]:
-        found = [func(group) for _, group in part.groupby(key, sort=False)]
-        kept = [rows for rows in found if rows is not None and not rows.empty]
-        if kept:
-            yield pd.concat(kept, ignore_index=True)
+    def applied(bucket: pd.DataFrame) -> pd.DataFrame:
+        rows = bucket.drop(columns=[_BUCKET])
+        found = [func(group) for _, group in rows.groupby(key, sort=False)]
+        kept = [part for part in found if part is not None and not part.empty]
+        return pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=columns)
 
-    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        carried: pd.DataFrame | None = None
-        for batch in batches:
-            if carried is not None:
-                batch = pd.concat([carried, batch], ignore_index=True)
-            if batch.empty:
-                continue
-            last = (batch[key] == batch[key].iloc[-1]).to_numpy()
-            carried = batch[last]
-            if not last.all():
-                yield from applied(batch[~last])
-        if carried is not None and not carried.empty:
-            yield from applied(carried)
-
-    return frame.repartition(key).sortWithinPartitions(key).mapInPandas(run, schema=schema)
+    return (
+        frame.withColumn(_BUCKET, F.pmod(F.xxhash64(key), F.lit(buckets)))
+        .groupBy(_BUCKET)
+        .applyInPandas(applied, schema=schema)
+    )
 
 
 def _find_cuts(edges: DataFrame, stats: DataFrame, config: ClusterControlConfig) -> DataFrame:

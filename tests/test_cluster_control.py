@@ -10,6 +10,7 @@ import networkx as nx
 import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from features import columns as c
 from resolution.cluster_control import (
@@ -605,6 +606,59 @@ def test_value_cut_config_problems() -> None:
     ]
     twice = ClusterControlConfig(value_cut_attributes=("contact_phone", "contact_phone"))
     assert [p.split(":")[0] for p in twice.problems()] == ["cluster_control.value_cut_attributes"]
+
+
+def test_map_groups_keeps_groups_whole_when_a_join_below_becomes_a_broadcast_join(
+    spark: SparkSession,
+) -> None:
+    """The frame comes from a join planned as a sort-merge join (on the group key) that
+    adaptive execution turns into a broadcast join at run time, every key's rows in both
+    partitions of its input. `repartition(key)` then `mapInPandas` handed most groups to the
+    function in two pieces here (the repartition was dropped as redundant with the join's
+    shuffle, which was then read mapper by mapper); each group must come whole, once."""
+    keys, rows_per_key = 2000, 40
+    rows = (
+        spark.range(keys * rows_per_key, numPartitions=2)
+        .select(
+            (F.col("id") % keys).alias("entity_id"),
+            F.col("id").alias("value"),
+            F.substring(F.repeat(F.sha2(F.col("id").cast("string"), 256), 8), 1, 200).alias(
+                "payload"
+            ),
+        )
+        .localCheckpoint(eager=True)
+    )
+    # Estimated as large as `rows` (an aggregate of it), a few KB when run.
+    wanted = rows.groupBy("entity_id").count().where("entity_id % 2 = 0").select("entity_id")
+
+    def seen(group: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"entity_id": [int(group["entity_id"].iloc[0])], "rows": [len(group)]})
+
+    settings = {
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.autoBroadcastJoinThreshold": "-1",  # not broadcast when planned...
+        "spark.sql.adaptive.autoBroadcastJoinThreshold": "10485760",  # ...but when run
+        "spark.sql.shuffle.partitions": "8",
+    }
+    before = {name: spark.conf.get(name) for name in settings}
+    for name, value in settings.items():
+        spark.conf.set(name, value)
+    try:
+        calls = map_groups(
+            rows.join(wanted, "entity_id", "left_semi"),
+            "entity_id",
+            seen,
+            "entity_id long, rows long",
+        ).collect()
+    finally:
+        for name, value in before.items():
+            if value is None:
+                spark.conf.unset(name)
+            else:
+                spark.conf.set(name, value)
+    assert len(calls) == keys // 2
+    assert {row["entity_id"] for row in calls} == set(range(0, keys, 2))
+    assert {row["rows"] for row in calls} == {rows_per_key}
 
 
 @pytest.mark.parametrize("rows_per_batch", [3, 10_000])
