@@ -62,11 +62,12 @@ def local_cut_now(frame: DataFrame, mode: str = "auto") -> DataFrame | None:
     `reliable` (which writes its files in a job of its own, reading the frame again: the
     caller persists it first).
 
-    Eager, not marked for the first action to keep (`localCheckpoint(eager=False)`): with
-    every stage frame marked that way, the full run at 100,000 generated accounts made 12 of
-    the 24 value cuts of cluster control it makes with persisted or eager frames (the same
-    inputs to cluster control, row for row; the cause was not found). Eager frames gave the
-    very same tables as persisted ones.
+    Eager, not marked for the first action to keep (`localCheckpoint(eager=False)`): the
+    stage clock counts the rows in the checkpoint's own job (an observed metric), so a lazy
+    mark would save no job. (A full run with lazily marked stage frames once gave other value
+    cuts; the cause was cluster control's grouped searches receiving entities in pieces under
+    adaptive execution, from run to run whatever the marks, since fixed in
+    `resolution.cluster_control.map_groups`.)
     """
     if resolved_cut(mode, frame.sparkSession) == "reliable":
         return None
