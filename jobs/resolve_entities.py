@@ -746,7 +746,12 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                 )
             )
     except BaseException as error:
-        finish("failed", error=f"{type(error).__name__}: {error}"[:2000])
+        try:
+            finish("failed", error=f"{type(error).__name__}: {error}"[:2000])
+        except Exception as recording:  # the run's own error is what to report
+            # A failed run whose `runs` row cannot be written either (a full disk, a lost
+            # store) still ends with its own error and exit code, not the recording's.
+            logger.error("could not record the failed run in runs: %s", recording)
         raise
     finally:
         if early_fingerprints is not None:

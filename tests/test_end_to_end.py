@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from deltalake import DeltaTable
 from mlflow.entities import Run
@@ -20,6 +21,7 @@ from pyspark.sql import SparkSession
 
 from jobs.benchmark_incremental import same_membership_share
 from jobs.config import PRETRAINED_MODEL, JobConfig, load_config
+from jobs.outputs import OutputWriter, RunRecord
 from jobs.resolve_entities import IncrementBase, _incremental_base, previous_state
 from jobs.storage import Location
 from jobs.tracking import find_job_run, tracking_uri
@@ -491,6 +493,33 @@ def test_missing_required_column_exits_2_naming_file_and_column(
     assert last.startswith("error: ")
     assert str(in_dir / "payment_instruments.csv") in last
     assert "'instrument_type'" in last
+
+
+def test_a_failed_run_whose_record_cannot_be_written_still_exits_with_its_own_error(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that fails on its input and then cannot write its `failed` row to `runs` (a
+    full disk, say) still exits 2 with the input's error as its last line; the recording's
+    failure is logged, not raised in its place."""
+    in_dir = tmp_path / "in"
+    in_dir.mkdir()
+    (in_dir / "accounts.csv").write_text("account_id,phone\nA1,13800138000\n", encoding="utf-8")
+    (in_dir / "payment_instruments.csv").write_text(
+        "account_id,instrument_id\nA1,x\n", encoding="utf-8"
+    )
+    record_run = OutputWriter.record_run
+
+    def full_disk(self: OutputWriter, record: RunRecord) -> int:
+        if record.status == "failed":
+            raise OSError(28, "No space left on device")
+        return record_run(self, record)
+
+    monkeypatch.setattr(OutputWriter, "record_run", full_disk)
+    result = resolve_here(spark, in_dir, tmp_path / "out")
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "'instrument_type'" in last
+    assert "could not record the failed run in runs: [Errno 28] No space left" in result.stderr
 
 
 def test_unusable_invocation_exits_2(tmp_path: Path) -> None:
