@@ -30,20 +30,21 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-import great_expectations as gx
-import great_expectations.expectations as gxe
-from great_expectations.core.run_identifier import RunIdentifier
-from great_expectations.data_context import AbstractDataContext
-from great_expectations.data_context.types.base import ProgressBarsConfig
-from great_expectations.expectations.expectation import Expectation
-from great_expectations.expectations.metadata_types import FailureSeverity
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from features import columns as cols
 from resolution.errors import ConfigError, InputError, QualityCheckError, ResolutionError
+
+# Great Expectations is imported where it is used, not with this module (which `jobs.config`
+# imports for `QualityConfig`): importing it takes some 4 s of CPU, which the job spends while
+# the Spark session's JVM starts (`jobs.resolve_entities`), not before.
+if TYPE_CHECKING:
+    from great_expectations.data_context import AbstractDataContext
+    from great_expectations.expectations.expectation import Expectation
+    from great_expectations.expectations.metadata_types import FailureSeverity
 
 logger = logging.getLogger(__name__)
 
@@ -136,9 +137,13 @@ _RESULT_FORMAT: Final[Mapping[str, Any]] = MappingProxyType(
         "exclude_unexpected_values": True,
     }
 )
-_GX_SEVERITY: Final[Mapping[str, FailureSeverity]] = MappingProxyType(
-    {FAIL: FailureSeverity.CRITICAL, WARN: FailureSeverity.WARNING}
-)
+
+
+def _gx_severity(severity: Severity) -> FailureSeverity:
+    """GX's severity of a check of `severity`: critical for `fail`, warning for `warn`."""
+    from great_expectations.expectations.metadata_types import FailureSeverity
+
+    return FailureSeverity.CRITICAL if severity == FAIL else FailureSeverity.WARNING
 
 
 # Config -----------------------------------------------------------------------------------
@@ -355,6 +360,9 @@ DATA_DOCS_SITE: Final = "run"
 
 
 def _ephemeral_context() -> AbstractDataContext:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
     # tqdm bars on stderr would interleave with the job's log lines.
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -377,6 +385,8 @@ class QualityRun:
     """
 
     def __init__(self, run_id: str) -> None:
+        from great_expectations.core.run_identifier import RunIdentifier
+
         self.run_id = run_id
         self.context = _ephemeral_context()
         # One run time for every suite: the Data Docs index lists them as one run.
@@ -560,6 +570,8 @@ def validate_inputs(
         if not report.success:
             report.raise_for_blocking()
     """
+    import great_expectations.expectations as gxe
+
     _require_columns(accounts, name=cols.ACCOUNTS, columns=(cols.ACCOUNT_ID,), error=InputError)
     frames = (
         _FrameChecks(
@@ -594,6 +606,8 @@ def validate_inputs(
 
 def _against_previous(previous: PreviousRun | None, config: QualityConfig) -> tuple[_Expect, ...]:
     """The checks of this run's entities against the previous succeeded run's."""
+    import great_expectations.expectations as gxe
+
     if previous is None:
         return ()
     largest = int(previous.largest_entity * config.max_largest_growth)
@@ -642,6 +656,8 @@ def validate_outputs(
         )
         report.raise_for_blocking()
     """
+    import great_expectations.expectations as gxe
+
     for name, frame, required in (
         ("accepted_accounts", accepted_accounts, (cols.ACCOUNT_ID,)),
         ("entity_membership", entity_membership, (cols.ACCOUNT_ID, cols.ENTITY_ID)),
@@ -842,6 +858,8 @@ def _run_suite(
 ) -> QualityReport:
     """Run one GX validation per frame in `run`'s context (else a fresh ephemeral one); fold
     the results into checks."""
+    import great_expectations as gx
+
     context = run.context if run is not None else _ephemeral_context()
     # persist=False: by default GX persists every batch DataFrame and never unpersists it.
     datasource = context.data_sources.add_spark(name=f"{suite}_frames", persist=False)
@@ -858,7 +876,7 @@ def _run_suite(
         for expect in frame_checks.expects:
             expectation = expect.expectation
             expectation.meta = {"check": expect.check}
-            expectation.severity = _GX_SEVERITY[config.severity_of(expect.check)]
+            expectation.severity = _gx_severity(config.severity_of(expect.check))
             expectation_suite.add_expectation(expectation)
         # The context's suite store gives each expectation its id (None before): map back
         # from the ids, since a validation result names its expectation by id only.

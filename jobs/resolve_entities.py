@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import logging
 import shutil
@@ -119,6 +120,19 @@ from resolution.shared_keys import shared_rows  # noqa: E402
 CURVE_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (0.97, 0.99, 0.995, 0.999)
 
 logger = logging.getLogger("jobs.resolve_entities")
+
+# Libraries the run needs only after its Spark session is up, which the modules that use them
+# import where they use them: imported in a driver thread while the session's JVM starts,
+# instead of before it (about 4 s of Python on this project's 2-core machines, most of it
+# Great Expectations).
+_LATER_MODULES = (
+    "great_expectations",
+    "great_expectations.expectations",
+    "mlflow",
+    "mlflow.tracking",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+)
 
 # Per resolved account: its input fingerprint and blocking keys, the base of incremental runs.
 STATE_TABLE = "account_state"
@@ -322,6 +336,14 @@ def _tracker(out_dir: Location, config: JobConfig, run_id: str) -> RunTracker:
     return RunTracker(out_dir.local_path / "_mlflow", experiment, run_id)
 
 
+def _import_later_modules() -> None:
+    """Import `_LATER_MODULES` (a failure is raised again where the module is used)."""
+    started = time.perf_counter()
+    for name in _LATER_MODULES:
+        importlib.import_module(name)
+    logger.debug("imported %s in %.1f s", ", ".join(_LATER_MODULES), time.perf_counter() - started)
+
+
 def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
     """Everything after argument and config parsing; raises the project's errors."""
     started_at = datetime.now(UTC)
@@ -336,9 +358,12 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
         out_dir.local_path.mkdir(parents=True, exist_ok=True)
     checkpoint_dir = config.spark.checkpoint_dir or str(out_dir / "_checkpoints")
     with clock.stage("session"):
+        imports = Background(_import_later_modules, name="imports")
         spark = build_session(
             config.spark, clustering=config.resolution.clustering, checkpoint_dir=checkpoint_dir
         )
+        # Joined before any other work: no two threads import at once after this.
+        imports.wait()
     # What the run persists is released when it ends, as it would be with its own JVM: a
     # long-lived session (a notebook, `main` called again) keeps only what it had before.
     persisted_before = persisted_rdd_ids(spark)
@@ -993,6 +1018,7 @@ _SETTINGS_FREE_TO_CHANGE = (
     "resolution.blocking.broadcast_touched_accounts",
     "resolution.blocking.broadcast_region_accounts",
     "resolution.cluster_control.lineage_cut",
+    "resolution.cluster_control.grouped_relabel_max_accounts",
     "resolution.model.load_from",
     "resolution.model.pretrained",
     "resolution.model.training",

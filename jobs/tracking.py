@@ -7,16 +7,24 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-import mlflow
-from mlflow.tracking import MlflowClient
-
+# MLflow is imported where it is used, not with this module: the job imports it while the Spark
+# session's JVM starts (`jobs.resolve_entities`), not before.
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from mlflow.tracking import MlflowClient
 
 logger = logging.getLogger(__name__)
+
+
+def _mlflow() -> ModuleType:
+    """The `mlflow` module, imported on first use."""
+    import mlflow
+
+    return mlflow
+
 
 _MAX_PARAM_LENGTH = 500
 CHARTS_DIR = "charts"
@@ -51,6 +59,8 @@ def find_job_run(folder: Path, run_id: str) -> tuple[MlflowClient, Any]:
         client, run = find_job_run(Path("out/_mlflow"), "run-1")
         run.data.metrics["eval_pairwise_f1"]
     """
+    from mlflow.tracking import MlflowClient
+
     client = MlflowClient(tracking_uri=tracking_uri(folder))
     runs = client.search_runs(
         [e.experiment_id for e in client.search_experiments()],
@@ -89,6 +99,8 @@ class RunTracker:
     def __enter__(self) -> RunTracker:
         # MLflow 3 reports usage unless told not to; the job must not call out.
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        from mlflow.tracking import MlflowClient
+
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
             uri = tracking_uri(self.folder)
@@ -96,14 +108,14 @@ class RunTracker:
         else:
             assert self.uri is not None
             uri, artifacts = self.uri, None  # the server's own artifact store
-        mlflow.set_tracking_uri(uri)
+        _mlflow().set_tracking_uri(uri)
         client = MlflowClient(uri)
         found = client.get_experiment_by_name(self.experiment)
         if found is None:
             experiment_id = client.create_experiment(self.experiment, artifact_location=artifacts)
         else:
             experiment_id = found.experiment_id
-        run = mlflow.start_run(
+        run = _mlflow().start_run(
             experiment_id=experiment_id,
             run_name=self.run_id,
             tags={"seller_er.run_id": self.run_id},
@@ -118,24 +130,24 @@ class RunTracker:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        mlflow.end_run(status="FAILED" if exc_type is not None else "FINISHED")
+        _mlflow().end_run(status="FAILED" if exc_type is not None else "FINISHED")
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         flat = {k: str(v)[:_MAX_PARAM_LENGTH] for k, v in flatten(params).items()}
-        mlflow.log_params(flat)
+        _mlflow().log_params(flat)
 
     def log_metrics(self, metrics: Mapping[str, float]) -> None:
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        _mlflow().log_metrics({k: float(v) for k, v in metrics.items()})
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        mlflow.log_text(text, artifact_file)
+        _mlflow().log_text(text, artifact_file)
 
     def log_dict(self, data: Mapping[str, Any], artifact_file: str) -> None:
-        mlflow.log_dict(dict(data), artifact_file)
+        _mlflow().log_dict(dict(data), artifact_file)
 
     def log_artifacts(self, folder: Path, artifact_path: str) -> None:
         """Log every file under `folder` under `artifact_path` (replacing same-named files)."""
-        mlflow.log_artifacts(str(folder), artifact_path=artifact_path)
+        _mlflow().log_artifacts(str(folder), artifact_path=artifact_path)
 
     def log_chart(self, chart: Path | Figure, *, name: str | None = None) -> str:
         """Log a PNG file or a matplotlib figure under `charts/`; return its artifact path.
@@ -148,11 +160,11 @@ class RunTracker:
                 raise ValueError(f"log_chart: {chart} is logged under its own name; drop `name`")
             if not chart.is_file():
                 raise FileNotFoundError(f"chart {chart} does not exist; write it before logging")
-            mlflow.log_artifact(str(chart), artifact_path=CHARTS_DIR)
+            _mlflow().log_artifact(str(chart), artifact_path=CHARTS_DIR)
             return f"{CHARTS_DIR}/{chart.name}"
         if not name:
             raise ValueError("log_chart: a figure needs `name`, e.g. name='match_weights.png'")
-        mlflow.log_figure(chart, f"{CHARTS_DIR}/{name}")
+        _mlflow().log_figure(chart, f"{CHARTS_DIR}/{name}")
         return f"{CHARTS_DIR}/{name}"
 
     def ui_command(self) -> str:

@@ -52,9 +52,11 @@ supplier would be (measured at 20,000 generated accounts with `--supplier-share 
 value cuts, all 39 supplier-fused ring pairs separated and linked, 9 true rings of 10-40
 accounts cut in two and linked).
 
-Each round collects one handful of numbers (how many entities were flagged, by method) and
-runs connected components over the flagged entities' edges only; the round's results are
-checkpointed (`lineage_cut`) so that later rounds do not recompute GraphX.
+Each round collects one handful of numbers (how many entities were flagged, by method, and the
+largest) and finds the parts of the entities it acted on over their kept edges only: one
+entity at a time in Python (union-find) when the largest has at most
+`grouped_relabel_max_accounts` accounts, else with connected components (GraphX); the round's
+results are checkpointed (`lineage_cut`) so that later rounds do not recompute them.
 """
 
 from __future__ import annotations
@@ -747,9 +749,62 @@ def _plan(
     )
 
 
-def _relabel(moved: DataFrame, edges: DataFrame, clustering: ClusteringConfig) -> DataFrame:
-    """`(account_id, previous_entity_id, entity_id)` of the `moved` accounts, re-clustered over
-    `edges` (accounts left without an edge become singletons)."""
+_END = "_end"
+_RELABEL_SCHEMA = f"{c.ENTITY_ID} string, {c.ACCOUNT_ID} string, {_ANCHOR} string"
+
+
+def _parts_of(group: pd.DataFrame) -> pd.DataFrame:
+    """One entity's accounts with the smallest account of their part (`_RELABEL_SCHEMA`):
+    `group` holds a row per account (`_end` null) and a row per edge kept (`account_id`,
+    `_end`)."""
+    members = group[group[_END].isna()][c.ACCOUNT_ID]
+    pairs = group[group[_END].notna()]
+    vertices = sorted(set(members) | set(pairs[c.ACCOUNT_ID]) | set(pairs[_END]))
+    index = {account: i for i, account in enumerate(vertices)}
+    roots = _components(
+        len(vertices),
+        [(index[a], index[b]) for a, b in zip(pairs[c.ACCOUNT_ID], pairs[_END], strict=True)],
+        set(),
+    )
+    part = [roots[index[account]] for account in members]
+    frame = pd.DataFrame({c.ACCOUNT_ID: members.to_numpy(), "_part": part})
+    # The part's smallest account among the entity's accounts, as the GraphX path takes it.
+    frame[_ANCHOR] = frame.groupby("_part")[c.ACCOUNT_ID].transform("min")
+    frame[c.ENTITY_ID] = group[c.ENTITY_ID].iloc[0]
+    return frame[[c.ENTITY_ID, c.ACCOUNT_ID, _ANCHOR]]
+
+
+def _relabel_in_groups(moved: DataFrame, edges: DataFrame) -> DataFrame:
+    """`_relabel` with each entity's parts found in one Python call of its own (union-find over
+    its kept edges, `map_groups`): no connected-components job, whose fixed cost (tens of Spark
+    jobs a round) is most of a round over a few small entities."""
+    rows = moved.select(
+        c.ENTITY_ID, c.ACCOUNT_ID, F.lit(None).cast("string").alias(_END)
+    ).unionByName(
+        edges.select(
+            c.ENTITY_ID,
+            F.col(c.ACCOUNT_ID_L).alias(c.ACCOUNT_ID),
+            F.col(c.ACCOUNT_ID_R).alias(_END),
+        )
+    )
+    parts = map_groups(rows, c.ENTITY_ID, _parts_of, _RELABEL_SCHEMA)
+    return parts.select(
+        c.ACCOUNT_ID,
+        F.col(c.ENTITY_ID).alias(_PREVIOUS_ENTITY_ID),
+        entity_id_of(F.col(_ANCHOR)).alias(c.ENTITY_ID),
+    )
+
+
+def _relabel(
+    moved: DataFrame, edges: DataFrame, clustering: ClusteringConfig, *, grouped: bool = False
+) -> DataFrame:
+    """`(account_id, previous_entity_id, entity_id)` of the `moved` accounts (`account_id`,
+    `entity_id`), re-clustered over `edges` (`entity_id`, `account_id_l`, `account_id_r`: each
+    edge inside one entity; accounts left without an edge become singletons): with GraphX
+    connected components, or with `grouped` one entity at a time in Python
+    (`_relabel_in_groups`, the same result)."""
+    if grouped:
+        return _relabel_in_groups(moved, edges)
     graph = edges.select(
         vertex_id(c.ACCOUNT_ID_L).alias("src"), vertex_id(c.ACCOUNT_ID_R).alias("dst")
     )
@@ -1027,7 +1082,13 @@ def control_clusters(
             )
             value_cuts = cut(_find_value_cuts(edges, stats, round_keys, config))
         plan = cut(_plan(stats, cuts, value_cuts, config))
-        by_method = {str(row[0]): int(row[1]) for row in plan.groupBy(METHOD).count().collect()}
+        flagged = (
+            plan.groupBy(METHOD)
+            .agg(F.count(F.lit(1)).alias("_flagged"), F.max(c.ACCOUNT_COUNT).alias("_largest"))
+            .collect()
+        )
+        by_method = {str(row[METHOD]): int(row["_flagged"]) for row in flagged}
+        largest = max((int(row["_largest"]) for row in flagged if row[METHOD] != "none"), default=0)
         unsplittable += by_method.pop("none", 0)
         logger.info(
             "cluster control round %d: flagged entities by method %s", round_number, by_method
@@ -1055,7 +1116,12 @@ def control_clusters(
             dropped, on=[c.ENTITY_ID, c.ACCOUNT_ID_L, c.ACCOUNT_ID_R], how="left_anti"
         )
         relabelled = cut(
-            _relabel(members.join(acted, on=c.ENTITY_ID, how="left_semi"), acted_edges, clustering)
+            _relabel(
+                members.join(acted, on=c.ENTITY_ID, how="left_semi"),
+                acted_edges,
+                clustering,
+                grouped=largest <= config.grouped_relabel_max_accounts,
+            )
         )
         # Built on this round's checkpointed frames only: no cut needed.
         round_splits.append(_round_splits(plan, relabelled, dropped, round_number, config))

@@ -16,6 +16,7 @@ from features import columns as c
 from resolution.cluster_control import (
     ClusterControlConfig,
     ControlledClusters,
+    _relabel,
     control_clusters,
     find_bridges,
     find_value_cut,
@@ -275,7 +276,12 @@ def _qualifies(n: int, edges: list[tuple[int, int]], removed: set[int], min_part
 def test_config_problems_and_input_errors(spark: SparkSession) -> None:
     assert ClusterControlConfig().problems() == []
     bad = ClusterControlConfig(
-        max_size=1, min_density=0.0, max_cut_edges=3, weight_step=0.0, lineage_cut="none"
+        max_size=1,
+        min_density=0.0,
+        max_cut_edges=3,
+        weight_step=0.0,
+        lineage_cut="none",
+        grouped_relabel_max_accounts=-1,
     )
     assert [p.split(":")[0] for p in bad.problems()] == [
         "cluster_control.max_size",
@@ -283,6 +289,7 @@ def test_config_problems_and_input_errors(spark: SparkSession) -> None:
         "cluster_control.max_cut_edges",
         "cluster_control.weight_step",
         "cluster_control.lineage_cut",
+        "cluster_control.grouped_relabel_max_accounts",
     ]
     accounts = spark.createDataFrame([("a",)], ACCOUNTS)
     edges = spark.createDataFrame([("a", "b", 1.0)], EDGES)
@@ -305,9 +312,19 @@ def test_config_problems_and_input_errors(spark: SparkSession) -> None:
 # --- control_clusters on Spark ----------------------------------------------------------------
 
 
-def test_hub_bridged_rings_are_split_into_the_rings(spark: SparkSession) -> None:
+# A split entity's parts found one entity at a time in Python (the default) or with GraphX (0).
+RELABEL_PATHS = pytest.mark.parametrize(
+    "grouped_up_to", [20_000, 0], ids=["grouped_relabel", "graphx_relabel"]
+)
+
+
+@RELABEL_PATHS
+def test_hub_bridged_rings_are_split_into_the_rings(
+    spark: SparkSession, grouped_up_to: int
+) -> None:
     accounts, edges, parts = _hub_bridged_rings()
-    result = _run(spark, accounts, edges, ClusterControlConfig())
+    config = ClusterControlConfig(grouped_relabel_max_accounts=grouped_up_to)
+    result = _run(spark, accounts, edges, config)
 
     assert _membership(result) == _expected_membership(parts)
     # Each pair of rings is split once, in round 1, named by its anchor account's entity id.
@@ -371,8 +388,9 @@ def test_coherent_chain_ring_of_30_is_not_split(spark: SparkSession) -> None:
     assert stats.mean_density == pytest.approx((2 / 30 + 8 * 4 / 10) / 9)
 
 
+@RELABEL_PATHS
 def test_sparse_and_oversized_entities_are_split_at_a_higher_threshold(
-    spark: SparkSession,
+    spark: SparkSession, grouped_up_to: int
 ) -> None:
     # Over max_size (10 > 9): two cliques held by two links of weight 4 and 4.5, no bridge.
     p, p_edges = _clique("p", 5, 9.0)
@@ -386,7 +404,11 @@ def test_sparse_and_oversized_entities_are_split_at_a_higher_threshold(
     v, v_edges = _clique("v", 3, 9.0)
     chained: list[Edge] = [("t2", "u0", 5.5), ("u2", "v0", 6.0)]
     config = ClusterControlConfig(
-        max_size=9, min_size_for_density=9, min_density=0.35, lineage_cut="local"
+        max_size=9,
+        min_size_for_density=9,
+        min_density=0.35,
+        lineage_cut="local",
+        grouped_relabel_max_accounts=grouped_up_to,
     )
     result = _run(
         spark,
@@ -416,14 +438,23 @@ def test_sparse_and_oversized_entities_are_split_at_a_higher_threshold(
     }
 
 
-def test_split_that_cannot_be_improved_stops_after_max_rounds(spark: SparkSession) -> None:
+@RELABEL_PATHS
+def test_split_that_cannot_be_improved_stops_after_max_rounds(
+    spark: SparkSession, grouped_up_to: int
+) -> None:
     # A chain whose weights rise by 1: each round's threshold (weakest + 0.5) peels one
     # account off, and the rest is still too large when max_rounds runs out.
     chain = [f"c{i}" for i in range(10)]
     chain_edges: list[Edge] = [(chain[i], chain[i + 1], float(i + 1)) for i in range(9)]
     # A clique over max_size whose every edge is at max_threshold: flagged, not splittable.
     strong, strong_edges = _clique("s", 5, 12.0)
-    config = ClusterControlConfig(max_size=3, weight_step=0.5, max_rounds=2, lineage_cut="local")
+    config = ClusterControlConfig(
+        max_size=3,
+        weight_step=0.5,
+        max_rounds=2,
+        lineage_cut="local",
+        grouped_relabel_max_accounts=grouped_up_to,
+    )
     result = _run(
         spark, chain + strong, chain_edges + strong_edges, config, components=[chain, strong]
     )
@@ -702,3 +733,45 @@ def test_map_groups_hands_each_group_whole_to_the_function_once(
         spark.conf.set(key, before)
     assert got == expected
     assert len(got) == 40 and all(keys == 1 for *_, keys in got)
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_grouped_relabel_finds_the_parts_graphx_finds(spark: SparkSession, seed: int) -> None:
+    """The parts of split entities, found per entity in Python and with GraphX, on random
+    sparse graphs: isolated accounts, chains, several parts per entity, and account ids whose
+    smallest differs between byte and naive orderings (upper case, digits, non-ASCII)."""
+    rng = random.Random(seed)
+    names = ["a", "B", "z9", "Z", "é", "10", "2", "ß", "x_", "Ω"]
+    members: list[tuple[str, str]] = []
+    edges: list[tuple[str, str, str, float]] = []
+    for entity in range(12):
+        accounts = [f"{rng.choice(names)}{entity}-{i}" for i in range(rng.randint(1, 25))]
+        accounts = sorted(set(accounts))
+        members += [(account, f"E{entity}") for account in accounts]
+        for _ in range(rng.randint(0, len(accounts))):
+            left, right = rng.sample(accounts, 2) if len(accounts) > 1 else (accounts[0],) * 2
+            if left != right:
+                edges.append((f"E{entity}", min(left, right), max(left, right), 1.0))
+    moved = spark.createDataFrame(members, "account_id string, entity_id string").repartition(3)
+    kept = spark.createDataFrame(
+        edges, "entity_id string, account_id_l string, account_id_r string, match_weight double"
+    ).repartition(2)
+
+    def parts(grouped: bool) -> set[tuple[str, str, str]]:
+        relabelled = _relabel(moved, kept, CLUSTERING, grouped=grouped)
+        return {tuple(row) for row in relabelled.collect()}
+
+    grouped, graphx = parts(True), parts(False)
+    assert grouped == graphx
+    assert len(grouped) == len(members)
+    # networkx's components give the same parts, each named by its smallest account.
+    graph = nx.Graph()
+    graph.add_nodes_from(account for account, _ in members)
+    graph.add_edges_from((left, right) for _, left, right, _ in edges)
+    entity_of = dict(members)
+    expected = {
+        (account, entity_of[account], _entity_id(min(part)))
+        for part in nx.connected_components(graph)
+        for account in part
+    }
+    assert grouped == expected

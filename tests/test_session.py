@@ -56,3 +56,31 @@ def test_release_frees_local_checkpoints(spark: SparkSession) -> None:
     assert persisted_rdd_ids(spark) - before  # the checkpoint holds storage
     assert release_persisted(spark, before) >= 1
     assert persisted_rdd_ids(spark) == before
+
+
+def test_the_job_imports_great_expectations_mlflow_and_matplotlib_only_when_it_runs() -> None:
+    """Importing the job loads none of the three (about 4 s of Python): `run` imports them in
+    a thread while the Spark session's JVM starts (`_LATER_MODULES`), and each module that
+    uses one imports it where it does. A top-level import of one of them anywhere the job
+    imports would put those seconds back before the session."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from jobs.resolve_entities import _LATER_MODULES
+
+    probe = (
+        "import sys, jobs.resolve_entities; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'great_expectations', "
+        "'mlflow', 'matplotlib'}))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"
+    assert {name.split(".")[0] for name in _LATER_MODULES} == {
+        "great_expectations",
+        "mlflow",
+        "matplotlib",
+    }
