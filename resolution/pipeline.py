@@ -11,9 +11,9 @@ counts and logs there; tests pass nothing).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import partial, reduce
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -785,9 +785,7 @@ def resolve_incremental(
     ]
     scopes = WriteScopes(
         *cut_scopes,
-        broadcast=all(
-            scope.count() <= config.blocking.broadcast_region_accounts for scope in cut_scopes
-        ),
+        broadcast=_largest_count(cut_scopes) <= config.blocking.broadcast_region_accounts,
     )
     return Resolution(
         blocking_keys=counted_keys,
@@ -817,6 +815,13 @@ def resolve_incremental(
         ),
         profiles=profiles,
     )
+
+
+def _largest_count(frames: Sequence[DataFrame]) -> int:
+    """The row count of the largest of `frames`, counted in one Spark job for all of them."""
+    tagged = [frame.select(F.lit(i).alias("_frame")) for i, frame in enumerate(frames)]
+    counts = reduce(DataFrame.unionByName, tagged).groupBy("_frame").count().collect()
+    return max((int(row["count"]) for row in counts), default=0)
 
 
 def _controlled_clusters(
