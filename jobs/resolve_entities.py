@@ -90,6 +90,7 @@ from resolution.fellegi_sunter import FellegiSunterModel  # noqa: E402
 from resolution.incremental import (  # noqa: E402
     CHANGE,
     CHANGED,
+    KEY_PROBES,
     NEW,
     PROFILE,
     QUARANTINED_ROWS,
@@ -974,6 +975,13 @@ def _incremental_base(
         logger.warning(
             "incremental run asked for, but the account_state of run %s predates kept "
             "profiles: resolving in full",
+            base.run_id,
+        )
+        return None
+    if KEY_PROBES not in base.state.columns:
+        logger.warning(
+            "incremental run asked for, but the account_state of run %s predates key probes: "
+            "resolving in full",
             base.run_id,
         )
         return None

@@ -196,6 +196,15 @@ _TABLE_LIST = (
                 "when it has none.",
             ),
             (
+                "key_probes",
+                "array<binary>",
+                "One 64-bit xxhash64 probe (8 bytes) per blocking value (of attribute and "
+                "value_key) and per address those values hold (of the address and whether it "
+                "is printed on a label): what an incremental run scans to find the unchanged "
+                "holders of the values and addresses its change touches, instead of the keys. "
+                "Hashes of the kept keys, so no raw number.",
+            ),
+            (
                 "profile",
                 "struct",
                 "What the Fellegi-Sunter comparisons read of the account, so that an "

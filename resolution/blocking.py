@@ -240,13 +240,16 @@ def address_holders(rows: DataFrame, name: str) -> DataFrame:
 ADDRESS_ROW_ATTRIBUTES = (*_ADDRESS_ATTRIBUTES, LABEL_PHONE_ADDRESS)
 
 
-def key_address() -> Column:
-    """The address a key row (`attribute`, `value_key`) holds: the key of an address attribute,
-    the address part of a `label_phone_address` key (`phone|address`), else null."""
+def key_address(attribute: Column | None = None, value_key: Column | None = None) -> Column:
+    """The address a key row (`attribute`, `value_key`; the columns of those names unless
+    given) holds: the key of an address attribute, the address part of a
+    `label_phone_address` key (`phone|address`), else null."""
+    attribute = F.col(c.ATTRIBUTE) if attribute is None else attribute
+    value_key = F.col(c.VALUE_KEY) if value_key is None else value_key
     # Split at the first `|` only (an address key holds `|` too).
-    label = F.split(c.VALUE_KEY, r"\|", 2)
-    return F.when(F.col(c.ATTRIBUTE) == F.lit(LABEL_PHONE_ADDRESS), label[1]).when(
-        F.col(c.ATTRIBUTE).isin(*_ADDRESS_ATTRIBUTES), F.col(c.VALUE_KEY)
+    label = F.split(value_key, r"\|", 2)
+    return F.when(attribute == F.lit(LABEL_PHONE_ADDRESS), label[1]).when(
+        attribute.isin(*_ADDRESS_ATTRIBUTES), value_key
     )
 
 

@@ -30,6 +30,7 @@ population's keys.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -49,12 +50,15 @@ from resolution.blocking import (
 from resolution.config import BlockingConfig
 from resolution.incremental import (
     CHANGED,
+    KEY_PROBES,
     NEW,
     REMOVED,
     RESCORED,
     accounts_with,
+    address_probe,
     cut_lineage,
     state_keys,
+    value_probe,
 )
 from resolution.lineage import StageHook
 
@@ -96,6 +100,55 @@ def _both_phone_attributes(values: DataFrame) -> DataFrame:
         ).alias(c.ATTRIBUTE),
         c.VALUE_KEY,
     )
+
+
+def _probed_neighbours(
+    state: DataFrame,
+    touched: DataFrame,
+    touched_values: DataFrame,
+    touched_addresses: DataFrame,
+    *,
+    small: Callable[[DataFrame], DataFrame],
+    checkpoint: StageHook,
+) -> tuple[DataFrame, DataFrame]:
+    """Scan 1 over the state's `key_probes`: `(account_id, attribute, value_key)` of the
+    unchanged accounts' keys holding a touched value, and `(account_id, address, label)` of
+    their addresses among the touched ones (as `address_rows` gives them). The probes of the
+    touched values and addresses (under both labels) are looked up in one broadcast join; a
+    probe names what it stands for, so the keys themselves are never read."""
+    none = F.lit(None).cast("string")
+    lookup = cut_lineage(
+        touched_values.where(F.col(c.VALUE_KEY).isNotNull())
+        .select(
+            value_probe(F.col(c.ATTRIBUTE), F.col(c.VALUE_KEY)).alias("_probe"),
+            c.ATTRIBUTE,
+            c.VALUE_KEY,
+            none.alias(ADDRESS),
+            F.lit(None).cast("boolean").alias(LABEL),
+        )
+        .unionByName(
+            touched_addresses.where(F.col(ADDRESS).isNotNull())
+            .select(ADDRESS, F.explode(F.array(F.lit(False), F.lit(True))).alias(LABEL))
+            .select(
+                address_probe(F.col(ADDRESS), F.col(LABEL)).alias("_probe"),
+                none.alias(c.ATTRIBUTE),
+                none.alias(c.VALUE_KEY),
+                ADDRESS,
+                LABEL,
+            )
+        )
+    )
+    hits = checkpoint(
+        "touched_neighbours",
+        state.join(small(touched), c.ACCOUNT_ID, "left_anti")
+        .select(c.ACCOUNT_ID, F.explode(KEY_PROBES).alias("_probe"))
+        .join(small(lookup), "_probe")
+        .drop("_probe"),
+        cut=True,
+    )
+    holding = hits.where(F.col(c.ATTRIBUTE).isNotNull()).select(c.ACCOUNT_ID, *_VALUE)
+    at = hits.where(F.col(ADDRESS).isNotNull()).select(c.ACCOUNT_ID, ADDRESS, LABEL)
+    return holding, at
 
 
 def update_shared_keys(
@@ -152,16 +205,22 @@ def update_shared_keys(
     # touched value (their holder counts are recounted) or sit at a touched address (its hub
     # status is judged again). Each is a broadcast lookup in the same scan.
     unchanged_keys = before.join(small(touched), c.ACCOUNT_ID, "left_anti")
-    neighbours = checkpoint(
-        "touched_neighbours",
-        unchanged_keys.withColumn(ADDRESS, key_address())
-        .join(small(touched_values.withColumn("_value", F.lit(True))), _VALUE, "left")
-        .join(small(touched_addresses.withColumn("_address", F.lit(True))), ADDRESS, "left")
-        .where(F.col("_value").isNotNull() | F.col("_address").isNotNull())
-        .select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY, "_value"),
-        cut=True,
-    )
-    unchanged_at = address_rows(neighbours).join(touched_addresses, ADDRESS, "left_semi")
+    if KEY_PROBES in state.columns:
+        holding_before, unchanged_at = _probed_neighbours(
+            state, touched, touched_values, touched_addresses, small=small, checkpoint=checkpoint
+        )
+    else:  # a state written without probes: its keys are exploded and looked up
+        neighbours = checkpoint(
+            "touched_neighbours",
+            unchanged_keys.withColumn(ADDRESS, key_address())
+            .join(small(touched_values.withColumn("_value", F.lit(True))), _VALUE, "left")
+            .join(small(touched_addresses.withColumn("_address", F.lit(True))), ADDRESS, "left")
+            .where(F.col("_value").isNotNull() | F.col("_address").isNotNull())
+            .select(c.ACCOUNT_ID, c.ATTRIBUTE, c.VALUE_KEY, "_value"),
+            cut=True,
+        )
+        holding_before = neighbours.where(F.col("_value")).select(c.ACCOUNT_ID, *_VALUE)
+        unchanged_at = address_rows(neighbours).join(touched_addresses, ADDRESS, "left_semi")
     status = (
         touched_addresses.join(
             address_holders(unchanged_at.unionByName(address_rows(old_touched)), "_before"),
@@ -251,7 +310,6 @@ def update_shared_keys(
         .join(small(values), _VALUE, "left_semi")
         .select(c.ACCOUNT_ID, c.VALUE_KEY, F.lit(True).alias("_desk"))
     )
-    holding_before = neighbours.where(F.col("_value")).select(c.ACCOUNT_ID, *_VALUE)
     if rejudged:
         phones = cut_lineage(as_extracted.join(touched_values, _VALUE, "left_anti"))
         holding_before = holding_before.unionByName(

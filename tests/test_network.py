@@ -426,6 +426,46 @@ def test_match_edges_add_their_mean_probability(
     )
 
 
+def test_leads_are_the_same_whether_the_grouped_accounts_are_broadcast_or_shuffled(
+    spark: SparkSession, lead_inputs: tuple[DataFrame, DataFrame, DataFrame]
+) -> None:
+    """The members of entities of two accounts or more (13 of the 15 accounts here) are
+    broadcast up to `broadcast_grouped_accounts`, else joined by a shuffle: the same leads.
+    (Spark's own broadcast of small frames is off here, so only the hint broadcasts.)"""
+    membership, signals, keys = lead_inputs
+    edges = spark.createDataFrame(
+        [("r1", "r2", 0.99), ("r2", "r3", 0.95), ("b1", "r1", 0.5), ("t1", "t2", 0.9)], EDGES
+    )
+    entities = summarise_entities(membership)
+    found: dict[int, list[dict[str, Any]]] = {}
+    plans: dict[int, str] = {}
+    threshold = spark.conf.get("spark.sql.autoBroadcastJoinThreshold")
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")
+    try:
+        for limit in (13, 12):
+            frame = entity_leads(
+                membership,
+                signals,
+                keys,
+                match_edges=edges,
+                entities=entities,
+                config=LeadsConfig(broadcast_grouped_accounts=limit),
+            )
+            plans[limit] = frame._jdf.queryExecution().executedPlan().toString()
+            found[limit] = [row.asDict() for row in frame.orderBy("lead_rank").collect()]
+    finally:
+        spark.conf.set("spark.sql.autoBroadcastJoinThreshold", threshold)
+    assert "BroadcastHashJoin" in plans[13]
+    assert "BroadcastHashJoin" not in plans[12]
+    assert found[13] == found[12]
+    by_entity = {lead[c.ENTITY_ID]: lead for lead in found[13]}
+    assert (by_entity["E-t2"]["matched_pairs"], by_entity["E-ring"]["shared_value_count"]) == (
+        1,
+        4,
+    )
+    assert "E-single" in by_entity and by_entity["E-single"]["matched_pairs"] == 0
+
+
 def test_leads_read_the_given_entity_sizes_and_count_uncounted_keys_once(
     lead_inputs: tuple[DataFrame, DataFrame, DataFrame], leads: list[dict[str, Any]]
 ) -> None:
@@ -520,12 +560,15 @@ def test_config_problems_are_all_reported() -> None:
         "return_address, warehouse_address, pickup_address, contact_phone)",
         "network.max_entities_per_value: must be >= 2, got 1",
     ]
-    problems = LeadsConfig(signal_weights={"spam": 1.0, "other": -1.0}, min_accounts=0).problems()
+    problems = LeadsConfig(
+        signal_weights={"spam": 1.0, "other": -1.0}, min_accounts=0, broadcast_grouped_accounts=-1
+    ).problems()
     assert problems == [
         "leads.signal_weights: unknown signal type 'spam' (known: rights_holder_complaint, "
         "customer_complaint, test_buy_counterfeit, listing_takedown, other)",
         "leads.signal_weights.other: must be >= 0, got -1.0",
         "leads.min_accounts: must be >= 1, got 0",
+        "leads.broadcast_grouped_accounts: must be >= 0, got -1",
     ]
 
 

@@ -9,7 +9,13 @@ from pyspark.sql import functions as F
 from features import columns as c
 from resolution.blocking import count_value_holders, set_aside_desk_phones
 from resolution.config import BlockingConfig
-from resolution.incremental import BLOCKING_KEYS, RESCORED, affected_accounts
+from resolution.incremental import (
+    BLOCKING_KEYS,
+    KEY_PROBES,
+    RESCORED,
+    affected_accounts,
+    key_probes,
+)
 from resolution.lineage import unstaged
 from resolution.shared_keys import shared_rows, update_shared_keys
 
@@ -17,11 +23,14 @@ KEYS = "account_id string, attribute string, value_key string"
 RULES = ("card", "device", "contact_phone", "warehouse_address")
 
 
-def _state(keys: DataFrame) -> DataFrame:
-    """`account_state`'s account id and kept keys (as extracted) for `keys`."""
-    return keys.groupBy(c.ACCOUNT_ID).agg(
+def _state(keys: DataFrame, *, probes: bool) -> DataFrame:
+    """`account_state`'s account id and kept keys (as extracted) for `keys`, with their
+    `key_probes` (as a run writes them) or without (as runs before them wrote the state: the
+    update then explodes the keys)."""
+    state = keys.groupBy(c.ACCOUNT_ID).agg(
         F.array_sort(F.collect_list(F.struct(c.ATTRIBUTE, c.VALUE_KEY))).alias(BLOCKING_KEYS)
     )
+    return state.withColumn(KEY_PROBES, key_probes(F.col(BLOCKING_KEYS))) if probes else state
 
 
 def _full(keys: DataFrame, cap: int) -> DataFrame:
@@ -51,9 +60,10 @@ def _label(account: str, phone: str, address: str) -> list[tuple[str, str, str]]
     ]
 
 
+@pytest.mark.parametrize("probes", [True, False], ids=["probes", "keys"])
 @pytest.mark.parametrize("broadcast", [True, False])
 def test_update_equals_a_full_recount_when_an_address_becomes_a_hub(
-    spark: SparkSession, broadcast: bool
+    spark: SparkSession, broadcast: bool, probes: bool
 ) -> None:
     """With a cap of 4, warehouse A1 has 4 holders on day 1 and a fifth (the new account n) on
     day 2: it becomes a hub, so phone P, which l0 and l1 print only on labels at A1, turns into
@@ -98,7 +108,7 @@ def test_update_equals_a_full_recount_when_an_address_becomes_a_hub(
     assert ("d0", "desk_phone", "Q", 1) in _rows(previous)
 
     update = update_shared_keys(
-        _state(before),
+        _state(before, probes=probes),
         changes,
         spark.createDataFrame(touched_now, KEYS),
         previous,
@@ -121,7 +131,8 @@ def test_update_equals_a_full_recount_when_an_address_becomes_a_hub(
     assert sorted(a for a, again in affected.items() if again) == ["l0", "l1", "l2", "n", "t"]
 
 
-def test_update_affects_the_accounts_a_recount_affects(spark: SparkSession) -> None:
+@pytest.mark.parametrize("probes", [True, False], ids=["probes", "keys"])
+def test_update_affects_the_accounts_a_recount_affects(spark: SparkSession, probes: bool) -> None:
     """Without desk phones, the affected accounts and the rescored ones are those
     `affected_accounts` finds from the population's recounted keys, and the shared keys those of
     a recount: a value pushed over the cap, one left by a removed account, one a changed
@@ -150,7 +161,7 @@ def test_update_affects_the_accounts_a_recount_affects(spark: SparkSession) -> N
         now = spark.createDataFrame([*common, *touched_now], KEYS)
         changes = _changes(spark, before, now, {"t": "changed", "r": "removed", "n": "new"})
         update = update_shared_keys(
-            _state(before),
+            _state(before, probes=probes),
             changes,
             spark.createDataFrame(touched_now, KEYS),
             _full(before, 3),
