@@ -946,6 +946,15 @@ def _succeeded_runs(spark: SparkSession, out_dir: Location, run_id: str) -> int:
     return runs.where((F.col("status") == "succeeded") & (F.col(c.RUN_ID) != run_id)).count()
 
 
+# The `account_state` columns added since incremental runs began, with what each keeps: a base
+# without one resolves in full.
+_STATE_COLUMNS_ADDED = (
+    (PROFILE, "kept profiles"),
+    (KEY_PROBES, "key probes"),
+    (QUARANTINED_ROWS, "fingerprints of the inputs as read"),
+)
+
+
 def _incremental_base(
     spark: SparkSession,
     out_dir: Location,
@@ -971,27 +980,15 @@ def _incremental_base(
             out_dir,
         )
         return None
-    if PROFILE not in base.state.columns:
-        logger.warning(
-            "incremental run asked for, but the account_state of run %s predates kept "
-            "profiles: resolving in full",
-            base.run_id,
-        )
-        return None
-    if KEY_PROBES not in base.state.columns:
-        logger.warning(
-            "incremental run asked for, but the account_state of run %s predates key probes: "
-            "resolving in full",
-            base.run_id,
-        )
-        return None
-    if QUARANTINED_ROWS not in base.state.columns:
-        logger.warning(
-            "incremental run asked for, but the account_state of run %s predates fingerprints "
-            "of the inputs as read: resolving in full",
-            base.run_id,
-        )
-        return None
+    for column, kept in _STATE_COLUMNS_ADDED:
+        if column not in base.state.columns:
+            logger.warning(
+                "incremental run asked for, but the account_state of run %s predates %s: "
+                "resolving in full",
+                base.run_id,
+                kept,
+            )
+            return None
     changed = [] if base.config is None else changed_settings(base.config, _plain(config))
     if changed:
         logger.warning(

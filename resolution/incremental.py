@@ -270,19 +270,16 @@ def key_probes(keys: Column) -> Column:
     values = F.transform(
         with_value, lambda k: value_probe(k.getField(c.ATTRIBUTE), k.getField(c.VALUE_KEY))
     )
-    at_address = F.filter(
-        keys,
-        lambda k: (
-            k.getField(c.ATTRIBUTE).isin(*ADDRESS_ROW_ATTRIBUTES)
-            & key_address(k.getField(c.ATTRIBUTE), k.getField(c.VALUE_KEY)).isNotNull()
+    held = F.transform(
+        F.filter(keys, lambda k: k.getField(c.ATTRIBUTE).isin(*ADDRESS_ROW_ATTRIBUTES)),
+        lambda k: F.struct(
+            key_address(k.getField(c.ATTRIBUTE), k.getField(c.VALUE_KEY)).alias("address"),
+            (k.getField(c.ATTRIBUTE) == F.lit(LABEL_PHONE_ADDRESS)).alias("label"),
         ),
     )
     addresses = F.transform(
-        at_address,
-        lambda k: address_probe(
-            key_address(k.getField(c.ATTRIBUTE), k.getField(c.VALUE_KEY)),
-            k.getField(c.ATTRIBUTE) == F.lit(LABEL_PHONE_ADDRESS),
-        ),
+        F.filter(held, lambda a: a.getField("address").isNotNull()),
+        lambda a: address_probe(a.getField("address"), a.getField("label")),
     )
     return F.concat(values, addresses)
 
