@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from great_expectations.expectations.expectation import Expectation
     from great_expectations.expectations.metadata_types import FailureSeverity
 
+    from resolution.incremental import WriteScopes
+
 logger = logging.getLogger(__name__)
 
 Severity = Literal["fail", "warn"]
@@ -125,6 +127,12 @@ DEFAULT_MAX_ENTITY_ACCOUNTS: Final = 1000
 DEFAULT_MAX_LARGEST_GROWTH: Final = 2.0
 DEFAULT_MAX_ENTITY_COUNT_CHANGE: Final = 0.5
 
+# What an incremental run's output checks read (`QualityConfig.incremental_outputs`): the rows
+# it wrote (its MERGE scopes) and whole-table counts, or every row of the tables.
+CHANGED_ROWS: Final = "changed"
+WHOLE_TABLES: Final = "whole"
+INCREMENTAL_OUTPUTS: Final = (CHANGED_ROWS, WHOLE_TABLES)
+
 # Java regex; (?U) makes \s match Unicode white space (U+3000 ideographic space included).
 _BLANK_PATTERN: Final = r"(?U)^\s*$"
 
@@ -154,7 +162,9 @@ class QualityConfig:
     `severities` maps a check name to `fail` or `warn` and overrides `DEFAULT_SEVERITIES`
     for that check only. `max_entity_accounts` is the size above which an entity is reported
     by `entities.account_count_below_max`. `data_docs`: render each run's validations as
-    Great Expectations Data Docs (`QualityRun.build_data_docs`).
+    Great Expectations Data Docs (`QualityRun.build_data_docs`). `incremental_outputs`: what
+    an incremental run's output checks read: `changed`, the rows it wrote and whole-table
+    counts (`validate_outputs(scope=...)`), or `whole`, every row of the tables.
 
     Example::
 
@@ -169,12 +179,14 @@ class QualityConfig:
     max_largest_growth: float = DEFAULT_MAX_LARGEST_GROWTH
     max_entity_count_change: float = DEFAULT_MAX_ENTITY_COUNT_CHANGE
     data_docs: bool = True
+    incremental_outputs: str = CHANGED_ROWS
 
     def __post_init__(self) -> None:
         problems = _severity_problems(self.severities)
         problems.extend(_max_entity_accounts_problems(self.max_entity_accounts))
         problems.extend(_run_change_problems(self.max_largest_growth, self.max_entity_count_change))
         problems.extend(_data_docs_problems(self.data_docs))
+        problems.extend(_incremental_outputs_problems(self.incremental_outputs))
         if problems:
             raise ConfigError(_config_message(problems))
         # A read-only copy, so that a frozen config stays frozen.
@@ -186,8 +198,8 @@ class QualityConfig:
 
         Accepted keys: `severities` (check name -> `fail` | `warn`), `max_entity_accounts`
         (positive integer), `max_largest_growth` (number >= 1), `max_entity_count_change`
-        (number > 0) and `data_docs` (boolean). Every problem found is reported in one
-        `ConfigError`.
+        (number > 0), `data_docs` (boolean) and `incremental_outputs` (`changed` | `whole`).
+        Every problem found is reported in one `ConfigError`.
         """
         if raw is None:
             return cls()
@@ -202,6 +214,7 @@ class QualityConfig:
             "max_largest_growth",
             "max_entity_count_change",
             "data_docs",
+            "incremental_outputs",
         )
         problems.extend(
             f"quality.{key}: unknown setting (known: {', '.join(known_keys)})"
@@ -225,6 +238,8 @@ class QualityConfig:
         problems.extend(_run_change_problems(growth, change))
         data_docs = raw.get("data_docs", True)
         problems.extend(_data_docs_problems(data_docs))
+        incremental_outputs = raw.get("incremental_outputs", CHANGED_ROWS)
+        problems.extend(_incremental_outputs_problems(incremental_outputs))
         if problems:
             raise ConfigError(_config_message(problems))
         return cls(
@@ -233,6 +248,7 @@ class QualityConfig:
             max_largest_growth=float(growth),
             max_entity_count_change=float(change),
             data_docs=data_docs,
+            incremental_outputs=incremental_outputs,
         )
 
     def severity_of(self, check: str) -> Severity:
@@ -271,6 +287,15 @@ def _run_change_problems(growth: Any, change: Any) -> list[str]:
 def _data_docs_problems(value: Any) -> list[str]:
     if not isinstance(value, bool):
         return [f"quality.data_docs: expected true or false, got {value!r}"]
+    return []
+
+
+def _incremental_outputs_problems(value: Any) -> list[str]:
+    if value not in INCREMENTAL_OUTPUTS:
+        return [
+            f"quality.incremental_outputs: expected one of {', '.join(INCREMENTAL_OUTPUTS)}, "
+            f"got {value!r}"
+        ]
     return []
 
 
@@ -639,6 +664,7 @@ def validate_outputs(
     config: QualityConfig,
     previous: PreviousRun | None = None,
     run: QualityRun | None = None,
+    scope: WriteScopes | None = None,
 ) -> QualityReport:
     """Validate the output tables against each other and the accepted accounts (and, with
     `previous`, the entity sizes against the previous succeeded run's), in `run`'s context
@@ -648,6 +674,15 @@ def validate_outputs(
     `entity_id`, `account_count` (entities); `account_id_l`, `account_id_r`,
     `match_probability` (match_edges). Runs six GX validations, one per prepared frame.
 
+    `scope`: the keys of the rows an incremental run wrote (its MERGE scopes; every other row
+    of the tables is the previous run's, validated by it). The row checks then read those
+    rows only: the membership of `scope.accounts` and their coverage of the accepted accounts
+    among them, the entities of `scope.entities` and their member counts, the edges of
+    `scope.edges` and their endpoints. What the rest cannot vouch for is checked on the whole
+    tables, by counts: as many membership rows as accepted accounts (with the coverage of
+    the scope, every accepted account once), and the largest entity and the number of
+    entities (`entity_sizes`). Eight validations.
+
     Example::
 
         report = validate_outputs(
@@ -656,8 +691,6 @@ def validate_outputs(
         )
         report.raise_for_blocking()
     """
-    import great_expectations.expectations as gxe
-
     for name, frame, required in (
         ("accepted_accounts", accepted_accounts, (cols.ACCOUNT_ID,)),
         ("entity_membership", entity_membership, (cols.ACCOUNT_ID, cols.ENTITY_ID)),
@@ -669,129 +702,46 @@ def validate_outputs(
         ),
     ):
         _require_columns(frame, name=name, columns=required, error=ResolutionError)
-    frames = (
-        _FrameChecks(
-            name="entity_membership",
-            frame=entity_membership.select(cols.ACCOUNT_ID, cols.ENTITY_ID),
-            expects=(
-                _Expect(
-                    MEMBERSHIP_ACCOUNT_ID_NOT_NULL,
-                    gxe.ExpectColumnValuesToNotBeNull(column=cols.ACCOUNT_ID),
-                    "{unexpected_count} null account_id in {element_count} rows",
+    membership = entity_membership.select(cols.ACCOUNT_ID, cols.ENTITY_ID)
+    entity_counts = entities.select(cols.ENTITY_ID, cols.ACCOUNT_COUNT)
+    frames: list[_FrameChecks]
+    if scope is None:
+        frames = [
+            _FrameChecks("entity_membership", membership, _membership_expects()),
+            _FrameChecks(
+                "membership_coverage_problems",
+                find_membership_coverage_problems(
+                    accepted_accounts, entity_membership=entity_membership
                 ),
-                _Expect(
-                    MEMBERSHIP_ACCOUNT_ID_UNIQUE,
-                    gxe.ExpectColumnValuesToBeUnique(column=cols.ACCOUNT_ID),
-                    "{unexpected_count} rows share an account_id",
-                ),
-                _Expect(
-                    MEMBERSHIP_ENTITY_ID_NOT_NULL,
-                    gxe.ExpectColumnValuesToNotBeNull(column=cols.ENTITY_ID),
-                    "{unexpected_count} null entity_id in {element_count} rows",
-                ),
+                _coverage_expects(),
             ),
-        ),
-        _FrameChecks(
-            name="membership_coverage_problems",
-            frame=find_membership_coverage_problems(
-                accepted_accounts, entity_membership=entity_membership
+            _FrameChecks(
+                "entities",
+                entity_counts,
+                (*_entity_row_expects(), *_entity_size_expects(config, previous)),
             ),
-            expects=(
-                _Expect(
-                    MEMBERSHIP_COVERS_ACCEPTED,
-                    gxe.ExpectTableRowCountToEqual(value=0),
-                    "{observed_value} account ids missing, repeated or not accepted",
-                ),
+            _FrameChecks(
+                "entity_size_problems",
+                find_entity_size_problems(entities, entity_membership=entity_membership),
+                _size_problem_expects(),
             ),
-        ),
-        _FrameChecks(
-            name="entities",
-            frame=entities.select(cols.ENTITY_ID, cols.ACCOUNT_COUNT),
-            expects=(
-                _Expect(
-                    ENTITIES_ENTITY_ID_NOT_NULL,
-                    gxe.ExpectColumnValuesToNotBeNull(column=cols.ENTITY_ID),
-                    "{unexpected_count} null entity_id in {element_count} rows",
-                ),
-                _Expect(
-                    ENTITIES_ENTITY_ID_UNIQUE,
-                    gxe.ExpectColumnValuesToBeUnique(column=cols.ENTITY_ID),
-                    "{unexpected_count} rows share an entity_id",
-                ),
-                _Expect(
-                    ENTITIES_COUNT_MATCHES_MEMBERSHIP,
-                    gxe.ExpectColumnValuesToNotBeNull(column=cols.ACCOUNT_COUNT),
-                    "{unexpected_count} null account_count",
-                ),
-                _Expect(
-                    ENTITIES_COUNT_MATCHES_MEMBERSHIP,
-                    gxe.ExpectColumnValuesToBeBetween(column=cols.ACCOUNT_COUNT, min_value=1),
-                    "{unexpected_count} account_count below 1",
-                ),
-                _Expect(
-                    ENTITIES_COUNT_BELOW_MAX,
-                    gxe.ExpectColumnMaxToBeBetween(
-                        column=cols.ACCOUNT_COUNT, max_value=config.max_entity_accounts
-                    ),
-                    "largest entity has {observed_value} accounts "
-                    f"(bound {config.max_entity_accounts})",
-                ),
-                *_against_previous(previous, config),
+            _FrameChecks("match_edges", flag_ordered_pairs(match_edges), _edge_expects()),
+            _FrameChecks(
+                "unknown_edge_endpoints",
+                find_unknown_edge_endpoints(match_edges, accepted_accounts=accepted_accounts),
+                _endpoint_expects(),
             ),
-        ),
-        _FrameChecks(
-            name="entity_size_problems",
-            frame=find_entity_size_problems(entities, entity_membership=entity_membership),
-            expects=(
-                _Expect(
-                    ENTITIES_COUNT_MATCHES_MEMBERSHIP,
-                    gxe.ExpectTableRowCountToEqual(value=0),
-                    "{observed_value} entities whose account_count differs from membership",
-                ),
-            ),
-        ),
-        _FrameChecks(
-            name="match_edges",
-            frame=flag_ordered_pairs(match_edges),
-            expects=(
-                _Expect(
-                    EDGES_PROBABILITY_IN_UNIT_INTERVAL,
-                    gxe.ExpectColumnValuesToNotBeNull(column=cols.MATCH_PROBABILITY),
-                    "{unexpected_count} null match_probability in {element_count} rows",
-                ),
-                _Expect(
-                    EDGES_PROBABILITY_IN_UNIT_INTERVAL,
-                    gxe.ExpectColumnValuesToBeBetween(
-                        column=cols.MATCH_PROBABILITY, min_value=0.0, max_value=1.0
-                    ),
-                    "{unexpected_count} match_probability outside [0, 1]",
-                ),
-                _Expect(
-                    EDGES_ORDERED_PAIR,
-                    gxe.ExpectColumnValuesToBeInSet(column=PAIR_ORDERED, value_set=[True]),
-                    "{unexpected_count} pairs without account_id_l < account_id_r",
-                ),
-                _Expect(
-                    EDGES_PAIR_UNIQUE,
-                    gxe.ExpectCompoundColumnsToBeUnique(
-                        column_list=[cols.ACCOUNT_ID_L, cols.ACCOUNT_ID_R]
-                    ),
-                    "{unexpected_count} rows repeat a pair",
-                ),
-            ),
-        ),
-        _FrameChecks(
-            name="unknown_edge_endpoints",
-            frame=find_unknown_edge_endpoints(match_edges, accepted_accounts=accepted_accounts),
-            expects=(
-                _Expect(
-                    EDGES_REFER_TO_KNOWN_ACCOUNTS,
-                    gxe.ExpectTableRowCountToEqual(value=0),
-                    "{observed_value} edge endpoints not among accepted accounts",
-                ),
-            ),
-        ),
-    )
+        ]
+    else:
+        frames = _scoped_frames(
+            scope,
+            accepted_accounts=accepted_accounts.select(cols.ACCOUNT_ID),
+            membership=membership,
+            entities=entity_counts,
+            match_edges=match_edges,
+            config=config,
+            previous=previous,
+        )
     checks = OUTPUT_CHECKS
     if previous is None:  # a first run: nothing to compare with, so those checks are not run
         checks = MappingProxyType(
@@ -802,6 +752,213 @@ def validate_outputs(
             }
         )
     return _run_suite(OUTPUTS, frames, config=config, checks=checks, run=run)
+
+
+def _scoped_frames(
+    scope: WriteScopes,
+    *,
+    accepted_accounts: DataFrame,
+    membership: DataFrame,
+    entities: DataFrame,
+    match_edges: DataFrame,
+    config: QualityConfig,
+    previous: PreviousRun | None,
+) -> list[_FrameChecks]:
+    """The frames `validate_outputs` checks within `scope` (see there)."""
+    import great_expectations.expectations as gxe
+
+    def keys(frame: DataFrame, *names: str) -> DataFrame:
+        narrow = frame.select(*names).distinct()
+        return F.broadcast(narrow) if scope.broadcast else narrow
+
+    accounts = keys(scope.accounts, cols.ACCOUNT_ID)
+    entity_ids = keys(scope.entities, cols.ENTITY_ID)
+    pair = [cols.ACCOUNT_ID_L, cols.ACCOUNT_ID_R]
+    members = membership.join(accounts, on=cols.ACCOUNT_ID, how="left_semi")
+    accepted = accepted_accounts.join(accounts, on=cols.ACCOUNT_ID, how="left_semi")
+    entities_in = entities.join(entity_ids, on=cols.ENTITY_ID, how="left_semi")
+    edges = match_edges.join(keys(scope.edges, *pair), on=pair, how="left_semi")
+    endpoints = edges.select(F.col(cols.ACCOUNT_ID_L).alias(cols.ACCOUNT_ID)).unionByName(
+        edges.select(F.col(cols.ACCOUNT_ID_R).alias(cols.ACCOUNT_ID))
+    )
+    # The accepted accounts among the endpoints, found by a scan of the accepted accounts (a
+    # left anti join cannot broadcast its left side).
+    known = accepted_accounts.join(
+        F.broadcast(endpoints.distinct()) if scope.broadcast else endpoints.distinct(),
+        on=cols.ACCOUNT_ID,
+        how="left_semi",
+    )
+    accepted_count = accepted_accounts.where(F.col(cols.ACCOUNT_ID).isNotNull()).distinct().count()
+    return [
+        _FrameChecks("entity_membership", members, _membership_expects()),
+        _FrameChecks(
+            "membership_rows",
+            membership.select(cols.ACCOUNT_ID),
+            (
+                _Expect(
+                    MEMBERSHIP_COVERS_ACCEPTED,
+                    gxe.ExpectTableRowCountToEqual(value=accepted_count),
+                    f"{{observed_value}} membership rows for {accepted_count} accepted accounts",
+                ),
+            ),
+        ),
+        _FrameChecks(
+            "membership_coverage_problems",
+            find_membership_coverage_problems(accepted, entity_membership=members),
+            _coverage_expects(),
+        ),
+        _FrameChecks("entities", entities_in, _entity_row_expects()),
+        _FrameChecks(
+            "entity_sizes",
+            entities.select(cols.ACCOUNT_COUNT),
+            _entity_size_expects(config, previous),
+        ),
+        _FrameChecks(
+            "entity_size_problems",
+            find_entity_size_problems(
+                entities_in,
+                entity_membership=membership.join(entity_ids, on=cols.ENTITY_ID, how="left_semi"),
+            ),
+            _size_problem_expects(),
+        ),
+        _FrameChecks("match_edges", flag_ordered_pairs(edges), _edge_expects()),
+        _FrameChecks(
+            "unknown_edge_endpoints",
+            find_unknown_edge_endpoints(edges, accepted_accounts=known),
+            _endpoint_expects(),
+        ),
+    ]
+
+
+def _membership_expects() -> tuple[_Expect, ...]:
+    import great_expectations.expectations as gxe
+
+    return (
+        _Expect(
+            MEMBERSHIP_ACCOUNT_ID_NOT_NULL,
+            gxe.ExpectColumnValuesToNotBeNull(column=cols.ACCOUNT_ID),
+            "{unexpected_count} null account_id in {element_count} rows",
+        ),
+        _Expect(
+            MEMBERSHIP_ACCOUNT_ID_UNIQUE,
+            gxe.ExpectColumnValuesToBeUnique(column=cols.ACCOUNT_ID),
+            "{unexpected_count} rows share an account_id",
+        ),
+        _Expect(
+            MEMBERSHIP_ENTITY_ID_NOT_NULL,
+            gxe.ExpectColumnValuesToNotBeNull(column=cols.ENTITY_ID),
+            "{unexpected_count} null entity_id in {element_count} rows",
+        ),
+    )
+
+
+def _coverage_expects() -> tuple[_Expect, ...]:
+    import great_expectations.expectations as gxe
+
+    return (
+        _Expect(
+            MEMBERSHIP_COVERS_ACCEPTED,
+            gxe.ExpectTableRowCountToEqual(value=0),
+            "{observed_value} account ids missing, repeated or not accepted",
+        ),
+    )
+
+
+def _entity_row_expects() -> tuple[_Expect, ...]:
+    import great_expectations.expectations as gxe
+
+    return (
+        _Expect(
+            ENTITIES_ENTITY_ID_NOT_NULL,
+            gxe.ExpectColumnValuesToNotBeNull(column=cols.ENTITY_ID),
+            "{unexpected_count} null entity_id in {element_count} rows",
+        ),
+        _Expect(
+            ENTITIES_ENTITY_ID_UNIQUE,
+            gxe.ExpectColumnValuesToBeUnique(column=cols.ENTITY_ID),
+            "{unexpected_count} rows share an entity_id",
+        ),
+        _Expect(
+            ENTITIES_COUNT_MATCHES_MEMBERSHIP,
+            gxe.ExpectColumnValuesToNotBeNull(column=cols.ACCOUNT_COUNT),
+            "{unexpected_count} null account_count",
+        ),
+        _Expect(
+            ENTITIES_COUNT_MATCHES_MEMBERSHIP,
+            gxe.ExpectColumnValuesToBeBetween(column=cols.ACCOUNT_COUNT, min_value=1),
+            "{unexpected_count} account_count below 1",
+        ),
+    )
+
+
+def _entity_size_expects(
+    config: QualityConfig, previous: PreviousRun | None
+) -> tuple[_Expect, ...]:
+    import great_expectations.expectations as gxe
+
+    return (
+        _Expect(
+            ENTITIES_COUNT_BELOW_MAX,
+            gxe.ExpectColumnMaxToBeBetween(
+                column=cols.ACCOUNT_COUNT, max_value=config.max_entity_accounts
+            ),
+            f"largest entity has {{observed_value}} accounts (bound {config.max_entity_accounts})",
+        ),
+        *_against_previous(previous, config),
+    )
+
+
+def _size_problem_expects() -> tuple[_Expect, ...]:
+    import great_expectations.expectations as gxe
+
+    return (
+        _Expect(
+            ENTITIES_COUNT_MATCHES_MEMBERSHIP,
+            gxe.ExpectTableRowCountToEqual(value=0),
+            "{observed_value} entities whose account_count differs from membership",
+        ),
+    )
+
+
+def _edge_expects() -> tuple[_Expect, ...]:
+    import great_expectations.expectations as gxe
+
+    return (
+        _Expect(
+            EDGES_PROBABILITY_IN_UNIT_INTERVAL,
+            gxe.ExpectColumnValuesToNotBeNull(column=cols.MATCH_PROBABILITY),
+            "{unexpected_count} null match_probability in {element_count} rows",
+        ),
+        _Expect(
+            EDGES_PROBABILITY_IN_UNIT_INTERVAL,
+            gxe.ExpectColumnValuesToBeBetween(
+                column=cols.MATCH_PROBABILITY, min_value=0.0, max_value=1.0
+            ),
+            "{unexpected_count} match_probability outside [0, 1]",
+        ),
+        _Expect(
+            EDGES_ORDERED_PAIR,
+            gxe.ExpectColumnValuesToBeInSet(column=PAIR_ORDERED, value_set=[True]),
+            "{unexpected_count} pairs without account_id_l < account_id_r",
+        ),
+        _Expect(
+            EDGES_PAIR_UNIQUE,
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=[cols.ACCOUNT_ID_L, cols.ACCOUNT_ID_R]),
+            "{unexpected_count} rows repeat a pair",
+        ),
+    )
+
+
+def _endpoint_expects() -> tuple[_Expect, ...]:
+    import great_expectations.expectations as gxe
+
+    return (
+        _Expect(
+            EDGES_REFER_TO_KNOWN_ACCOUNTS,
+            gxe.ExpectTableRowCountToEqual(value=0),
+            "{observed_value} edge endpoints not among accepted accounts",
+        ),
+    )
 
 
 def _require_columns(

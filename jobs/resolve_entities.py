@@ -53,7 +53,9 @@ from jobs.logs import configure_logging  # noqa: E402
 from jobs.outputs import MERGED_TABLES, RUN_ID_PATTERN, OutputWriter, RunRecord  # noqa: E402
 from jobs.progress import StageClock  # noqa: E402
 from jobs.quality import (  # noqa: E402
+    WHOLE_TABLES,
     PreviousRun,
+    QualityConfig,
     QualityReport,
     QualityRun,
     validate_inputs,
@@ -96,6 +98,7 @@ from resolution.incremental import (  # noqa: E402
     QUARANTINED_ROWS,
     RESCORED,
     UNCHANGED,
+    WriteScopes,
     accepted_changes,
     account_changes,
     accounts_with,
@@ -627,6 +630,7 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
                         config=config.quality,
                         previous=previous_run,
                         run=checks,
+                        scope=_checked_scope(resolution, config.quality),
                     )
                     tracker.log_text(output_report.to_json(), "quality/outputs.json")
                     _require_quality(output_report, quality_dir, checks=docs, tracker=tracker)
@@ -796,6 +800,18 @@ def run(args: argparse.Namespace, config: JobConfig, run_id: str) -> int:
         except Exception as error:  # a stopped session must not hide the run's own error
             logger.warning("could not release the run's persisted data: %s", error)
     return 0
+
+
+def _checked_scope(resolution: Resolution, config: QualityConfig) -> WriteScopes | None:
+    """The rows the output checks read (`validate_outputs(scope=...)`): an incremental run's
+    write scopes unless `quality.incremental_outputs` is `whole`; None (every row) otherwise.
+
+    At 1,000,000 accounts the whole tables took some 20 task-seconds to check (coverage,
+    uniqueness and member counts over 1,000,000 membership rows) against about 5 for the rows
+    a 1% change writes; every other row is the previous run's, checked by it."""
+    if resolution.incremental is None or config.incremental_outputs == WHOLE_TABLES:
+        return None
+    return resolution.incremental.scopes
 
 
 def _output_writes(

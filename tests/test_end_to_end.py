@@ -291,6 +291,23 @@ def test_incremental_run_equals_a_full_run_on_the_same_input(
 
     assert states(out) == states(full_out)
 
+    # The output checks read the rows the run wrote, and counted the whole membership.
+    report = json.loads((out / "_quality" / "day2" / "outputs.json").read_text(encoding="utf-8"))
+    assert report["success"] is True
+    assert {"membership_rows", "entity_sizes"} <= set(report["raw"])
+    covered = next(
+        r["observed"]
+        for r in report["results"]
+        if r["check"] == "entity_membership.covers_accepted_accounts"
+    )
+    assert covered.startswith(f"{len(full)} membership rows for {len(full)} accepted accounts")
+    checked = {
+        r["result"]["element_count"]
+        for r in report["raw"]["entity_membership"]["results"]
+        if "element_count" in r["result"]
+    }
+    assert len(checked) == 1 and 0 < checked.pop() < len(full)
+
     # The holder counts were updated from day 1's shared keys, not counted again, and came
     # out as the full run counted them.
     assert metrics["incremental.holder_counts_updated"] == 1.0

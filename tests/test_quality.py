@@ -33,6 +33,7 @@ from jobs.quality import (
     validate_outputs,
 )
 from resolution.errors import ConfigError, InputError, QualityCheckError, ResolutionError
+from resolution.incremental import WriteScopes
 
 
 @pytest.fixture(scope="session")
@@ -117,6 +118,7 @@ def run_outputs(
     config: QualityConfig | None = None,
     previous: PreviousRun | None = None,
     run: QualityRun | None = None,
+    scope: WriteScopes | None = None,
 ) -> QualityReport:
     return validate_outputs(
         accepted_accounts=spark.createDataFrame(accepted, ACCEPTED_SCHEMA),
@@ -126,6 +128,7 @@ def run_outputs(
         config=config or QualityConfig(),
         previous=previous,
         run=run,
+        scope=scope,
     )
 
 
@@ -304,6 +307,137 @@ def test_warn_failures_do_not_block(spark: SparkSession) -> None:
         "match_edges.ordered_pair": "1 pairs without account_id_l < account_id_r",
     }
     report.raise_for_blocking()
+
+
+# What an incremental run wrote: entity ent-X1 (its three accounts and their edges), or
+# entity 实体-2 (its one account, no edge).
+RING = (["acc-001", "acc-002", "店铺003"], ["ent-X1"], [(a, b) for a, b, *_ in EDGES])
+SINGLE = (["ＦＵＬＬ４"], ["实体-2"], [])
+SCOPED_FRAMES = {
+    "entity_membership",
+    "membership_rows",
+    "membership_coverage_problems",
+    "entities",
+    "entity_sizes",
+    "entity_size_problems",
+    "match_edges",
+    "unknown_edge_endpoints",
+}
+
+
+def write_scopes(
+    spark: SparkSession,
+    written: tuple[list[str], list[str], list[tuple[str, str]]],
+    *,
+    broadcast: bool = False,
+) -> WriteScopes:
+    accounts, entities, pairs = written
+    ids = spark.createDataFrame([(a,) for a in accounts], "account_id string")
+    return WriteScopes(
+        accounts=ids,
+        entities=spark.createDataFrame([(e,) for e in entities], "entity_id string"),
+        edges=spark.createDataFrame(pairs, "account_id_l string, account_id_r string"),
+        state=ids,
+        broadcast=broadcast,
+    )
+
+
+def test_scoped_checks_read_the_written_rows_and_count_the_whole_tables(
+    spark: SparkSession,
+) -> None:
+    report = run_outputs(spark, scope=write_scopes(spark, RING))
+    assert outcomes(report) == expected_outcomes(FIRST_RUN_CHECKS)
+    assert set(json.loads(report.to_json())["raw"]) == SCOPED_FRAMES
+    observed = {result.check: result.observed for result in report.results}
+    assert observed["entity_membership.account_id_not_null"] == "0 null account_id in 3 rows"
+    assert observed["entity_membership.covers_accepted_accounts"] == (
+        "5 membership rows for 5 accepted accounts; 0 account ids missing, repeated or not accepted"
+    )
+    assert observed["entities.entity_id_not_null"] == "0 null entity_id in 1 rows"
+    assert observed["match_edges.probability_in_unit_interval"] == (
+        "0 null match_probability in 3 rows; 0 match_probability outside [0, 1]"
+    )
+    # The largest entity is the whole table's.
+    assert observed["entities.account_count_below_max"] == (
+        "largest entity has 3 accounts (bound 1000)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "failed"),
+    [
+        (
+            RING,
+            (
+                "entity_membership.entity_id_not_null",
+                "entities.account_count_matches_membership",
+            ),
+        ),
+        # The row is outside what the run wrote: the base run's row, checked by that run.
+        (SINGLE, ()),
+    ],
+    ids=["written", "not-written"],
+)
+def test_scoped_checks_find_a_broken_row_the_run_wrote(
+    spark: SparkSession, written: Any, failed: tuple[str, ...]
+) -> None:
+    membership = [("acc-001", None, "run-1"), *MEMBERSHIP[1:]]
+    report = run_outputs(spark, membership=membership, scope=write_scopes(spark, written))
+    assert outcomes(report) == expected_outcomes(FIRST_RUN_CHECKS, *failed)
+
+
+def test_scoped_checks_count_an_account_missing_outside_the_written_rows(
+    spark: SparkSession,
+) -> None:
+    report = run_outputs(
+        spark,
+        membership=MEMBERSHIP[:-1],
+        entities=ENTITIES[:-1],
+        scope=write_scopes(spark, RING),
+    )
+    assert outcomes(report) == expected_outcomes(
+        FIRST_RUN_CHECKS, "entity_membership.covers_accepted_accounts"
+    )
+    assert [r.observed for r in report.failed] == [
+        "4 membership rows for 5 accepted accounts; 0 account ids missing, repeated or not accepted"
+    ]
+
+
+def test_scoped_checks_find_repeated_and_unknown_written_edges(spark: SparkSession) -> None:
+    edges = [*EDGES, EDGES[0], ("acc-002", "zz-unknown", 0.8, 2.0, "run-1")]
+    accounts, entities, pairs = RING
+    written = (accounts, entities, [*pairs, ("acc-002", "zz-unknown")])
+    # Broadcast scopes (the job's when they are small): the same findings.
+    report = run_outputs(spark, edges=edges, scope=write_scopes(spark, written, broadcast=True))
+    assert outcomes(report) == expected_outcomes(
+        FIRST_RUN_CHECKS, "match_edges.refers_to_known_accounts", "match_edges.pair_unique"
+    )
+    assert {r.check: r.observed for r in report.failed} == {
+        "match_edges.refers_to_known_accounts": "1 edge endpoints not among accepted accounts",
+        "match_edges.pair_unique": "2 rows repeat a pair",
+    }
+
+
+def test_scoped_checks_find_a_written_entity_whose_count_differs_and_bound_the_largest(
+    spark: SparkSession,
+) -> None:
+    # Entity 实体-2 (written) claims 2 accounts for its 1 membership row; entity ent-X1 (3
+    # accounts, not written) is above the bound of 2: its size still counts.
+    entities = [ENTITIES[0], ("实体-2", 2, "run-1"), ENTITIES[2]]
+    config = QualityConfig.from_mapping({"max_entity_accounts": 2})
+    report = run_outputs(spark, entities=entities, config=config, scope=write_scopes(spark, SINGLE))
+    assert outcomes(report) == expected_outcomes(
+        FIRST_RUN_CHECKS,
+        "entities.account_count_matches_membership",
+        "entities.account_count_below_max",
+    )
+    assert {r.check: r.observed for r in report.failed} == {
+        "entities.account_count_matches_membership": (
+            "0 null account_count; 0 account_count below 1; "
+            "1 entities whose account_count differs from membership"
+        ),
+        "entities.account_count_below_max": "largest entity has 3 accounts (bound 2)",
+    }
 
 
 def test_outputs_missing_column_is_reported_with_the_columns_found(spark: SparkSession) -> None:
@@ -549,6 +683,18 @@ def test_config_data_docs_switch() -> None:
         QualityConfig.from_mapping({"data_docs": "no", "max_entity_accounts": 5})
     with pytest.raises(ConfigError, match="quality.data_docs: expected true or false, got 1"):
         QualityConfig(data_docs=1)  # type: ignore[arg-type]
+
+
+def test_config_incremental_outputs_setting() -> None:
+    assert QualityConfig().incremental_outputs == "changed"
+    assert QualityConfig.from_mapping({"incremental_outputs": "whole"}).incremental_outputs == (
+        "whole"
+    )
+    with pytest.raises(
+        ConfigError,
+        match="quality.incremental_outputs: expected one of changed, whole, got 'all'",
+    ):
+        QualityConfig.from_mapping({"incremental_outputs": "all"})
 
 
 def test_config_built_directly_is_validated_too() -> None:
