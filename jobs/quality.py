@@ -706,32 +706,16 @@ def validate_outputs(
     entity_counts = entities.select(cols.ENTITY_ID, cols.ACCOUNT_COUNT)
     frames: list[_FrameChecks] = []
     if scope is None:
-        frames = [
-            _FrameChecks("entity_membership", membership, _membership_expects()),
-            _FrameChecks(
-                "membership_coverage_problems",
-                find_membership_coverage_problems(
-                    accepted_accounts, entity_membership=entity_membership
-                ),
-                _coverage_expects(),
-            ),
-            _FrameChecks(
-                "entities",
-                entity_counts,
-                (*_entity_row_expects(), *_entity_size_expects(config, previous)),
-            ),
-            _FrameChecks(
-                "entity_size_problems",
-                find_entity_size_problems(entities, entity_membership=entity_membership),
-                _size_problem_expects(),
-            ),
-            _FrameChecks("match_edges", flag_ordered_pairs(match_edges), _edge_expects()),
-            _FrameChecks(
-                "unknown_edge_endpoints",
-                find_unknown_edge_endpoints(match_edges, accepted_accounts=accepted_accounts),
-                _endpoint_expects(),
-            ),
-        ]
+        frames = _frames(
+            members=membership,
+            accepted=accepted_accounts,
+            entities=entity_counts,
+            entity_members=membership,
+            edges=match_edges,
+            known=accepted_accounts,
+            config=config,
+            previous=previous,
+        )
     kept: list[DataFrame] = []
     if scope is not None:
         frames = _scoped_frames(
@@ -813,57 +797,102 @@ def _scoped_frames(
     accepted = near.join(accounts, on=cols.ACCOUNT_ID, how="left_semi")
     known = near.join(endpoints, on=cols.ACCOUNT_ID, how="left_semi")
     accepted_count = accepted_accounts.where(F.col(cols.ACCOUNT_ID).isNotNull()).distinct().count()
+    counted = _FrameChecks(
+        "membership_rows",
+        membership.select(cols.ACCOUNT_ID),
+        (
+            _Expect(
+                MEMBERSHIP_COVERS_ACCEPTED,
+                gxe.ExpectTableRowCountToEqual(value=accepted_count),
+                f"{{observed_value}} membership rows for {accepted_count} accepted accounts",
+            ),
+        ),
+    )
+    frames = _frames(
+        members=members,
+        accepted=accepted,
+        entities=entities_in,
+        entity_members=entity_members,
+        edges=edges,
+        known=known,
+        config=config,
+        previous=previous,
+        whole_entities=entities,
+    )
+    return [frames[0], counted, *frames[1:]]
+
+
+def _frames(
+    *,
+    members: DataFrame,
+    accepted: DataFrame,
+    entities: DataFrame,
+    entity_members: DataFrame,
+    edges: DataFrame,
+    known: DataFrame,
+    config: QualityConfig,
+    previous: PreviousRun | None,
+    whole_entities: DataFrame | None = None,
+) -> list[_FrameChecks]:
+    """The output checks' frames: `members` (membership rows) and their coverage of
+    `accepted`; `entities` and their counts of `entity_members`; `edges` and their endpoints
+    among `known`. The entity sizes (largest, number) are checked on `whole_entities` in a
+    frame of their own (`entity_sizes`) when given, else on `entities`."""
+    sizes = _entity_size_expects(config, previous)
+    rows = _entity_row_expects()
     return [
         _FrameChecks("entity_membership", members, _membership_expects()),
         _FrameChecks(
-            "membership_rows",
-            membership.select(cols.ACCOUNT_ID),
-            (
-                _Expect(
-                    MEMBERSHIP_COVERS_ACCEPTED,
-                    gxe.ExpectTableRowCountToEqual(value=accepted_count),
-                    f"{{observed_value}} membership rows for {accepted_count} accepted accounts",
-                ),
-            ),
-        ),
-        _FrameChecks(
             "membership_coverage_problems",
             find_membership_coverage_problems(accepted, entity_membership=members),
-            _coverage_expects(),
+            _no_rows(*_COVERAGE),
         ),
-        _FrameChecks("entities", entities_in, _entity_row_expects()),
-        _FrameChecks(
-            "entity_sizes",
-            entities.select(cols.ACCOUNT_COUNT),
-            _entity_size_expects(config, previous),
+        _FrameChecks("entities", entities, rows if whole_entities is not None else (*rows, *sizes)),
+        *(
+            []
+            if whole_entities is None
+            else [_FrameChecks("entity_sizes", whole_entities.select(cols.ACCOUNT_COUNT), sizes)]
         ),
         _FrameChecks(
             "entity_size_problems",
-            find_entity_size_problems(entities_in, entity_membership=entity_members),
-            _size_problem_expects(),
+            find_entity_size_problems(entities, entity_membership=entity_members),
+            _no_rows(*_SIZE_PROBLEMS),
         ),
         _FrameChecks("match_edges", flag_ordered_pairs(edges), _edge_expects()),
         _FrameChecks(
             "unknown_edge_endpoints",
             find_unknown_edge_endpoints(edges, accepted_accounts=known),
-            _endpoint_expects(),
+            _no_rows(*_UNKNOWN_ENDPOINTS),
         ),
     ]
+
+
+def _id_expects(column: str, *, not_null: str, unique: str) -> tuple[_Expect, ...]:
+    """An id column's expectations: not null (check `not_null`) and unique (`unique`)."""
+    import great_expectations.expectations as gxe
+
+    return (
+        _Expect(
+            not_null,
+            gxe.ExpectColumnValuesToNotBeNull(column=column),
+            f"{{unexpected_count}} null {column} in {{element_count}} rows",
+        ),
+        _Expect(
+            unique,
+            gxe.ExpectColumnValuesToBeUnique(column=column),
+            f"{{unexpected_count}} rows share an {column}",
+        ),
+    )
 
 
 def _membership_expects() -> tuple[_Expect, ...]:
     import great_expectations.expectations as gxe
 
     return (
-        _Expect(
-            MEMBERSHIP_ACCOUNT_ID_NOT_NULL,
-            gxe.ExpectColumnValuesToNotBeNull(column=cols.ACCOUNT_ID),
-            "{unexpected_count} null account_id in {element_count} rows",
-        ),
-        _Expect(
-            MEMBERSHIP_ACCOUNT_ID_UNIQUE,
-            gxe.ExpectColumnValuesToBeUnique(column=cols.ACCOUNT_ID),
-            "{unexpected_count} rows share an account_id",
+        *_id_expects(
+            cols.ACCOUNT_ID,
+            not_null=MEMBERSHIP_ACCOUNT_ID_NOT_NULL,
+            unique=MEMBERSHIP_ACCOUNT_ID_UNIQUE,
         ),
         _Expect(
             MEMBERSHIP_ENTITY_ID_NOT_NULL,
@@ -873,31 +902,35 @@ def _membership_expects() -> tuple[_Expect, ...]:
     )
 
 
-def _coverage_expects() -> tuple[_Expect, ...]:
+def _no_rows(check: str, observed: str) -> tuple[_Expect, ...]:
+    """The one expectation of a frame of problems (`find_*`): no row. `observed` formats the
+    row count (`{observed_value}`)."""
     import great_expectations.expectations as gxe
 
-    return (
-        _Expect(
-            MEMBERSHIP_COVERS_ACCEPTED,
-            gxe.ExpectTableRowCountToEqual(value=0),
-            "{observed_value} account ids missing, repeated or not accepted",
-        ),
-    )
+    return (_Expect(check, gxe.ExpectTableRowCountToEqual(value=0), observed),)
+
+
+# The checks of the frames of problems, each a row count (`_no_rows`).
+_COVERAGE: Final = (
+    MEMBERSHIP_COVERS_ACCEPTED,
+    "{observed_value} account ids missing, repeated or not accepted",
+)
+_SIZE_PROBLEMS: Final = (
+    ENTITIES_COUNT_MATCHES_MEMBERSHIP,
+    "{observed_value} entities whose account_count differs from membership",
+)
+_UNKNOWN_ENDPOINTS: Final = (
+    EDGES_REFER_TO_KNOWN_ACCOUNTS,
+    "{observed_value} edge endpoints not among accepted accounts",
+)
 
 
 def _entity_row_expects() -> tuple[_Expect, ...]:
     import great_expectations.expectations as gxe
 
     return (
-        _Expect(
-            ENTITIES_ENTITY_ID_NOT_NULL,
-            gxe.ExpectColumnValuesToNotBeNull(column=cols.ENTITY_ID),
-            "{unexpected_count} null entity_id in {element_count} rows",
-        ),
-        _Expect(
-            ENTITIES_ENTITY_ID_UNIQUE,
-            gxe.ExpectColumnValuesToBeUnique(column=cols.ENTITY_ID),
-            "{unexpected_count} rows share an entity_id",
+        *_id_expects(
+            cols.ENTITY_ID, not_null=ENTITIES_ENTITY_ID_NOT_NULL, unique=ENTITIES_ENTITY_ID_UNIQUE
         ),
         _Expect(
             ENTITIES_COUNT_MATCHES_MEMBERSHIP,
@@ -929,18 +962,6 @@ def _entity_size_expects(
     )
 
 
-def _size_problem_expects() -> tuple[_Expect, ...]:
-    import great_expectations.expectations as gxe
-
-    return (
-        _Expect(
-            ENTITIES_COUNT_MATCHES_MEMBERSHIP,
-            gxe.ExpectTableRowCountToEqual(value=0),
-            "{observed_value} entities whose account_count differs from membership",
-        ),
-    )
-
-
 def _edge_expects() -> tuple[_Expect, ...]:
     import great_expectations.expectations as gxe
 
@@ -966,18 +987,6 @@ def _edge_expects() -> tuple[_Expect, ...]:
             EDGES_PAIR_UNIQUE,
             gxe.ExpectCompoundColumnsToBeUnique(column_list=[cols.ACCOUNT_ID_L, cols.ACCOUNT_ID_R]),
             "{unexpected_count} rows repeat a pair",
-        ),
-    )
-
-
-def _endpoint_expects() -> tuple[_Expect, ...]:
-    import great_expectations.expectations as gxe
-
-    return (
-        _Expect(
-            EDGES_REFER_TO_KNOWN_ACCOUNTS,
-            gxe.ExpectTableRowCountToEqual(value=0),
-            "{observed_value} edge endpoints not among accepted accounts",
         ),
     )
 
