@@ -6,7 +6,6 @@ import json
 import logging
 import math
 import re
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,32 +33,6 @@ from jobs.quality import (
 )
 from resolution.errors import ConfigError, InputError, QualityCheckError, ResolutionError
 from resolution.incremental import WriteScopes
-
-
-@pytest.fixture(scope="session")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
-    """One local Spark session for the whole run, tuned for tiny data."""
-    with pytest.MonkeyPatch.context() as env:
-        # Python workers must be this venv's interpreter, not the system python3.
-        env.setenv("PYSPARK_PYTHON", sys.executable)
-        # Bind to loopback: no lookup of the machine's network name, no firewall prompts.
-        env.setenv("SPARK_LOCAL_IP", "127.0.0.1")
-        session = (
-            SparkSession.builder.master("local[1]")  # one core: tiny data, repeatable order
-            .appName("test_quality")
-            # One shuffle partition: the default 200 tasks per shuffle dominate on tiny data.
-            .config("spark.sql.shuffle.partitions", "1")
-            # No web UI: saves a server thread and a port per session.
-            .config("spark.ui.enabled", "false")
-            # Adaptive execution re-plans each query, costing more than it saves on tiny data.
-            .config("spark.sql.adaptive.enabled", "false")
-            # Scratch space under pytest's temporary folder, not /tmp or the working directory.
-            .config("spark.local.dir", str(tmp_path_factory.mktemp("spark_local")))
-            .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark_warehouse")))
-            .getOrCreate()
-        )
-        yield session
-        session.stop()
 
 
 @pytest.fixture(scope="module", autouse=True)
