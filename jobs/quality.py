@@ -704,7 +704,7 @@ def validate_outputs(
         _require_columns(frame, name=name, columns=required, error=ResolutionError)
     membership = entity_membership.select(cols.ACCOUNT_ID, cols.ENTITY_ID)
     entity_counts = entities.select(cols.ENTITY_ID, cols.ACCOUNT_COUNT)
-    frames: list[_FrameChecks] = []
+    kept: list[DataFrame] = []  # persisted for the validations, released after them
     if scope is None:
         frames = _frames(
             members=membership,
@@ -716,8 +716,7 @@ def validate_outputs(
             config=config,
             previous=previous,
         )
-    kept: list[DataFrame] = []
-    if scope is not None:
+    else:
         frames = _scoped_frames(
             scope,
             accepted_accounts=accepted_accounts.select(cols.ACCOUNT_ID),
