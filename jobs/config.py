@@ -31,6 +31,16 @@ PRETRAINED_MODEL = PROJECT_ROOT / "conf" / "models" / "fellegi_sunter_generated.
 EXTENDS = "extends"
 
 
+# The driver JVM's defaults (SparkConfig.driver_java_options): the parallel collector, a code
+# cache that does not fill, and C2 compilation only for methods 8x hotter than HotSpot's
+# default thresholds (the lukewarm planning code stays in C1; the tasks' loops still reach C2).
+DRIVER_JAVA_OPTIONS = (
+    "-XX:+UseParallelGC -XX:ReservedCodeCacheSize=1g "
+    "-XX:Tier4InvocationThreshold=40000 -XX:Tier4MinInvocationThreshold=8000 "
+    "-XX:Tier4CompileThreshold=50000 -XX:Tier4BackEdgeThreshold=200000"
+)
+
+
 @dataclass(frozen=True)
 class SparkConfig:
     """Session settings. `master` null: spark-submit's master, else `local[*]`.
@@ -45,6 +55,16 @@ class SparkConfig:
     `local_checkpoints`: with a local master, a stage's materialised frame is kept as a local
     checkpoint (lineage cut, nothing added to Spark's cache) instead of persisted; with
     executors of their own it is persisted either way (`jobs.progress.StageClock`).
+
+    `driver_java_options`: JVM options of the driver when the job starts it (not under
+    spark-submit, whose driver is running already: give them there with
+    `--driver-java-options`). Locally the driver's JVM runs the tasks too. The defaults are
+    measured (docs/benchmarks.md, session 37): on 2 cores a run spent more CPU compiling
+    Spark's own planning code with the C2 JIT and in G1's concurrent threads than some of
+    its stages did; the parallel collector, a larger code cache and later C2 compilation of
+    lukewarm methods took an incremental run at 1,000,000 accounts from 217 s to 166 s. An
+    `spark.driver.extraJavaOptions` in `options` is appended after them, so its flags win.
+    null or empty: none.
     """
 
     master: str | None = None
@@ -54,6 +74,7 @@ class SparkConfig:
     checkpoint_dir: str | None = None
     rows_per_partition: int | None = 50_000
     local_checkpoints: bool = True
+    driver_java_options: str | None = DRIVER_JAVA_OPTIONS
 
     def problems(self) -> list[str]:
         found = []

@@ -114,6 +114,16 @@ def _option_text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+DRIVER_JAVA_OPTIONS_KEY = "spark.driver.extraJavaOptions"
+
+
+def driver_java_options(config: SparkConfig) -> str:
+    """The driver JVM's options for a driver the job starts: `driver_java_options`, then any
+    `spark.driver.extraJavaOptions` of `options` (a later JVM flag wins over an earlier one)."""
+    parts = [config.driver_java_options, config.options.get(DRIVER_JAVA_OPTIONS_KEY)]
+    return " ".join(str(part).strip() for part in parts if part and str(part).strip())
+
+
 def build_session(
     config: SparkConfig, *, clustering: ClusteringConfig, checkpoint_dir: str
 ) -> SparkSession:
@@ -146,6 +156,10 @@ def build_session(
         "spark.sql.legacy.parquet.nanosAsLong": "true",
     }
     settings.update({key: _option_text(value) for key, value in config.options.items()})
+    if not under_spark_submit():
+        java_options = driver_java_options(config)
+        if java_options:
+            settings[DRIVER_JAVA_OPTIONS_KEY] = java_options
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

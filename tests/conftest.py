@@ -11,6 +11,7 @@ import pytest
 from hypothesis import settings
 from pyspark.sql import SparkSession
 
+from jobs.config import DRIVER_JAVA_OPTIONS
 from jobs.session import project_jars
 from tests.jobrun import generate, resolve
 
@@ -58,7 +59,12 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         .config("spark.sql.legacy.parquet.nanosAsLong", "true")
         .config("spark.local.dir", str(scratch / "local"))
         .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={scratch}")
+        # The job's driver options (jobs.config.DRIVER_JAVA_OPTIONS: less JIT and GC work).
+        .config(
+            "spark.driver.extraJavaOptions",
+            f"{DRIVER_JAVA_OPTIONS} -Dderby.system.home={scratch}",
+        )
+        .config("spark.sql.codegen.cache.maxEntries", "2000")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

@@ -8,8 +8,11 @@ from collections.abc import Iterator
 import pytest
 from pyspark.sql import SparkSession
 
+from jobs.config import DRIVER_JAVA_OPTIONS, SparkConfig
 from jobs.session import (
+    DRIVER_JAVA_OPTIONS_KEY,
     EXPECTED_WARNINGS,
+    driver_java_options,
     persisted_rdd_ids,
     quiet_expected_warnings,
     release_persisted,
@@ -84,3 +87,27 @@ def test_the_job_imports_great_expectations_mlflow_and_matplotlib_only_when_it_r
         "mlflow",
         "matplotlib",
     }
+
+
+def test_driver_java_options_come_first_and_extra_options_after_them() -> None:
+    options = {DRIVER_JAVA_OPTIONS_KEY: "-XX:+UseG1GC -Dx=1"}
+    assert driver_java_options(SparkConfig(options=options)) == (
+        f"{DRIVER_JAVA_OPTIONS} -XX:+UseG1GC -Dx=1"  # the later flag wins in the JVM
+    )
+    assert driver_java_options(SparkConfig(driver_java_options=None)) == ""
+    assert driver_java_options(SparkConfig(driver_java_options=" ", options=options)) == (
+        "-XX:+UseG1GC -Dx=1"
+    )
+
+
+def test_the_driver_jvm_runs_with_the_configured_options(spark: SparkSession) -> None:
+    """The suite's session is started with the job's default driver options, as the builder
+    passes them to the JVM PySpark launches: its collector is the parallel one and the JIT
+    thresholds are those configured."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    management = jvm.java.lang.management.ManagementFactory
+    collectors = {bean.getName() for bean in management.getGarbageCollectorMXBeans()}
+    assert collectors == {"PS Scavenge", "PS MarkSweep"}
+    arguments = set(management.getRuntimeMXBean().getInputArguments())
+    assert set(DRIVER_JAVA_OPTIONS.split()) <= arguments
