@@ -89,6 +89,15 @@ class Reader(threading.Thread):
                 self.reads += 1
             time.sleep(0.2)
 
+    def read_after_now(self, timeout: float = 60) -> None:
+        """Wait until a read that started after this call has finished: the second read from
+        now (the one under way may have started before). A run can end between two polls,
+        and the reader must still see its state before it is stopped."""
+        wanted = self.reads + 2
+        deadline = time.monotonic() + timeout
+        while self.reads < wanted and time.monotonic() < deadline and self.is_alive():
+            time.sleep(0.05)
+
 
 def _commits(table: Path) -> int:
     return len(list((table / "_delta_log").glob("*.json")))
@@ -182,6 +191,7 @@ def test_killed_while_writing_then_rerun_with_its_id(
         # 2. The next run, with the killed run's id, completes and duplicates nothing.
         result = resolve_here(spark, changed_input, out, "--run-id", "e2e-2")
         assert result.returncode == 0, result.stderr[-5000:]
+        reader.read_after_now()
     finally:
         reader.stop.set()
         reader.join(timeout=60)
