@@ -50,6 +50,7 @@ from deltalake import DeltaTable
 from mlflow.tracking import MlflowClient
 
 from bench.evaluate import pairwise_scores
+from bench.proctree import process_tree
 from jobs.tracking import job_run_metrics
 
 logger = logging.getLogger(__name__)
@@ -65,34 +66,6 @@ _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 # --- memory of a process tree, from /proc ------------------------------------------------
-
-
-def _children_by_parent() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", encoding="utf-8") as stat:
-                # The command name is in parentheses and may hold spaces: split after it.
-                fields = stat.read().rpartition(")")[2].split()
-        except OSError:  # the process ended between listing and reading
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    return children
-
-
-def process_tree(root: int) -> dict[int, int]:
-    """`root` and all its live descendants, each with its parent's pid."""
-    children = _children_by_parent()
-    tree: dict[int, int] = {root: 0}
-    pending = [root]
-    while pending:
-        pid = pending.pop()
-        for child in children.get(pid, []):
-            tree[child] = pid
-            pending.append(child)
-    return tree
 
 
 def _rss_and_label(pid: int) -> tuple[int, str]:

@@ -30,30 +30,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from bench.proctree import process_tree
+
 _PROC = Path("/proc")
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _DIGITS = re.compile(r"[0-9]+")
-
-
-def _children(pid: int) -> list[int]:
-    """The child processes of `pid` (every thread's children)."""
-    found = []
-    for task in (_PROC / str(pid) / "task").glob("*"):
-        try:
-            found += [int(child) for child in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
-
-
-def process_tree(root: int) -> list[int]:
-    """`root` and its descendants that are alive now."""
-    tree, pending = [], [root]
-    while pending:
-        pid = pending.pop()
-        tree.append(pid)
-        pending += _children(pid)
-    return tree
 
 
 def process_kind(pid: int) -> str:

@@ -120,8 +120,8 @@ DRIVER_JAVA_OPTIONS_KEY = "spark.driver.extraJavaOptions"
 def driver_java_options(config: SparkConfig) -> str:
     """The driver JVM's options for a driver the job starts: `driver_java_options`, then any
     `spark.driver.extraJavaOptions` of `options` (a later JVM flag wins over an earlier one)."""
-    parts = [config.driver_java_options, config.options.get(DRIVER_JAVA_OPTIONS_KEY)]
-    return " ".join(str(part).strip() for part in parts if part and str(part).strip())
+    parts = (config.driver_java_options, config.options.get(DRIVER_JAVA_OPTIONS_KEY))
+    return " ".join(str(part).strip() for part in parts if part).strip()
 
 
 def build_session(

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import settings
 from pyspark.sql import SparkSession
 
-from jobs.config import DRIVER_JAVA_OPTIONS
-from jobs.session import project_jars
+from jobs.config import load_config
+from jobs.session import driver_java_options, project_jars
 from tests.jobrun import generate, resolve
 
 # Executors must use this interpreter (pandas UDFs need the venv's pandas); bind to loopback.
@@ -27,10 +27,13 @@ settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
+CODEGEN_CACHE = "spark.sql.codegen.cache.maxEntries"
+
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     scratch = tmp_path_factory.mktemp("spark")
+    job_spark = load_config().spark
     session = (
         SparkSession.builder.master("local[2]")  # two threads: exercises real shuffles
         .appName("seller-er-tests")
@@ -59,12 +62,13 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         .config("spark.sql.legacy.parquet.nanosAsLong", "true")
         .config("spark.local.dir", str(scratch / "local"))
         .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
-        # The job's driver options (jobs.config.DRIVER_JAVA_OPTIONS: less JIT and GC work).
+        # The job's driver options and generated-class cache (conf/default.yaml: less JIT and
+        # GC work).
         .config(
             "spark.driver.extraJavaOptions",
-            f"{DRIVER_JAVA_OPTIONS} -Dderby.system.home={scratch}",
+            f"{driver_java_options(job_spark)} -Dderby.system.home={scratch}",
         )
-        .config("spark.sql.codegen.cache.maxEntries", "2000")
+        .config(CODEGEN_CACHE, str(job_spark.options[CODEGEN_CACHE]))
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
