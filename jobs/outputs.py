@@ -103,6 +103,32 @@ class RunRecord:
     error: str | None = None
 
 
+def merge_source(
+    frame: DataFrame, held: DataFrame, keys: list[str], *, broadcast_frame_keys: bool = False
+) -> DataFrame:
+    """The source of `OutputWriter.merge`: `frame`'s rows with `_delete` false, and a row with
+    `_delete` true (other columns null) for each key of `held` that `frame` lacks.
+
+    `broadcast_frame_keys`: `frame` is small (a broadcast scope's rows), so the lookup of its
+    keys is broadcast. The hint goes on `frame`'s keys, the anti join's right side: Spark cannot
+    build a left anti join's left side, and a hint on `held` was ignored with a warning per
+    query.
+    """
+    kept = frame.select(*keys)
+    if broadcast_frame_keys:
+        kept = F.broadcast(kept)
+    gone = held.join(kept, on=keys, how="left_anti").select(
+        *[
+            F.col(field.name)
+            if field.name in keys
+            else F.lit(None).cast(field.dataType).alias(field.name)
+            for field in frame.schema.fields
+        ],
+        F.lit(True).alias("_delete"),
+    )
+    return frame.withColumn("_delete", F.lit(False)).unionByName(gone)
+
+
 class OutputWriter:
     """Writes one run's tables under `out_dir` (a local folder or a URI) and remembers the
     Delta version of each."""
@@ -322,23 +348,14 @@ class OutputWriter:
             return self.replace(table, frame)
         if scope is not None:
             scope = scope.select(*keys).distinct()
-            if broadcast_scope:
-                scope = F.broadcast(scope)
-            frame = frame.join(scope, on=keys, how="left_semi")
+            frame = frame.join(
+                F.broadcast(scope) if broadcast_scope else scope, on=keys, how="left_semi"
+            )
             held = scope  # a key the table does not hold deletes nothing
         else:
             held = self._spark.read.format("delta").load(path).select(*keys)
+        source = merge_source(frame, held, keys, broadcast_frame_keys=broadcast_scope)
         columns = frame.columns
-        gone = held.join(frame.select(*keys), on=keys, how="left_anti").select(
-            *[
-                F.col(name)
-                if name in keys
-                else F.lit(None).cast(frame.schema[name].dataType).alias(name)
-                for name in columns
-            ],
-            F.lit(True).alias("_delete"),
-        )
-        source = frame.withColumn("_delete", F.lit(False)).unionByName(gone)
         compared = [name for name in columns if name not in keys] if compare else []
         self._apply(path, source, keys, columns, compared)
         return self._merged(table, path)

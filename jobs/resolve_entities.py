@@ -1458,7 +1458,6 @@ def _to_builtin(value: Any) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
-    logging.getLogger("py4j").setLevel(logging.WARNING)
     args = parse_args(argv)
     started = time.perf_counter()
     try:

@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs import table_docs
-from jobs.outputs import OutputWriter, RunRecord, sql_identifier, sql_string
+from jobs.outputs import OutputWriter, RunRecord, merge_source, sql_identifier, sql_string
 from jobs.resolve_entities import _check_written
 from jobs.storage import Location
 from resolution.errors import ResolutionError
@@ -191,6 +191,40 @@ def test_a_scoped_merge_changes_only_rows_whose_keys_are_in_scope(
     assert metrics["numTargetRowsInserted"] == "1"
     with pytest.raises(ResolutionError, match="scoped MERGE needs the table"):
         OutputWriter(spark, tmp_path, "r3").merge("entities", frame, ["account_id"], scope=scope)
+
+
+@pytest.mark.parametrize("broadcast", [False, True])
+def test_a_merge_source_marks_the_held_keys_the_frame_lacks(
+    spark: SparkSession, broadcast: bool
+) -> None:
+    """Held keys missing from the frame come as deletions; with `broadcast_frame_keys` the
+    frame's keys are broadcast as the anti join's right side, where Spark can build them (a
+    hint on the left side, the held keys, was ignored with a warning), even with automatic
+    broadcasts off."""
+    frame = spark.createDataFrame(
+        [("a1", "E1", 3), ("a2", "E2", 4)], "account_id string, entity_id string, size int"
+    )
+    held = spark.createDataFrame([("a1",), ("a3",)], "account_id string")
+    settings = {
+        "spark.sql.autoBroadcastJoinThreshold": "-1",
+        "spark.sql.adaptive.autoBroadcastJoinThreshold": "-1",
+    }
+    before = {name: spark.conf.get(name) for name in settings}
+    for name, value in settings.items():
+        spark.conf.set(name, value)
+    try:
+        source = merge_source(frame, held, ["account_id"], broadcast_frame_keys=broadcast)
+        rows = sorted(tuple(row) for row in source.collect())
+        plan = source._jdf.queryExecution().executedPlan().toString()
+    finally:
+        for name, value in before.items():
+            if value is None:
+                spark.conf.unset(name)
+            else:
+                spark.conf.set(name, value)
+    assert source.columns == ["account_id", "entity_id", "size", "_delete"]
+    assert rows == [("a1", "E1", 3, False), ("a2", "E2", 4, False), ("a3", None, None, True)]
+    assert ("BroadcastHashJoin" in plan and "LeftAnti, BuildRight" in plan) == broadcast
 
 
 def test_a_merge_without_comparison_rewrites_every_scoped_row(
