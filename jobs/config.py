@@ -32,10 +32,12 @@ EXTENDS = "extends"
 
 
 # The driver JVM's defaults (SparkConfig.driver_java_options): the parallel collector, a code
-# cache that does not fill, and C2 compilation only for methods 8x hotter than HotSpot's
-# default thresholds (the lukewarm planning code stays in C1; the tasks' loops still reach C2).
+# cache that does not fill, class metadata room for Spark's, Delta's and GraphX's classes
+# (each growth of the default 21 MB threshold was a full collection), and C2 compilation only
+# for methods 8x hotter than HotSpot's default thresholds (the lukewarm planning code stays in
+# C1; the tasks' loops still reach C2).
 DRIVER_JAVA_OPTIONS = (
-    "-XX:+UseParallelGC -XX:ReservedCodeCacheSize=1g "
+    "-XX:+UseParallelGC -XX:ReservedCodeCacheSize=1g -XX:MetaspaceSize=256m "
     "-XX:Tier4InvocationThreshold=40000 -XX:Tier4MinInvocationThreshold=8000 "
     "-XX:Tier4CompileThreshold=50000 -XX:Tier4BackEdgeThreshold=200000"
 )
@@ -65,6 +67,13 @@ class SparkConfig:
     lukewarm methods took an incremental run at 1,000,000 accounts from 217 s to 166 s. An
     `spark.driver.extraJavaOptions` in `options` is appended after them, so its flags win.
     null or empty: none.
+
+    `driver_heap_at_start`: a driver the job starts gets its whole heap at once (`-Xms` equal to
+    `spark.driver.memory` of `options`, placed before `driver_java_options`, so an `-Xms` there
+    wins). The parallel collector otherwise starts small and grows the heap with full
+    collections as the stage frames accumulate: at 1,000,000 accounts an incremental run had
+    ten of them, 8 s of pauses, and the collector's threads used a third less CPU without them
+    (docs/benchmarks.md, session 39). Linux gives the JVM only the pages it touches.
     """
 
     master: str | None = None
@@ -75,6 +84,7 @@ class SparkConfig:
     rows_per_partition: int | None = 50_000
     local_checkpoints: bool = True
     driver_java_options: str | None = DRIVER_JAVA_OPTIONS
+    driver_heap_at_start: bool = True
 
     def problems(self) -> list[str]:
         found = []

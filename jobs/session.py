@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -115,12 +116,39 @@ def _option_text(value: object) -> str:
 
 
 DRIVER_JAVA_OPTIONS_KEY = "spark.driver.extraJavaOptions"
+DRIVER_MEMORY_KEY = "spark.driver.memory"
+# Spark's size strings (a number, then an optional unit; no unit means MiB for
+# spark.driver.memory) and the MiB in each unit.
+_SIZE = re.compile(r"(\d+)\s*([kmgtp]?)b?", re.IGNORECASE)
+_MIB_PER_UNIT = {"k": 1 / 1024, "": 1, "m": 1, "g": 1024, "t": 1024**2, "p": 1024**3}
+
+
+def mebibytes(size: str) -> int | None:
+    """The MiB of a `spark.driver.memory` value (`12g`, `4096m`, `2048`, `1gb`), or None when
+    Spark's own check should report it.
+
+    >>> mebibytes("12g"), mebibytes("4096m"), mebibytes("2048"), mebibytes("1GB")
+    (12288, 4096, 2048, 1024)
+    >>> mebibytes("lots") is None
+    True
+    """
+    match = _SIZE.fullmatch(size.strip())
+    if match is None:
+        return None
+    return max(1, int(int(match.group(1)) * _MIB_PER_UNIT[match.group(2).lower()]))
 
 
 def driver_java_options(config: SparkConfig) -> str:
-    """The driver JVM's options for a driver the job starts: `driver_java_options`, then any
-    `spark.driver.extraJavaOptions` of `options` (a later JVM flag wins over an earlier one)."""
-    parts = (config.driver_java_options, config.options.get(DRIVER_JAVA_OPTIONS_KEY))
+    """The driver JVM's options for a driver the job starts: with `driver_heap_at_start`, an
+    `-Xms` of `spark.driver.memory` (when `options` sets it); then `driver_java_options`; then
+    any `spark.driver.extraJavaOptions` of `options` (a later JVM flag wins over an earlier
+    one)."""
+    initial_heap = None
+    memory = config.options.get(DRIVER_MEMORY_KEY)
+    if config.driver_heap_at_start and memory is not None:
+        size = mebibytes(str(memory))
+        initial_heap = f"-Xms{size}m" if size is not None else None
+    parts = (initial_heap, config.driver_java_options, config.options.get(DRIVER_JAVA_OPTIONS_KEY))
     return " ".join(str(part).strip() for part in parts if part).strip()
 
 

@@ -11,6 +11,7 @@ from pyspark.sql import SparkSession
 from jobs.config import DRIVER_JAVA_OPTIONS, SparkConfig
 from jobs.session import (
     DRIVER_JAVA_OPTIONS_KEY,
+    DRIVER_MEMORY_KEY,
     EXPECTED_WARNINGS,
     driver_java_options,
     persisted_rdd_ids,
@@ -100,6 +101,32 @@ def test_driver_java_options_come_first_and_extra_options_after_them() -> None:
     )
 
 
+def test_the_driver_gets_its_whole_heap_at_start_unless_told_not_to() -> None:
+    """`-Xms` of `spark.driver.memory` (Spark's size strings, as MiB) comes first, so an `-Xms`
+    in the configured options wins; without a driver memory, or with `driver_heap_at_start`
+    false, there is none."""
+    options = {DRIVER_MEMORY_KEY: "12g", DRIVER_JAVA_OPTIONS_KEY: "-Xms2g"}
+    assert driver_java_options(SparkConfig(options=options)) == (
+        f"-Xms12288m {DRIVER_JAVA_OPTIONS} -Xms2g"
+    )
+    assert driver_java_options(SparkConfig(options={DRIVER_MEMORY_KEY: "1536"})) == (
+        f"-Xms1536m {DRIVER_JAVA_OPTIONS}"
+    )
+    assert (
+        driver_java_options(
+            SparkConfig(options={DRIVER_MEMORY_KEY: "12g"}, driver_heap_at_start=False)
+        )
+        == DRIVER_JAVA_OPTIONS
+    )
+    # A size Spark will refuse itself adds nothing here.
+    assert (
+        driver_java_options(
+            SparkConfig(options={DRIVER_MEMORY_KEY: "lots"}, driver_java_options=None)
+        )
+        == ""
+    )
+
+
 def test_the_driver_jvm_runs_with_the_configured_options(spark: SparkSession) -> None:
     """The suite's session is started with the job's default driver options, as the builder
     passes them to the JVM PySpark launches: its collector is the parallel one and the JIT
@@ -111,3 +138,6 @@ def test_the_driver_jvm_runs_with_the_configured_options(spark: SparkSession) ->
     assert collectors == {"PS Scavenge", "PS MarkSweep"}
     arguments = set(management.getRuntimeMXBean().getInputArguments())
     assert set(DRIVER_JAVA_OPTIONS.split()) <= arguments
+    # The whole heap from the start: the suite's session has the job's 4g.
+    assert "-Xms4096m" in arguments
+    assert management.getMemoryMXBean().getHeapMemoryUsage().getInit() == 4096 * 1024**2
