@@ -26,6 +26,7 @@ from resolution.cluster_control import (
 from resolution.clustering import assign_entities
 from resolution.config import EXACT_ATTRIBUTES, ClusteringConfig
 from resolution.errors import ConfigError, ResolutionError
+from tests.sqlconf import sql_settings
 
 EDGES = "account_id_l string, account_id_r string, match_weight double"
 ACCOUNTS = "account_id string"
@@ -671,22 +672,13 @@ def test_map_groups_keeps_groups_whole_when_a_join_below_becomes_a_broadcast_joi
         "spark.sql.adaptive.autoBroadcastJoinThreshold": "10485760",  # ...but when run
         "spark.sql.shuffle.partitions": "8",
     }
-    before = {name: spark.conf.get(name) for name in settings}
-    for name, value in settings.items():
-        spark.conf.set(name, value)
-    try:
+    with sql_settings(spark, settings):
         calls = map_groups(
             rows.join(wanted, "entity_id", "left_semi"),
             "entity_id",
             seen,
             "entity_id long, rows long",
         ).collect()
-    finally:
-        for name, value in before.items():
-            if value is None:
-                spark.conf.unset(name)
-            else:
-                spark.conf.set(name, value)
     assert len(calls) == keys // 2
     assert {row["entity_id"] for row in calls} == set(range(0, keys, 2))
     assert {row["rows"] for row in calls} == {rows_per_key}

@@ -24,6 +24,7 @@ from resolution.network import (
     entity_leads,
     entity_links,
 )
+from tests.sqlconf import sql_settings
 
 MEMBERSHIP = "account_id string, entity_id string"
 KEYS = "account_id string, attribute string, value_key string"
@@ -439,9 +440,7 @@ def test_leads_are_the_same_whether_the_grouped_accounts_are_broadcast_or_shuffl
     entities = summarise_entities(membership)
     found: dict[int, list[dict[str, Any]]] = {}
     plans: dict[int, str] = {}
-    threshold = spark.conf.get("spark.sql.autoBroadcastJoinThreshold")
-    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")
-    try:
+    with sql_settings(spark, {"spark.sql.autoBroadcastJoinThreshold": "-1"}):
         for limit in (13, 12):
             frame = entity_leads(
                 membership,
@@ -453,8 +452,6 @@ def test_leads_are_the_same_whether_the_grouped_accounts_are_broadcast_or_shuffl
             )
             plans[limit] = frame._jdf.queryExecution().executedPlan().toString()
             found[limit] = [row.asDict() for row in frame.orderBy("lead_rank").collect()]
-    finally:
-        spark.conf.set("spark.sql.autoBroadcastJoinThreshold", threshold)
     assert "BroadcastHashJoin" in plans[13]
     assert "BroadcastHashJoin" not in plans[12]
     assert found[13] == found[12]

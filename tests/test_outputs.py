@@ -20,6 +20,7 @@ from jobs.outputs import OutputWriter, RunRecord, merge_source, sql_identifier, 
 from jobs.resolve_entities import _check_written
 from jobs.storage import Location
 from resolution.errors import ResolutionError
+from tests.sqlconf import sql_settings
 
 PROPERTIES = {
     "delta.logRetentionDuration": "interval 30 days",
@@ -209,19 +210,10 @@ def test_a_merge_source_marks_the_held_keys_the_frame_lacks(
         "spark.sql.autoBroadcastJoinThreshold": "-1",
         "spark.sql.adaptive.autoBroadcastJoinThreshold": "-1",
     }
-    before = {name: spark.conf.get(name) for name in settings}
-    for name, value in settings.items():
-        spark.conf.set(name, value)
-    try:
+    with sql_settings(spark, settings):
         source = merge_source(frame, held, ["account_id"], broadcast_frame_keys=broadcast)
         rows = sorted(tuple(row) for row in source.collect())
         plan = source._jdf.queryExecution().executedPlan().toString()
-    finally:
-        for name, value in before.items():
-            if value is None:
-                spark.conf.unset(name)
-            else:
-                spark.conf.set(name, value)
     assert source.columns == ["account_id", "entity_id", "size", "_delete"]
     assert rows == [("a1", "E1", 3, False), ("a2", "E2", 4, False), ("a3", None, None, True)]
     assert ("BroadcastHashJoin" in plan and "LeftAnti, BuildRight" in plan) == broadcast
