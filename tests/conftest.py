@@ -12,7 +12,7 @@ from hypothesis import settings
 from pyspark.sql import SparkSession
 
 from jobs.config import load_config
-from jobs.session import driver_java_options, project_jars
+from jobs.session import DRIVER_MEMORY_KEY, driver_java_options, project_jars
 from tests.jobrun import generate, resolve
 
 # Executors must use this interpreter (pandas UDFs need the venv's pandas); bind to loopback.
@@ -46,8 +46,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         .config("spark.sql.shuffle.partitions", "1")
         .config("spark.default.parallelism", "2")
         # The scenario tests run the job in this JVM (tests.jobrun.resolve_here); on its own the
-        # job has 2g (conf/local.yaml).
-        .config("spark.driver.memory", "4g")
+        # job has 2g (conf/local.yaml). Here it has the default config's (4g): the value the
+        # driver options below take their -Xms from, so the two cannot disagree.
+        .config(DRIVER_MEMORY_KEY, str(job_spark.options[DRIVER_MEMORY_KEY]))
         # Adaptive execution only re-plans; on tiny data it costs more than it saves.
         .config("spark.sql.adaptive.enabled", "false")
         # No web UI or console progress bars in tests.

@@ -8,12 +8,13 @@ from collections.abc import Iterator
 import pytest
 from pyspark.sql import SparkSession
 
-from jobs.config import DRIVER_JAVA_OPTIONS, SparkConfig
+from jobs.config import DRIVER_JAVA_OPTIONS, SparkConfig, load_config
 from jobs.session import (
     DRIVER_JAVA_OPTIONS_KEY,
     DRIVER_MEMORY_KEY,
     EXPECTED_WARNINGS,
     driver_java_options,
+    mebibytes,
     persisted_rdd_ids,
     quiet_expected_warnings,
     release_persisted,
@@ -138,6 +139,8 @@ def test_the_driver_jvm_runs_with_the_configured_options(spark: SparkSession) ->
     assert collectors == {"PS Scavenge", "PS MarkSweep"}
     arguments = set(management.getRuntimeMXBean().getInputArguments())
     assert set(DRIVER_JAVA_OPTIONS.split()) <= arguments
-    # The whole heap from the start: the suite's session has the job's 4g.
-    assert "-Xms4096m" in arguments
-    assert management.getMemoryMXBean().getHeapMemoryUsage().getInit() == 4096 * 1024**2
+    # The whole heap from the start: the suite's session has the default config's memory (4g).
+    heap = mebibytes(str(load_config().spark.options[DRIVER_MEMORY_KEY]))
+    assert heap == 4096
+    assert f"-Xms{heap}m" in arguments
+    assert management.getMemoryMXBean().getHeapMemoryUsage().getInit() == heap * 1024**2
